@@ -1,0 +1,182 @@
+//! The entry guard.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{ParamValue, TrafficType};
+use crate::Sentinel;
+use crate::pipeline::{CheckContext, Compiled, ExitContext};
+use crate::sentinel::Inner;
+
+/// A borrowed or owned handle on the instance an entry belongs to.
+pub(crate) enum SentinelRef<'a> {
+    Borrowed(&'a Sentinel),
+    Owned(Sentinel),
+}
+
+impl SentinelRef<'_> {
+    #[inline]
+    pub(crate) fn sentinel(&self) -> &Sentinel {
+        match self {
+            SentinelRef::Borrowed(s) => s,
+            SentinelRef::Owned(s) => s,
+        }
+    }
+    #[inline]
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.sentinel().inner
+    }
+}
+
+/// What admission hands to the guard.
+pub(crate) struct Admitted {
+    pub node: u32,
+    pub stripe: u16,
+    pub inbound_stripe: u16,
+    pub traffic: TrafficType,
+    pub batch: u32,
+    pub start_ns: u64,
+    pub wait_ns: u64,
+    pub hooks: Option<Arc<Compiled>>,
+    pub args: Vec<ParamValue>,
+    pub attachments: Vec<(Cow<'static, str>, ParamValue)>,
+}
+
+impl Admitted {
+    /// An empty state left behind when a guard's state moves elsewhere.
+    fn moved_out() -> Self {
+        Admitted {
+            node: 0,
+            stripe: 0,
+            inbound_stripe: 0,
+            traffic: TrafficType::Outbound,
+            batch: 0,
+            start_ns: 0,
+            wait_ns: 0,
+            hooks: None,
+            args: Vec::new(),
+            attachments: Vec::new(),
+        }
+    }
+}
+
+/// An admitted entry. Dropping it (or calling [`Entry::exit`]) records the exit: the
+/// completion, its response time (measured on the instance clock from admission, after any
+/// throttling wait), whether it failed, and the release of what checks acquired
+/// (isolation slots, breaker probes).
+///
+/// The guard borrows its [`Sentinel`] (which keeps the hot path free of reference
+/// counting); [`Entry::into_owned`] gives a `'static` guard for futures and tasks.
+#[must_use = "dropping an entry exits it at once"]
+pub struct Entry<'a> {
+    sentinel: SentinelRef<'a>,
+    state: Admitted,
+    error: RefCell<Option<Cow<'static, str>>>,
+    /// Set when the state moved to another guard ([`Entry::into_owned`]).
+    moved: bool,
+}
+
+impl<'a> Entry<'a> {
+    pub(crate) fn new(sentinel: SentinelRef<'a>, state: Admitted) -> Self {
+        Entry {
+            sentinel,
+            state,
+            error: RefCell::new(None),
+            moved: false,
+        }
+    }
+
+    /// How long the caller must wait before doing the work (zero unless a throttling rule
+    /// queued the entry). [`EntryBuilder::enter`](super::EntryBuilder::enter) has already
+    /// waited.
+    pub fn wait(&self) -> Duration {
+        Duration::from_nanos(self.state.wait_ns)
+    }
+
+    /// Marks the call as failed: it counts as an error on exit (error statistics, circuit
+    /// breakers).
+    pub fn set_error(&self, message: impl Into<Cow<'static, str>>) {
+        *self.error.borrow_mut() = Some(message.into());
+    }
+
+    /// The message given to [`Entry::set_error`], if any.
+    pub fn error(&self) -> Option<String> {
+        self.error.borrow().as_ref().map(|m| m.to_string())
+    }
+
+    /// The entry's arguments.
+    pub fn args(&self) -> &[ParamValue] {
+        &self.state.args
+    }
+
+    /// The resource name.
+    pub fn resource(&self) -> &str {
+        &self.inner().registry.node_or_overflow(self.state.node).name
+    }
+
+    /// The instance this entry belongs to.
+    pub fn sentinel(&self) -> &Sentinel {
+        self.sentinel.sentinel()
+    }
+
+    fn inner(&self) -> &Inner {
+        self.sentinel.inner()
+    }
+
+    /// Records the exit now (the same as dropping the entry).
+    pub fn exit(self) {}
+
+    /// The same entry, holding its own handle on the instance, so it can live in a
+    /// spawned task or a `'static` future.
+    pub fn into_owned(mut self) -> Entry<'static> {
+        let sentinel = self.sentinel.sentinel().clone();
+        let state = std::mem::replace(&mut self.state, Admitted::moved_out());
+        let error = self.error.take();
+        self.moved = true;
+        Entry {
+            sentinel: SentinelRef::Owned(sentinel),
+            state,
+            error: RefCell::new(error),
+            moved: false,
+        }
+    }
+}
+
+impl Drop for Entry<'_> {
+    fn drop(&mut self) {
+        if self.moved {
+            return;
+        }
+        let inner = self.sentinel.inner();
+        let st = &self.state;
+        let node = inner.registry.node_or_overflow(st.node);
+        let now_ns = inner.clock.now_nanos();
+        let rt_ns = now_ns.saturating_sub(st.start_ns);
+        let rt_us = rt_ns / 1000;
+        let error = self.error.get_mut().is_some();
+        node.stats
+            .on_complete(st.stripe as usize, now_ns, st.batch, rt_us, error);
+        if st.traffic == TrafficType::Inbound {
+            inner
+                .inbound
+                .on_complete(st.inbound_stripe as usize, now_ns, st.batch, rt_us, error);
+        }
+        if let Some(hooks) = &st.hooks {
+            hooks.exit(&ExitContext {
+                check: CheckContext {
+                    inner,
+                    node,
+                    now_ns,
+                    batch: st.batch,
+                    traffic: st.traffic,
+                    args: &st.args,
+                    attachments: &st.attachments,
+                },
+                rt_ns,
+                error,
+            });
+        }
+    }
+}

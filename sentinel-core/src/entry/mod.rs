@@ -1,0 +1,210 @@
+//! Entries: one admission each, from the builder to the guard that records the exit.
+
+mod block;
+mod guard;
+mod param;
+
+use std::borrow::Cow;
+
+pub use block::{BlockError, BlockType, BlockedRule};
+pub use guard::Entry;
+pub(crate) use guard::SentinelRef;
+pub use param::ParamValue;
+
+use crate::pipeline::CheckContext;
+
+/// Direction of the traffic an entry represents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TrafficType {
+    /// A request this service receives. Counted on the instance's inbound node and
+    /// checked by system rules.
+    Inbound,
+    /// A call this service makes (the default, as in sentinel-golang).
+    #[default]
+    Outbound,
+}
+
+/// What a resource is, for the metric log's classification column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ResourceType {
+    /// Anything else (the default).
+    #[default]
+    Common = 0,
+    /// An HTTP endpoint.
+    Web = 1,
+    /// An RPC method.
+    Rpc = 2,
+    /// An API gateway route.
+    ApiGateway = 3,
+    /// A database query.
+    DbSql = 4,
+    /// A cache call.
+    Cache = 5,
+    /// A message-queue operation.
+    Mq = 6,
+}
+
+/// Options of one entry; finish with [`EntryBuilder::try_enter`] or [`EntryBuilder::enter`].
+///
+/// ```
+/// use sentinel_core::{Sentinel, TrafficType};
+/// let s = Sentinel::builder().build();
+/// let e = s.entry("GET /items")
+///     .traffic(TrafficType::Inbound)
+///     .batch(2)
+///     .arg(42)
+///     .attachment("tenant", "acme")
+///     .try_enter()
+///     .expect("no rules, so nothing blocks");
+/// e.exit();
+/// ```
+#[must_use = "an entry builder does nothing until try_enter() or enter()"]
+pub struct EntryBuilder<'a> {
+    pub(crate) sentinel: SentinelRef<'a>,
+    pub(crate) resource: ResourceKey<'a>,
+    pub(crate) traffic: TrafficType,
+    pub(crate) batch: u32,
+    pub(crate) resource_type: ResourceType,
+    pub(crate) args: Vec<ParamValue>,
+    pub(crate) attachments: Vec<(Cow<'static, str>, ParamValue)>,
+}
+
+/// How the builder names its resource: by name, or by a pre-resolved node.
+pub(crate) enum ResourceKey<'a> {
+    Name(&'a str),
+    Node(u32),
+}
+
+impl<'a> EntryBuilder<'a> {
+    pub(crate) fn new(sentinel: SentinelRef<'a>, resource: ResourceKey<'a>) -> Self {
+        EntryBuilder {
+            sentinel,
+            resource,
+            traffic: TrafficType::Outbound,
+            batch: 1,
+            resource_type: ResourceType::Common,
+            args: Vec::new(),
+            attachments: Vec::new(),
+        }
+    }
+
+    /// Inbound or outbound (default outbound).
+    pub fn traffic(mut self, traffic: TrafficType) -> Self {
+        self.traffic = traffic;
+        self
+    }
+
+    /// Tokens to acquire at once (default 1; 0 is treated as 1).
+    pub fn batch(mut self, n: u32) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+
+    /// The resource's type, for the metric log.
+    pub fn resource_type(mut self, t: ResourceType) -> Self {
+        self.resource_type = t;
+        self
+    }
+
+    /// Appends an argument (for hot-parameter rules, by index).
+    pub fn arg(mut self, v: impl Into<ParamValue>) -> Self {
+        self.args.push(v.into());
+        self
+    }
+
+    /// Replaces the arguments.
+    pub fn args(mut self, args: impl IntoIterator<Item = ParamValue>) -> Self {
+        self.args = args.into_iter().collect();
+        self
+    }
+
+    /// Attaches a keyed value (for hot-parameter rules, by `paramKey`).
+    pub fn attachment(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        v: impl Into<ParamValue>,
+    ) -> Self {
+        self.attachments.push((key.into(), v.into()));
+        self
+    }
+
+    /// Admits or refuses the entry without ever sleeping. A throttled entry is admitted
+    /// with [`Entry::wait`] set: the caller must wait that long before doing the work
+    /// (the tower layer awaits an async timer).
+    pub fn try_enter(self) -> Result<Entry<'a>, BlockError> {
+        let EntryBuilder {
+            sentinel,
+            resource,
+            traffic,
+            batch,
+            resource_type: _,
+            args,
+            attachments,
+        } = self;
+        let inner = sentinel.inner();
+        let (index, node) = match resource {
+            ResourceKey::Name(name) => inner.registry_node(name),
+            ResourceKey::Node(i) => (i, inner.registry.node_or_overflow(i)),
+        };
+        let now_ns = inner.clock.now_nanos();
+        let compiled = node.checks.load();
+        let mut wait_ns = 0;
+        if !compiled.is_empty() {
+            let ctx = CheckContext {
+                inner,
+                node,
+                now_ns,
+                batch,
+                traffic,
+                args: &args,
+                attachments: &attachments,
+            };
+            match compiled.admit(&ctx) {
+                Ok(w) => wait_ns = w,
+                Err(e) => {
+                    node.stats.on_block(now_ns, batch);
+                    if traffic == TrafficType::Inbound {
+                        inner.inbound.on_block(now_ns, batch);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let start_ns = now_ns + wait_ns;
+        let stripe = node.stats.on_pass(now_ns, batch);
+        let inbound_stripe = if traffic == TrafficType::Inbound {
+            inner.inbound.on_pass(now_ns, batch)
+        } else {
+            0
+        };
+        let hooks = compiled
+            .has_exit_hooks()
+            .then(|| arc_swap::Guard::into_inner(compiled));
+        Ok(Entry::new(
+            sentinel,
+            guard::Admitted {
+                node: index,
+                stripe: stripe as u16,
+                inbound_stripe: inbound_stripe as u16,
+                traffic,
+                batch,
+                start_ns,
+                wait_ns,
+                hooks,
+                args,
+                attachments,
+            },
+        ))
+    }
+
+    /// Admits or refuses the entry; a throttled entry sleeps through the instance clock
+    /// before this returns. Do not call it on an async executor: use
+    /// [`EntryBuilder::try_enter`] and an async timer there.
+    pub fn enter(self) -> Result<Entry<'a>, BlockError> {
+        let e = self.try_enter()?;
+        if !e.wait().is_zero() {
+            e.sentinel().clock().sleep(e.wait());
+        }
+        Ok(e)
+    }
+}

@@ -1,0 +1,1 @@
+//! Behaviour tests of flow rules, driven by a manual clock.

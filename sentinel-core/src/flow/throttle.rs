@@ -1,0 +1,76 @@
+//! Pacing (leaky bucket): one slot per `cost` nanoseconds, reserved with a CAS so that two
+//! callers never get the same slot.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// `last` value of a pacer that has admitted nothing yet.
+pub(crate) const NEVER: u64 = u64::MAX;
+
+/// The outcome of asking a pacer for a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// Go now.
+    Now,
+    /// A slot is reserved this many nanoseconds from now.
+    After(u64),
+    /// The wait would be this long, more than allowed: refused.
+    TooLong(u64),
+}
+
+/// Reserves the next slot of a pacer whose last reserved slot is in `last`.
+///
+/// If `last + cost <= now`, the entry goes now and `last = now` (idle time earns no burst).
+/// Otherwise it must wait `last + cost - now`; over `max_wait_ns` it is refused, else the slot
+/// `last + cost` is reserved.
+#[inline]
+pub(crate) fn reserve(last: &AtomicU64, now_ns: u64, cost_ns: u64, max_wait_ns: u64) -> Pace {
+    let mut cur = last.load(Ordering::Acquire);
+    loop {
+        let next = if cur == NEVER {
+            now_ns
+        } else {
+            cur.saturating_add(cost_ns)
+        };
+        let (slot, outcome) = if next <= now_ns {
+            (now_ns, Pace::Now)
+        } else {
+            let wait = next - now_ns;
+            if wait > max_wait_ns {
+                return Pace::TooLong(wait);
+            }
+            (next, Pace::After(wait))
+        };
+        match last.compare_exchange_weak(cur, slot, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return outcome,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+/// The cost of `batch` entries at `rate` entries per `interval_ns`, in nanoseconds, computed
+/// in floating point so that rates above 1000/s keep their precision.
+#[inline]
+pub(crate) fn cost_ns(batch: u32, rate: f64, interval_ns: u64) -> u64 {
+    (batch as f64 / rate * interval_ns as f64).round() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paces_and_refuses_long_waits() {
+        let last = AtomicU64::new(NEVER);
+        let cost = cost_ns(1, 5000.0, 1_000_000_000);
+        assert_eq!(cost, 200_000);
+        assert_eq!(reserve(&last, 0, cost, 0), Pace::Now);
+        assert_eq!(reserve(&last, 10_000, cost, 0), Pace::TooLong(190_000));
+        assert_eq!(reserve(&last, 10_000, cost, 500_000), Pace::After(190_000));
+        assert_eq!(reserve(&last, 10_000, cost, 500_000), Pace::After(390_000));
+        assert_eq!(
+            reserve(&last, 10_000_000, cost, 0),
+            Pace::Now,
+            "no burst credit"
+        );
+    }
+}

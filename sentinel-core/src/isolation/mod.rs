@@ -1,0 +1,141 @@
+//! Concurrency isolation: cap how many entries of a resource are in flight.
+//!
+//! The check and the increment are one atomic step (increment, check, undo if over), so
+//! concurrent entrants never overshoot the threshold; a batch counts as its size. The slot
+//! is released when the entry exits, or at once if a later check blocks the entry.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::entry::{BlockError, BlockType, BlockedRule};
+use crate::pipeline::{Check, CheckContext, ExitContext, ORDER_ISOLATION, Verdict};
+use crate::rules::FieldError;
+use crate::rules::go_enum::go_enum;
+use crate::rules::set::{RuleKind, RuleSet};
+use crate::sentinel::{BuildEnv, RuleSets};
+
+go_enum! {
+    /// What an isolation rule counts (sentinel-golang has only concurrency).
+    pub enum IsolationMetric {
+        /// Entries in flight.
+        #[default]
+        Concurrency = 0 => ["Concurrency"],
+    }
+}
+
+/// A concurrency limit on one resource.
+///
+/// ```
+/// use sentinel_core::isolation::IsolationRule;
+/// let r: IsolationRule = serde_json::from_str(
+///     r#"{"id": "report-pool", "resource": "export-report", "metricType": 0, "threshold": 8}"#,
+/// ).unwrap();
+/// assert_eq!(r.threshold, 8);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IsolationRule {
+    /// Optional identifier.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// The guarded resource.
+    pub resource: String,
+    /// What is counted.
+    pub metric_type: IsolationMetric,
+    /// Most entries (by batch) in flight at once; must be > 0.
+    pub threshold: u32,
+}
+
+impl IsolationRule {
+    /// Checks the rule; the first problem found names its field.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.resource.trim().is_empty() {
+            return Err(FieldError::new("resource", "must not be empty"));
+        }
+        if self.threshold == 0 {
+            return Err(FieldError::new("threshold", "must be greater than 0"));
+        }
+        Ok(())
+    }
+}
+
+/// The compiled rule: its in-flight counter.
+struct IsolationCheck {
+    info: Arc<BlockedRule>,
+    threshold: u64,
+    in_flight: AtomicU64,
+}
+
+impl Check for IsolationCheck {
+    fn order(&self) -> u32 {
+        ORDER_ISOLATION
+    }
+
+    fn check(&self, ctx: &CheckContext<'_>) -> Verdict {
+        let batch = ctx.batch() as u64;
+        let now = self.in_flight.fetch_add(batch, Ordering::AcqRel) + batch;
+        if now > self.threshold {
+            self.in_flight.fetch_sub(batch, Ordering::AcqRel);
+            return Verdict::Block(
+                BlockError::new(
+                    BlockType::Isolation,
+                    ctx.resource_arc(),
+                    "concurrency limit reached",
+                )
+                .with_rule(self.info.clone())
+                .with_snapshot((now - batch) as f64),
+            );
+        }
+        Verdict::Pass
+    }
+
+    fn needs_exit(&self) -> bool {
+        true
+    }
+
+    fn on_cancel(&self, ctx: &CheckContext<'_>) {
+        self.in_flight
+            .fetch_sub(ctx.batch() as u64, Ordering::AcqRel);
+    }
+
+    fn on_exit(&self, ctx: &ExitContext<'_>) {
+        self.in_flight
+            .fetch_sub(ctx.entry().batch() as u64, Ordering::AcqRel);
+    }
+}
+
+/// The isolation rule kind, for the generic rule manager.
+pub(crate) struct IsolationKind;
+
+impl RuleKind for IsolationKind {
+    type Rule = IsolationRule;
+    const NAME: &'static str = "isolation";
+
+    fn resource(rule: &IsolationRule) -> &str {
+        &rule.resource
+    }
+    fn id(rule: &IsolationRule) -> &str {
+        &rule.id
+    }
+    fn validate(rule: &IsolationRule) -> Result<(), FieldError> {
+        rule.validate()
+    }
+    fn build(rule: &IsolationRule, _env: &BuildEnv<'_>) -> Arc<dyn Check> {
+        Arc::new(IsolationCheck {
+            info: Arc::new(BlockedRule {
+                id: rule.id.clone(),
+                description: format!("at most {} in flight", rule.threshold),
+            }),
+            threshold: rule.threshold as u64,
+            in_flight: AtomicU64::new(0),
+        })
+    }
+    fn set(sets: &RuleSets) -> &RuleSet<Self> {
+        &sets.isolation
+    }
+    fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
+        &mut sets.isolation
+    }
+}

@@ -1,0 +1,74 @@
+//! # Sentinel for Rust
+//!
+//! Flow control, traffic shaping, concurrency isolation and (with later modules) circuit
+//! breaking and adaptive protection, embedded in your service.
+//!
+//! Every [`Sentinel`] instance owns its [`Clock`], its rules and its statistics, so several
+//! instances live side by side and tests run deterministically with a [`ManualClock`]. A
+//! process-wide instance ([`global()`]) is there for code in Sentinel's classic global style.
+//!
+//! ```
+//! use std::time::Duration;
+//! use sentinel_core::{BlockType, ManualClock, Sentinel, TrafficType};
+//! use sentinel_core::flow::{ControlBehavior, FlowRule};
+//!
+//! let clock = ManualClock::new();
+//! let sentinel = Sentinel::builder().clock(clock.clone()).build();
+//! sentinel.load_flow_rules(vec![FlowRule {
+//!     resource: "GET /items".into(),
+//!     threshold: 10.0,
+//!     control_behavior: ControlBehavior::Reject,
+//!     ..Default::default()
+//! }])?;
+//!
+//! let mut passed = 0;
+//! for _ in 0..15 {
+//!     match sentinel.entry("GET /items").traffic(TrafficType::Inbound).try_enter() {
+//!         Ok(entry) => { passed += 1; drop(entry) }         // exit on drop
+//!         Err(block) => assert_eq!(block.block_type(), BlockType::Flow),
+//!     }
+//! }
+//! assert_eq!(passed, 10);
+//! clock.advance(Duration::from_millis(500));
+//! let stats = sentinel.resource_stats("GET /items").unwrap();
+//! assert_eq!((stats.pass_qps, stats.block_qps), (10.0, 5.0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Admission
+//!
+//! [`Sentinel::entry`] starts an [`EntryBuilder`]; [`EntryBuilder::try_enter`] never
+//! sleeps (a throttled entry comes back with [`Entry::wait`] set), [`EntryBuilder::enter`]
+//! sleeps through the instance clock. Checks run in Sentinel's order (system, authority,
+//! flow, isolation, hotspot, circuit breaker; see [`pipeline`]); the first refusal returns a
+//! [`BlockError`]. The hot path takes no lock and allocates nothing for an entry without
+//! arguments.
+//!
+//! ## Rules
+//!
+//! Each kind is loaded as a whole set ([`Sentinel::load_flow_rules`],
+//! [`Sentinel::load_isolation_rules`]); an invalid set changes nothing and the
+//! [`RuleSetError`] names every invalid rule and field. Rules (de)serialise with
+//! sentinel-golang's JSON names; enums accept Go's integers and names.
+
+pub mod clock;
+pub mod entry;
+pub mod flow;
+pub mod isolation;
+pub mod pipeline;
+pub mod rules;
+mod sentinel;
+pub mod stat;
+mod stats;
+pub mod system_metrics;
+
+pub use clock::{Clock, ManualClock, RealClock};
+pub use entry::{
+    BlockError, BlockType, BlockedRule, Entry, EntryBuilder, ParamValue, ResourceType, TrafficType,
+};
+pub use rules::{FieldError, InvalidRule, RuleSetError};
+pub use sentinel::{
+    OVERFLOW_RESOURCE, Resource, Sentinel, SentinelBuilder, entry, global, load_flow_rules,
+    load_isolation_rules,
+};
+pub use stats::ResourceStats;

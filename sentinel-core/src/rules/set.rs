@@ -1,0 +1,119 @@
+//! The generic rule manager: a validated set of one rule kind, with the check (and its
+//! state) built for every rule.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::error::{FieldError, InvalidRule, RuleSetError};
+use crate::pipeline::Check;
+use crate::sentinel::{BuildEnv, RuleSets};
+
+/// What the generic manager needs to know about one rule kind.
+pub(crate) trait RuleKind: 'static {
+    type Rule: Clone + PartialEq + Send + Sync + 'static;
+    /// The kind's name in errors and logs (`flow`).
+    const NAME: &'static str;
+    /// The resource a rule guards; empty for instance-wide rules (system).
+    fn resource(rule: &Self::Rule) -> &str;
+    fn id(rule: &Self::Rule) -> &str;
+    fn validate(rule: &Self::Rule) -> Result<(), FieldError>;
+    /// Builds a fresh check (with fresh state) for a valid rule.
+    fn build(rule: &Self::Rule, env: &BuildEnv<'_>) -> Arc<dyn Check>;
+    /// This kind's set among the instance's rule sets.
+    fn set(sets: &RuleSets) -> &RuleSet<Self>
+    where
+        Self: Sized;
+    /// This kind's set among the instance's rule sets, for replacement.
+    fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self>
+    where
+        Self: Sized;
+}
+
+/// The rules of one kind in force, with their checks.
+pub(crate) struct RuleSet<K: RuleKind> {
+    rules: Vec<K::Rule>,
+    checks: Vec<Arc<dyn Check>>,
+    by_resource: HashMap<String, Vec<usize>>,
+}
+
+impl<K: RuleKind> Default for RuleSet<K> {
+    fn default() -> Self {
+        RuleSet {
+            rules: Vec::new(),
+            checks: Vec::new(),
+            by_resource: HashMap::new(),
+        }
+    }
+}
+
+impl<K: RuleKind> RuleSet<K> {
+    /// Validates a whole set, naming every invalid rule.
+    pub fn validate(rules: &[K::Rule]) -> Result<(), RuleSetError> {
+        let errors: Vec<InvalidRule> = rules
+            .iter()
+            .enumerate()
+            .filter_map(|(index, r)| {
+                K::validate(r).err().map(|error| InvalidRule {
+                    kind: K::NAME,
+                    index,
+                    id: K::id(r).to_string(),
+                    resource: K::resource(r).to_string(),
+                    error,
+                })
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(RuleSetError::new(K::NAME, errors))
+        }
+    }
+
+    /// A new set for `rules` (already validated). A rule equal to one in force keeps that
+    /// rule's check, and so its state (warm-up tokens, pacing, breaker state...).
+    pub fn rebuild(&self, rules: Vec<K::Rule>, env: &BuildEnv<'_>) -> Self {
+        let mut reusable: HashMap<&str, Vec<usize>> = self
+            .by_resource
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let mut checks = Vec::with_capacity(rules.len());
+        let mut by_resource: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let old = reusable.get_mut(K::resource(rule)).and_then(|candidates| {
+                let pos = candidates.iter().position(|&j| self.rules[j] == *rule)?;
+                Some(candidates.swap_remove(pos))
+            });
+            checks.push(match old {
+                Some(j) => self.checks[j].clone(),
+                None => K::build(rule, env),
+            });
+            by_resource
+                .entry(K::resource(rule).to_string())
+                .or_default()
+                .push(i);
+        }
+        RuleSet {
+            rules,
+            checks,
+            by_resource,
+        }
+    }
+
+    /// Appends the checks that guard `resource`, in rule order.
+    pub fn checks_for(&self, resource: &str, out: &mut Vec<Arc<dyn Check>>) {
+        if let Some(idx) = self.by_resource.get(resource) {
+            out.extend(idx.iter().map(|&i| self.checks[i].clone()));
+        }
+    }
+
+    /// The resources that have at least one rule.
+    pub fn resources(&self) -> impl Iterator<Item = &str> {
+        self.by_resource.keys().map(String::as_str)
+    }
+
+    /// The rules in force, in load order.
+    pub fn rules(&self) -> &[K::Rule] {
+        &self.rules
+    }
+}

@@ -1,0 +1,473 @@
+//! The engine: one `Sentinel` instance owns its clock, its rules and its statistics.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+
+use crate::clock::{Clock, RealClock};
+use crate::entry::{EntryBuilder, ResourceKey, SentinelRef};
+use crate::flow::{FlowKind, FlowRule};
+use crate::isolation::{IsolationKind, IsolationRule};
+use crate::pipeline::{Check, Compiled};
+use crate::rules::RuleSetError;
+use crate::rules::set::{RuleKind, RuleSet};
+use crate::stat::{Event, StatNode, VIEW, default_stripes};
+use crate::stats::ResourceStats;
+use crate::system_metrics::{ProcessMetrics, SystemMetricsSource};
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Name of the node that takes the entries of resources beyond the resource limit.
+pub const OVERFLOW_RESOURCE: &str = "__sentinel_overflow__";
+
+/// One resource: its name, statistics, and the checks compiled for it.
+pub(crate) struct ResourceNode {
+    pub name: Arc<str>,
+    pub stats: StatNode,
+    pub checks: ArcSwap<Compiled>,
+}
+
+/// Resource nodes: an append-only arena (nodes live as long as the instance, so guards can
+/// refer to them by index without reference counting) and a name index swapped on insert.
+pub(crate) struct Registry {
+    index: ArcSwap<FastMap<Arc<str>, u32>>,
+    nodes: boxcar::Vec<ResourceNode>,
+    max_resources: usize,
+    stripes: usize,
+}
+
+impl Registry {
+    #[inline]
+    pub fn lookup(&self, name: &str) -> Option<u32> {
+        self.index.load().get(name).copied()
+    }
+
+    #[inline]
+    pub fn node(&self, index: u32) -> Option<&ResourceNode> {
+        self.nodes.get(index as usize)
+    }
+
+    /// The node at `index`, or the overflow node (index 0) for an index of another
+    /// instance.
+    #[inline]
+    pub fn node_or_overflow(&self, index: u32) -> &ResourceNode {
+        match self.nodes.get(index as usize) {
+            Some(n) => n,
+            None => &self.nodes[0],
+        }
+    }
+
+    /// Creates the node for `name` (the caller holds the rules lock).
+    fn create(&self, name: &str, sets: &RuleSets) -> u32 {
+        if let Some(i) = self.lookup(name) {
+            return i;
+        }
+        if self.nodes.count() > self.max_resources {
+            tracing::warn!(
+                resource = name,
+                limit = self.max_resources,
+                "resource limit reached; entries of new resources share the overflow node and are not checked"
+            );
+            return 0;
+        }
+        let name: Arc<str> = name.into();
+        let index = self.nodes.push(ResourceNode {
+            checks: ArcSwap::from_pointee(sets.compile(&name)),
+            stats: StatNode::new(self.stripes),
+            name: name.clone(),
+        }) as u32;
+        let mut map = FastMap::clone(&self.index.load());
+        map.insert(name, index);
+        self.index.store(Arc::new(map));
+        index
+    }
+}
+
+/// The rules of every kind in force, plus custom checks. Guarded by the instance's rules
+/// lock; the hot path never touches it.
+#[derive(Default)]
+pub(crate) struct RuleSets {
+    pub flow: RuleSet<FlowKind>,
+    pub isolation: RuleSet<IsolationKind>,
+    pub custom: Vec<Arc<dyn Check>>,
+}
+
+impl RuleSets {
+    /// The check list of one resource, in pipeline order.
+    fn compile(&self, resource: &str) -> Compiled {
+        let mut checks = Vec::new();
+        self.flow.checks_for(resource, &mut checks);
+        self.isolation.checks_for(resource, &mut checks);
+        checks.extend(self.custom.iter().cloned());
+        Compiled::new(checks)
+    }
+}
+
+/// What a rule kind may use while building a check: other resources' nodes and the
+/// instance's clock and system metrics.
+pub(crate) struct BuildEnv<'a> {
+    pub inner: &'a Inner,
+    sets: &'a RuleSets,
+}
+
+impl BuildEnv<'_> {
+    /// The node index of a resource, creating the node if needed.
+    pub fn node_index(&self, resource: &str) -> u32 {
+        self.inner.registry.create(resource, self.sets)
+    }
+}
+
+pub(crate) struct Inner {
+    pub clock: Arc<dyn Clock>,
+    pub registry: Registry,
+    pub inbound: StatNode,
+    pub system: Arc<dyn SystemMetricsSource>,
+    pub check_panics: AtomicU64,
+    rules: Mutex<RuleSets>,
+}
+
+impl Inner {
+    /// The node of a resource, created on first use.
+    #[inline]
+    pub fn registry_node(&self, name: &str) -> (u32, &ResourceNode) {
+        let index = match self.registry.lookup(name) {
+            Some(i) => i,
+            None => self.registry.create(name, &self.rules.lock()),
+        };
+        (index, self.registry.node_or_overflow(index))
+    }
+
+    /// Validates and installs a set of one kind, then recompiles every resource whose
+    /// checks may have changed.
+    fn load<K: RuleKind>(&self, rules: Vec<K::Rule>) -> Result<(), RuleSetError> {
+        if let Err(e) = RuleSet::<K>::validate(&rules) {
+            tracing::warn!(kind = K::NAME, invalid = e.errors().len(), error = %e, "rule set rejected");
+            return Err(e);
+        }
+        let count = rules.len();
+        let mut sets = self.rules.lock();
+        let new_set = K::set(&sets).rebuild(
+            rules,
+            &BuildEnv {
+                inner: self,
+                sets: &sets,
+            },
+        );
+        let slot = K::set_mut(&mut sets);
+        let mut affected: Vec<String> = slot.resources().map(str::to_string).collect();
+        *slot = new_set;
+        affected.extend(slot.resources().map(str::to_string));
+        affected.sort();
+        affected.dedup();
+        for name in &affected {
+            if let Some(node) = self
+                .registry
+                .lookup(name)
+                .and_then(|i| self.registry.node(i))
+            {
+                node.checks.store(Arc::new(sets.compile(name)));
+            }
+        }
+        tracing::info!(kind = K::NAME, rules = count, "rules loaded");
+        Ok(())
+    }
+
+    fn recompile_all(&self, sets: &RuleSets) {
+        for (_, node) in self.registry.nodes.iter() {
+            node.checks.store(Arc::new(sets.compile(&node.name)));
+        }
+    }
+}
+
+/// A Sentinel instance: clock, rules and statistics.
+///
+/// `Sentinel` is a cheap handle (`Clone`, `Send`, `Sync`); clones share one engine.
+///
+/// ```
+/// use std::time::Duration;
+/// use sentinel_core::{ManualClock, Sentinel};
+/// use sentinel_core::flow::FlowRule;
+///
+/// let clock = ManualClock::new();
+/// let sentinel = Sentinel::builder().clock(clock.clone()).build();
+/// sentinel.load_flow_rules(vec![FlowRule {
+///     resource: "GET /items".into(),
+///     threshold: 2.0,
+///     ..Default::default()
+/// }])?;
+/// assert!(sentinel.entry("GET /items").try_enter().is_ok());
+/// assert!(sentinel.entry("GET /items").try_enter().is_ok());
+/// assert!(sentinel.entry("GET /items").try_enter().is_err()); // third in one second
+/// clock.advance(Duration::from_secs(1));
+/// assert!(sentinel.entry("GET /items").try_enter().is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Sentinel {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Sentinel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sentinel")
+            .field("clock", &self.inner.clock)
+            .field("resources", &self.inner.registry.nodes.count())
+            .finish()
+    }
+}
+
+impl Default for Sentinel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Configures a [`Sentinel`].
+#[must_use]
+pub struct SentinelBuilder {
+    clock: Option<Arc<dyn Clock>>,
+    system: Option<Arc<dyn SystemMetricsSource>>,
+    max_resources: usize,
+    stripes: usize,
+}
+
+impl SentinelBuilder {
+    /// The instance's clock (default: [`RealClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Where system metrics (process memory, ...) come from (default: sampled from the
+    /// operating system by a background thread, started when a rule first needs it).
+    pub fn system_metrics(mut self, source: impl SystemMetricsSource) -> Self {
+        self.system = Some(Arc::new(source));
+        self
+    }
+
+    /// How many distinct resources get their own statistics and rules (default 10,000).
+    /// Entries of further resources share an overflow node and are not checked, so a
+    /// resource name built from unbounded input cannot exhaust memory.
+    pub fn max_resources(mut self, n: usize) -> Self {
+        self.max_resources = n.max(1);
+        self
+    }
+
+    /// Counter stripes per resource (default: the machine's parallelism, 1 to 8). More
+    /// stripes let more threads write one resource's statistics without contention.
+    pub fn stat_stripes(mut self, n: usize) -> Self {
+        self.stripes = n.clamp(1, 64);
+        self
+    }
+
+    /// Builds the instance.
+    pub fn build(self) -> Sentinel {
+        let nodes = boxcar::Vec::new();
+        let overflow: Arc<str> = OVERFLOW_RESOURCE.into();
+        nodes.push(ResourceNode {
+            name: overflow.clone(),
+            stats: StatNode::new(self.stripes),
+            checks: ArcSwap::from_pointee(Compiled::default()),
+        });
+        let mut index = FastMap::default();
+        index.insert(overflow, 0);
+        Sentinel {
+            inner: Arc::new(Inner {
+                clock: self.clock.unwrap_or_else(|| Arc::new(RealClock::new())),
+                registry: Registry {
+                    index: ArcSwap::from_pointee(index),
+                    nodes,
+                    max_resources: self.max_resources,
+                    stripes: self.stripes,
+                },
+                inbound: StatNode::new(self.stripes),
+                system: self
+                    .system
+                    .unwrap_or_else(|| Arc::new(ProcessMetrics::default())),
+                check_panics: AtomicU64::new(0),
+                rules: Mutex::new(RuleSets::default()),
+            }),
+        }
+    }
+}
+
+/// A resolved resource: entries made through it skip the name lookup.
+///
+/// ```
+/// let s = sentinel_core::Sentinel::builder().build();
+/// let items = s.resource("GET /items");
+/// let e = items.entry().try_enter().unwrap();
+/// drop(e);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Resource {
+    sentinel: Sentinel,
+    index: u32,
+}
+
+impl Resource {
+    /// Starts an entry on this resource.
+    pub fn entry(&self) -> EntryBuilder<'_> {
+        EntryBuilder::new(
+            SentinelRef::Borrowed(&self.sentinel),
+            ResourceKey::Node(self.index),
+        )
+    }
+
+    /// The resource name.
+    pub fn name(&self) -> &str {
+        &self
+            .sentinel
+            .inner
+            .registry
+            .node_or_overflow(self.index)
+            .name
+    }
+}
+
+impl Sentinel {
+    /// An instance with the real clock and default settings.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Starts configuring an instance.
+    pub fn builder() -> SentinelBuilder {
+        SentinelBuilder {
+            clock: None,
+            system: None,
+            max_resources: 10_000,
+            stripes: default_stripes(),
+        }
+    }
+
+    /// Starts an entry on `resource`.
+    pub fn entry<'a>(&'a self, resource: &'a str) -> EntryBuilder<'a> {
+        EntryBuilder::new(SentinelRef::Borrowed(self), ResourceKey::Name(resource))
+    }
+
+    /// Starts an entry that holds its own handle on the instance (its guard is
+    /// `'static`, for futures and spawned tasks).
+    pub fn entry_owned<'a>(&self, resource: &'a str) -> EntryBuilder<'a> {
+        EntryBuilder::new(
+            SentinelRef::Owned(self.clone()),
+            ResourceKey::Name(resource),
+        )
+    }
+
+    /// Resolves a resource once, for entries that skip the name lookup.
+    pub fn resource(&self, name: &str) -> Resource {
+        Resource {
+            sentinel: self.clone(),
+            index: self.inner.registry_node(name).0,
+        }
+    }
+
+    /// The instance's clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    /// Replaces all flow rules. The set is validated as a whole: if any rule is invalid,
+    /// nothing changes and the error names every invalid rule. Rules equal to rules in
+    /// force keep their state (warm-up tokens, pacing).
+    pub fn load_flow_rules(&self, rules: Vec<FlowRule>) -> Result<(), RuleSetError> {
+        self.inner.load::<FlowKind>(rules)
+    }
+
+    /// The flow rules in force.
+    pub fn flow_rules(&self) -> Vec<FlowRule> {
+        self.inner.rules.lock().flow.rules().to_vec()
+    }
+
+    /// Replaces all isolation (concurrency) rules; see [`Sentinel::load_flow_rules`].
+    pub fn load_isolation_rules(&self, rules: Vec<IsolationRule>) -> Result<(), RuleSetError> {
+        self.inner.load::<IsolationKind>(rules)
+    }
+
+    /// The isolation rules in force.
+    pub fn isolation_rules(&self) -> Vec<IsolationRule> {
+        self.inner.rules.lock().isolation.rules().to_vec()
+    }
+
+    /// Adds a custom check to the pipeline of every resource, at its
+    /// [`order`](Check::order).
+    pub fn add_check(&self, check: Arc<dyn Check>) {
+        let mut sets = self.inner.rules.lock();
+        sets.custom.push(check);
+        self.inner.recompile_all(&sets);
+    }
+
+    /// How many times a check panicked (each time, the check failed open).
+    pub fn check_panics(&self) -> u64 {
+        self.inner.check_panics.load(Ordering::Relaxed)
+    }
+
+    /// Current figures of a resource over the last second, `None` if it was never entered.
+    pub fn resource_stats(&self, resource: &str) -> Option<ResourceStats> {
+        let i = self.inner.registry.lookup(resource)?;
+        let node = self.inner.registry.node(i)?;
+        Some(ResourceStats::read(
+            &node.name,
+            &node.stats,
+            self.inner.clock.now_nanos(),
+        ))
+    }
+
+    /// Current figures of all inbound traffic over the last second.
+    pub fn inbound_stats(&self) -> ResourceStats {
+        ResourceStats::read(
+            "__inbound__",
+            &self.inner.inbound,
+            self.inner.clock.now_nanos(),
+        )
+    }
+
+    /// Current figures of every resource entered so far, sorted by name.
+    pub fn all_resource_stats(&self) -> Vec<ResourceStats> {
+        let now = self.inner.clock.now_nanos();
+        let mut v: Vec<ResourceStats> = self
+            .inner
+            .registry
+            .nodes
+            .iter()
+            .filter(|(i, n)| *i != 0 || n.stats.sum(Event::Pass, now, VIEW) > 0)
+            .map(|(_, n)| ResourceStats::read(&n.name, &n.stats, now))
+            .collect();
+        v.sort_by(|a, b| a.resource.cmp(&b.resource));
+        v
+    }
+}
+
+static GLOBAL: OnceLock<Sentinel> = OnceLock::new();
+
+/// The process-wide default instance (real clock, default settings), created on first use.
+///
+/// A convenience for code written in Sentinel's classic global style; libraries and tests
+/// should prefer their own instances.
+///
+/// ```
+/// let e = sentinel_core::global().entry("report").try_enter().unwrap();
+/// drop(e);
+/// ```
+pub fn global() -> &'static Sentinel {
+    GLOBAL.get_or_init(Sentinel::new)
+}
+
+/// Starts an entry on the [`global`] instance.
+pub fn entry(resource: &str) -> EntryBuilder<'_> {
+    global().entry(resource)
+}
+
+/// Replaces the flow rules of the [`global`] instance.
+pub fn load_flow_rules(rules: Vec<FlowRule>) -> Result<(), RuleSetError> {
+    global().load_flow_rules(rules)
+}
+
+/// Replaces the isolation rules of the [`global`] instance.
+pub fn load_isolation_rules(rules: Vec<IsolationRule>) -> Result<(), RuleSetError> {
+    global().load_isolation_rules(rules)
+}

@@ -1,0 +1,364 @@
+//! Per-resource statistics: a striped ring of 100 ms buckets.
+//!
+//! Each resource keeps 20 buckets of 100 ms (2 s of history). The default read view is the
+//! last 10 buckets (1 s). With 100 ms buckets a Direct/Reject rule of threshold `T` admits
+//! at most `T` per 1000 ms span under sustained overload (admissions happen as buckets
+//! expire, at most ten bucket starts fit in a 1000 ms span), where two 500 ms buckets allow
+//! `2T` at a boundary.
+//!
+//! Counters are striped: every thread writes the stripe picked by its thread index, so two
+//! threads on one resource do not fight over cache lines. Reads sum the stripes.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+
+use crossbeam_utils::CachePadded;
+
+use super::cell;
+
+/// Length of one statistics bucket.
+pub const BUCKET_MS: u64 = 100;
+const BUCKET_NS: u64 = BUCKET_MS * 1_000_000;
+/// Buckets kept (2 s of history).
+pub const RING: usize = 20;
+/// Buckets in the default 1 s view.
+pub const VIEW: usize = 10;
+
+/// What a statistics cell counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Event {
+    /// Admitted entries (by batch count).
+    Pass = 0,
+    /// Blocked entries (by batch count).
+    Block,
+    /// Completed entries (by batch count).
+    Complete,
+    /// Completed entries marked as failed (by batch count).
+    Error,
+    /// Sum of response times, microseconds (weighted by batch count).
+    RtSum,
+}
+const SUMMED_EVENTS: usize = 5;
+const MIN_RT: usize = SUMMED_EVENTS;
+const MAX_CONCURRENCY: usize = SUMMED_EVENTS + 1;
+const CELLS: usize = SUMMED_EVENTS + 2;
+
+/// The bucket number of a time.
+#[inline]
+pub fn epoch(now_ns: u64) -> u64 {
+    now_ns / BUCKET_NS
+}
+
+#[derive(Default)]
+struct Stripe {
+    cells: [[AtomicU64; RING]; CELLS],
+    in_flight: AtomicI64,
+}
+
+/// Statistics of one resource (or of all inbound traffic).
+pub struct StatNode {
+    stripes: Box<[CachePadded<Stripe>]>,
+}
+
+static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
+thread_local! {
+    static THREAD_INDEX: Cell<u32> = const { Cell::new(u32::MAX) };
+}
+
+#[inline]
+fn thread_index() -> usize {
+    THREAD_INDEX.with(|c| {
+        let mut i = c.get();
+        if i == u32::MAX {
+            i = NEXT_THREAD.fetch_add(1, Relaxed) & 0x7fff_ffff;
+            c.set(i);
+        }
+        i as usize
+    })
+}
+
+/// Number of stripes for a machine: its parallelism rounded up to a power of two, 1 to 8.
+pub fn default_stripes() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
+        .next_power_of_two()
+}
+
+impl StatNode {
+    /// A node with `stripes` stripes (rounded up to a power of two, at least one).
+    pub fn new(stripes: usize) -> Self {
+        let n = stripes.max(1).next_power_of_two();
+        StatNode {
+            stripes: (0..n)
+                .map(|_| CachePadded::new(Stripe::default()))
+                .collect(),
+        }
+    }
+
+    /// The stripe index the calling thread writes to.
+    #[inline]
+    pub fn stripe_of_current_thread(&self) -> usize {
+        thread_index() & (self.stripes.len() - 1)
+    }
+
+    /// Records an admission of `batch` tokens; returns the stripe to pass to
+    /// [`StatNode::on_complete`].
+    #[inline]
+    pub fn on_pass(&self, now_ns: u64, batch: u32) -> usize {
+        let s = self.stripe_of_current_thread();
+        let stripe = &self.stripes[s];
+        let e = epoch(now_ns);
+        let i = (e % RING as u64) as usize;
+        cell::add(&stripe.cells[Event::Pass as usize][i], e, batch as u64);
+        let in_flight = stripe.in_flight.fetch_add(1, Relaxed) + 1;
+        cell::max(
+            &stripe.cells[MAX_CONCURRENCY][i],
+            e,
+            in_flight.max(0) as u64,
+        );
+        s
+    }
+
+    /// Records a blocked entry of `batch` tokens.
+    #[inline]
+    pub fn on_block(&self, now_ns: u64, batch: u32) {
+        self.add(Event::Block, now_ns, batch as u64);
+    }
+
+    /// Records the exit of an entry admitted on `stripe`.
+    #[inline]
+    pub fn on_complete(&self, stripe: usize, now_ns: u64, batch: u32, rt_us: u64, error: bool) {
+        let stripe = &self.stripes[stripe & (self.stripes.len() - 1)];
+        let e = epoch(now_ns);
+        let i = (e % RING as u64) as usize;
+        let batch = batch as u64;
+        cell::add(&stripe.cells[Event::Complete as usize][i], e, batch);
+        cell::add(&stripe.cells[Event::RtSum as usize][i], e, rt_us * batch);
+        cell::min(&stripe.cells[MIN_RT][i], e, rt_us);
+        if error {
+            cell::add(&stripe.cells[Event::Error as usize][i], e, batch);
+        }
+        stripe.in_flight.fetch_sub(1, Relaxed);
+    }
+
+    /// Adds `v` to `event` in the current thread's stripe.
+    #[inline]
+    pub fn add(&self, event: Event, now_ns: u64, v: u64) {
+        let stripe = &self.stripes[self.stripe_of_current_thread()];
+        let e = epoch(now_ns);
+        cell::add(
+            &stripe.cells[event as usize][(e % RING as u64) as usize],
+            e,
+            v,
+        );
+    }
+
+    /// Visits the value of cell kind `kind` of every stripe for each bucket of `epochs`.
+    #[inline]
+    fn fold<F: FnMut(u64)>(&self, kind: usize, epochs: std::ops::Range<u64>, mut f: F) {
+        for stripe in self.stripes.iter() {
+            let cells = &stripe.cells[kind];
+            for e in epochs.clone() {
+                if let Some(v) = cell::read(&cells[(e % RING as u64) as usize], e) {
+                    f(v);
+                }
+            }
+        }
+    }
+
+    /// The epochs of the last `buckets` buckets up to and including the one of `now_ns`
+    /// (at most the ring's length).
+    #[inline]
+    fn recent(now_ns: u64, buckets: usize) -> std::ops::Range<u64> {
+        let e = epoch(now_ns);
+        let n = buckets.min(RING) as u64;
+        (e + 1).saturating_sub(n)..e + 1
+    }
+
+    /// Sum of `event` over the last `buckets` buckets (the default view is [`VIEW`]).
+    #[inline]
+    pub fn sum(&self, event: Event, now_ns: u64, buckets: usize) -> u64 {
+        let mut total = 0;
+        self.fold(event as usize, Self::recent(now_ns, buckets), |v| {
+            total += v
+        });
+        total
+    }
+
+    /// Sum of `event` over the buckets whose start lies in `[from_ms, to_ms)`, if those
+    /// buckets are still in the ring at `now_ns` (older buckets read as zero).
+    pub fn sum_between(&self, event: Event, now_ns: u64, from_ms: u64, to_ms: u64) -> u64 {
+        let oldest = (epoch(now_ns) + 1).saturating_sub(RING as u64);
+        let from = (from_ms / BUCKET_MS).max(oldest);
+        let to = (to_ms / BUCKET_MS).min(epoch(now_ns) + 1);
+        let mut total = 0;
+        if from < to {
+            self.fold(event as usize, from..to, |v| total += v);
+        }
+        total
+    }
+
+    /// Sum of `event` over the 1 s view that ended one second ago.
+    pub fn previous_second_sum(&self, event: Event, now_ns: u64) -> u64 {
+        let e = epoch(now_ns);
+        let mut total = 0;
+        self.fold(
+            event as usize,
+            (e + 1).saturating_sub(2 * VIEW as u64)..(e + 1).saturating_sub(VIEW as u64),
+            |v| total += v,
+        );
+        total
+    }
+
+    /// Smallest RT (µs) of the view, `None` without completions.
+    pub fn min_rt_us(&self, now_ns: u64) -> Option<u64> {
+        let mut m: Option<u64> = None;
+        self.fold(MIN_RT, Self::recent(now_ns, VIEW), |v| {
+            m = Some(m.map_or(v, |x| x.min(v)))
+        });
+        m
+    }
+
+    /// Highest concurrency seen during the view. With several threads this is the sum of
+    /// each stripe's highest in-flight count: an upper bound, exact for one thread.
+    pub fn max_concurrency(&self, now_ns: u64) -> u64 {
+        let range = Self::recent(now_ns, VIEW);
+        self.stripes
+            .iter()
+            .map(|s| {
+                range
+                    .clone()
+                    .filter_map(|e| {
+                        cell::read(&s.cells[MAX_CONCURRENCY][(e % RING as u64) as usize], e)
+                    })
+                    .max()
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
+    /// The highest per-second rate of `event` in a single bucket of the view.
+    pub fn max_bucket_rate(&self, event: Event, now_ns: u64) -> f64 {
+        let range = Self::recent(now_ns, VIEW);
+        let best = range
+            .map(|e| {
+                let mut t = 0;
+                self.fold(event as usize, e..e + 1, |v| t += v);
+                t
+            })
+            .max()
+            .unwrap_or(0);
+        best as f64 * 1000.0 / BUCKET_MS as f64
+    }
+
+    /// Entries admitted and not yet exited.
+    #[inline]
+    pub fn in_flight(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s.in_flight.load(Relaxed))
+            .sum::<i64>()
+            .max(0) as u64
+    }
+}
+
+impl std::fmt::Debug for StatNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatNode")
+            .field("stripes", &self.stripes.len())
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn view_covers_last_second_only() {
+        let n = StatNode::new(2);
+        n.on_pass(0, 3);
+        n.on_pass(450 * MS, 2);
+        assert_eq!(n.sum(Event::Pass, 950 * MS, VIEW), 5);
+        assert_eq!(
+            n.sum(Event::Pass, 1050 * MS, VIEW),
+            2,
+            "bucket 0 left the view"
+        );
+        assert_eq!(n.previous_second_sum(Event::Pass, 1050 * MS), 3);
+        assert_eq!(n.sum(Event::Pass, 2500 * MS, VIEW), 0);
+        assert_eq!(n.sum_between(Event::Pass, 1999 * MS, 0, 1000), 5);
+    }
+
+    #[test]
+    fn completion_records_rt_errors_and_concurrency() {
+        let n = StatNode::new(1);
+        let s1 = n.on_pass(0, 1);
+        let s2 = n.on_pass(MS, 1);
+        assert_eq!(n.in_flight(), 2);
+        n.on_complete(s1, 2 * MS, 1, 300, false);
+        n.on_complete(s2, 3 * MS, 1, 900, true);
+        assert_eq!(n.in_flight(), 0);
+        assert_eq!(n.sum(Event::Complete, 3 * MS, VIEW), 2);
+        assert_eq!(n.sum(Event::Error, 3 * MS, VIEW), 1);
+        assert_eq!(n.sum(Event::RtSum, 3 * MS, VIEW), 1200);
+        assert_eq!(n.min_rt_us(3 * MS), Some(300));
+        assert_eq!(n.max_concurrency(3 * MS), 2);
+        assert_eq!(n.min_rt_us(5000 * MS), None);
+    }
+
+    #[test]
+    fn max_bucket_rate_scales_a_bucket_to_a_second() {
+        let n = StatNode::new(1);
+        n.add(Event::Complete, 0, 4);
+        n.add(Event::Complete, 150 * MS, 7);
+        assert_eq!(n.max_bucket_rate(Event::Complete, 200 * MS), 70.0);
+    }
+
+    #[test]
+    fn threads_add_up() {
+        let n = std::sync::Arc::new(StatNode::new(4));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let n = n.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        let s = n.on_pass(10 * MS, 1);
+                        n.on_complete(s, 10 * MS, 1, 5, false);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(n.sum(Event::Pass, 10 * MS, VIEW), 40_000);
+        assert_eq!(n.sum(Event::Complete, 10 * MS, VIEW), 40_000);
+        assert_eq!(n.sum(Event::RtSum, 10 * MS, VIEW), 200_000);
+        assert_eq!(n.in_flight(), 0);
+    }
+
+    proptest! {
+        // The view sum equals a naive count of the events whose bucket lies in the view.
+        #[test]
+        fn view_sum_matches_naive_model(times in proptest::collection::vec(0u64..5_000, 1..200), read_at in 0u64..6_000) {
+            let mut times = times;
+            times.sort();
+            let n = StatNode::new(2);
+            for t in &times {
+                n.add(Event::Pass, t * MS, 1);
+            }
+            let now = read_at.max(*times.last().unwrap());
+            let cur = now / BUCKET_MS;
+            let expect = times.iter().filter(|t| *t / BUCKET_MS + VIEW as u64 > cur).count() as u64;
+            prop_assert_eq!(n.sum(Event::Pass, now * MS, VIEW), expect);
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! A sliding window with run-time bucket length and count, for rules that keep their own
+//! statistics (a flow rule with its own `statIntervalInMs`, a circuit breaker).
+
+use std::sync::atomic::AtomicU64;
+
+use super::cell;
+
+/// A leap array of `buckets` buckets covering `interval_ms`, counting `events` kinds of
+/// event. Built on the same self-resetting cells as the resource statistics.
+#[derive(Debug)]
+pub struct LeapWindow {
+    bucket_ns: u64,
+    buckets: usize,
+    cells: Box<[AtomicU64]>,
+}
+
+impl LeapWindow {
+    /// A window of `interval_ms` split into `buckets` buckets (forced to one bucket when it
+    /// does not divide the interval), for `events` kinds of event.
+    pub fn new(interval_ms: u64, buckets: usize, events: usize) -> Self {
+        let interval_ms = interval_ms.max(1);
+        let buckets = if buckets == 0 || !interval_ms.is_multiple_of(buckets as u64) {
+            1
+        } else {
+            buckets
+        };
+        LeapWindow {
+            bucket_ns: interval_ms / buckets as u64 * 1_000_000,
+            buckets,
+            cells: (0..buckets * events.max(1))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, event: usize, epoch: u64) -> &AtomicU64 {
+        &self.cells[event * self.buckets + (epoch % self.buckets as u64) as usize]
+    }
+
+    /// Adds `v` to `event` at `now_ns`.
+    #[inline]
+    pub fn add(&self, event: usize, now_ns: u64, v: u64) {
+        let e = now_ns / self.bucket_ns;
+        cell::add(self.slot(event, e), e, v);
+    }
+
+    /// Sum of `event` over the whole window ending at `now_ns`.
+    #[inline]
+    pub fn sum(&self, event: usize, now_ns: u64) -> u64 {
+        let e = now_ns / self.bucket_ns;
+        let from = (e + 1).saturating_sub(self.buckets as u64);
+        (from..=e)
+            .filter_map(|b| cell::read(self.slot(event, b), b))
+            .sum()
+    }
+
+    /// Forgets all counts.
+    pub fn clear(&self) {
+        self.cells.iter().for_each(cell::clear);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn counts_over_its_own_interval() {
+        let w = LeapWindow::new(5000, 10, 2);
+        w.add(0, 0, 1);
+        w.add(1, 100 * MS, 4);
+        w.add(0, 4900 * MS, 2);
+        assert_eq!(w.sum(0, 4999 * MS), 3);
+        assert_eq!(w.sum(1, 4999 * MS), 4);
+        assert_eq!(w.sum(0, 5000 * MS), 2, "first bucket expired");
+        w.clear();
+        assert_eq!(w.sum(0, 5000 * MS), 0);
+    }
+
+    #[test]
+    fn indivisible_bucket_count_falls_back_to_one() {
+        let w = LeapWindow::new(1000, 3, 1);
+        w.add(0, 10 * MS, 1);
+        w.add(0, 990 * MS, 1);
+        assert_eq!(w.sum(0, 999 * MS), 2);
+        assert_eq!(w.sum(0, 1000 * MS), 0);
+    }
+}

@@ -1,0 +1,3 @@
+//! Rule documents and hot-reloading rule sources for Sentinel (work in progress: see the
+//! project issues). Today the crate re-exports the engine it will build on.
+pub use sentinel_core;
