@@ -144,6 +144,18 @@ impl<'a> Entry<'a> {
     }
 }
 
+impl std::fmt::Debug for Entry<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("resource", &self.resource())
+            .field("batch", &self.state.batch)
+            .field("traffic", &self.state.traffic)
+            .field("wait", &self.wait())
+            .field("error", &self.error())
+            .finish()
+    }
+}
+
 impl Drop for Entry<'_> {
     fn drop(&mut self) {
         if self.moved {

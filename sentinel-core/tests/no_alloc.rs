@@ -1,0 +1,84 @@
+//! The hot path allocates nothing: a counting global allocator watches entry + exit.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use sentinel_core::flow::FlowRule;
+use sentinel_core::{ManualClock, Sentinel};
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+struct Counting;
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls per thread.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn entry_and_exit_allocate_nothing_when_passing_or_blocking() {
+    let s = Sentinel::builder().clock(ManualClock::new()).build();
+    s.load_flow_rules(vec![
+        FlowRule {
+            resource: "open".into(),
+            threshold: 1e12,
+            ..Default::default()
+        },
+        FlowRule {
+            resource: "closed".into(),
+            threshold: 0.0,
+            ..Default::default()
+        },
+    ])
+    .unwrap();
+    // First use creates the nodes (and thread-local state): allowed to allocate.
+    drop(s.entry("open").try_enter());
+    drop(s.entry("closed").try_enter());
+    drop(s.entry("bare").try_enter());
+
+    let n = allocations_during(|| {
+        for _ in 0..10_000 {
+            drop(s.entry("bare").try_enter().unwrap());
+        }
+    });
+    assert_eq!(n, 0, "no rules");
+    let n = allocations_during(|| {
+        for _ in 0..10_000 {
+            drop(s.entry("open").try_enter().unwrap());
+        }
+    });
+    assert_eq!(n, 0, "one passing flow rule");
+    let n = allocations_during(|| {
+        for _ in 0..10_000 {
+            assert!(s.entry("closed").try_enter().is_err());
+        }
+    });
+    assert_eq!(n, 0, "one blocking flow rule");
+    // An argument costs an allocation (the argument list); that is the documented price.
+    let n = allocations_during(|| drop(s.entry("open").arg(1).try_enter().unwrap()));
+    assert!(n > 0);
+}
