@@ -72,7 +72,7 @@ fn reject_blocks_with_the_window_sum_as_snapshot() {
     }])
     .unwrap();
     for _ in 0..3 {
-        s.entry("r").try_enter().unwrap();
+        drop(s.entry("r").try_enter().unwrap());
     }
     let b = s.entry("r").try_enter().unwrap_err();
     assert_eq!(b.block_type(), BlockType::Flow);
