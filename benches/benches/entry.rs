@@ -1,1 +1,102 @@
-fn main() {}
+//! Entry + exit on the hot path, single thread and two threads, with governor's direct
+//! limiter as a reference point.
+//!
+//! Run: `cargo bench -p sentinel-benches --bench entry`
+
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use governor::{Quota, RateLimiter};
+use sentinel_core::Sentinel;
+use sentinel_core::flow::FlowRule;
+
+fn flow(resource: &str, threshold: f64) -> FlowRule {
+    FlowRule {
+        resource: resource.into(),
+        threshold,
+        ..Default::default()
+    }
+}
+
+fn sentinel() -> Sentinel {
+    let s = Sentinel::new();
+    s.load_flow_rules(vec![flow("one-rule", 1e15), flow("blocked", 0.0)])
+        .unwrap();
+    s
+}
+
+fn single_thread(c: &mut Criterion) {
+    let s = sentinel();
+    let mut g = c.benchmark_group("entry_exit");
+    g.bench_function("no_rules", |b| {
+        b.iter(|| drop(black_box(s.entry(black_box("no-rules")).try_enter())))
+    });
+    let handle = s.resource("no-rules-handle");
+    g.bench_function("no_rules_resource_handle", |b| {
+        b.iter(|| drop(black_box(handle.entry().try_enter())))
+    });
+    g.bench_function("one_flow_rule_passing", |b| {
+        b.iter(|| drop(black_box(s.entry(black_box("one-rule")).try_enter())))
+    });
+    g.bench_function("one_flow_rule_blocking", |b| {
+        b.iter(|| black_box(s.entry(black_box("blocked")).try_enter()).is_err())
+    });
+    let limiter = RateLimiter::direct(Quota::per_second(NonZeroU32::MAX));
+    g.bench_function("governor_direct_check", |b| {
+        b.iter(|| black_box(limiter.check()).is_ok())
+    });
+    g.finish();
+}
+
+/// Runs `per_thread` entry + exit pairs on each of `threads` threads at once; returns the
+/// wall time of the slowest.
+fn run_threads(s: &Sentinel, resource: &str, threads: usize, per_thread: u64) -> Duration {
+    let barrier = Barrier::new(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    let start = Instant::now();
+                    for _ in 0..per_thread {
+                        drop(black_box(s.entry(resource).try_enter()));
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .max()
+            .unwrap()
+    })
+}
+
+fn two_threads(c: &mut Criterion) {
+    let s = sentinel();
+    for resource in ["no-rules", "one-rule"] {
+        let mut g = c.benchmark_group(format!("scaling_{resource}"));
+        // Each sample does 2 × iters entries: on one thread, or split over two.
+        g.throughput(Throughput::Elements(2));
+        g.bench_function("one_thread", |b| {
+            b.iter_custom(|iters| run_threads(&s, resource, 1, 2 * iters))
+        });
+        g.bench_function("two_threads", |b| {
+            b.iter_custom(|iters| run_threads(&s, resource, 2, iters))
+        });
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = single_thread, two_threads
+}
+criterion_main!(benches);

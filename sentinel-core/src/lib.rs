@@ -55,7 +55,9 @@ pub mod clock;
 pub mod entry;
 pub mod flow;
 pub mod isolation;
+mod name_index;
 pub mod pipeline;
+mod resource_node;
 pub mod rules;
 mod sentinel;
 pub mod stat;
@@ -64,7 +66,7 @@ pub mod system_metrics;
 
 pub use clock::{Clock, ManualClock, RealClock};
 pub use entry::{
-    BlockError, BlockType, BlockedRule, Entry, EntryBuilder, ParamValue, ResourceType, TrafficType,
+    BlockError, BlockInfo, BlockType, BlockedRule, Entry, EntryBuilder, ParamValue, ResourceType, TrafficType,
 };
 pub use rules::{FieldError, InvalidRule, RuleSetError};
 pub use sentinel::{

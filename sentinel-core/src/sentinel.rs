@@ -1,15 +1,15 @@
 //! The engine: one `Sentinel` instance owns its clock, its rules and its statistics.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use crate::clock::{Clock, RealClock};
 use crate::entry::{EntryBuilder, ResourceKey, SentinelRef};
 use crate::flow::{FlowKind, FlowRule};
+use crate::name_index::NameIndex;
+pub(crate) use crate::resource_node::ResourceNode;
 use crate::isolation::{IsolationKind, IsolationRule};
 use crate::pipeline::{Check, Compiled};
 use crate::rules::RuleSetError;
@@ -18,22 +18,13 @@ use crate::stat::{Event, StatNode, VIEW, default_stripes};
 use crate::stats::ResourceStats;
 use crate::system_metrics::{ProcessMetrics, SystemMetricsSource};
 
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
 /// Name of the node that takes the entries of resources beyond the resource limit.
 pub const OVERFLOW_RESOURCE: &str = "__sentinel_overflow__";
-
-/// One resource: its name, statistics, and the checks compiled for it.
-pub(crate) struct ResourceNode {
-    pub name: Arc<str>,
-    pub stats: StatNode,
-    pub checks: ArcSwap<Compiled>,
-}
 
 /// Resource nodes: an append-only arena (nodes live as long as the instance, so guards can
 /// refer to them by index without reference counting) and a name index swapped on insert.
 pub(crate) struct Registry {
-    index: ArcSwap<FastMap<Arc<str>, u32>>,
+    index: NameIndex,
     nodes: boxcar::Vec<ResourceNode>,
     max_resources: usize,
     stripes: usize,
@@ -42,7 +33,7 @@ pub(crate) struct Registry {
 impl Registry {
     #[inline]
     pub fn lookup(&self, name: &str) -> Option<u32> {
-        self.index.load().get(name).copied()
+        self.index.find(name, |i| &self.nodes[i as usize].name)
     }
 
     #[inline]
@@ -74,14 +65,9 @@ impl Registry {
             return 0;
         }
         let name: Arc<str> = name.into();
-        let index = self.nodes.push(ResourceNode {
-            checks: ArcSwap::from_pointee(sets.compile(&name)),
-            stats: StatNode::new(self.stripes),
-            name: name.clone(),
-        }) as u32;
-        let mut map = FastMap::clone(&self.index.load());
-        map.insert(name, index);
-        self.index.store(Arc::new(map));
+        let compiled = sets.compile(&name);
+        let index = self.nodes.push(ResourceNode::new(name, self.stripes, compiled)) as u32;
+        self.index.insert(&self.nodes[index as usize].name, index);
         index
     }
 }
@@ -168,7 +154,7 @@ impl Inner {
                 .lookup(name)
                 .and_then(|i| self.registry.node(i))
             {
-                node.checks.store(Arc::new(sets.compile(name)));
+                node.set_checks(sets.compile(name));
             }
         }
         tracing::info!(kind = K::NAME, rules = count, "rules loaded");
@@ -177,7 +163,7 @@ impl Inner {
 
     fn recompile_all(&self, sets: &RuleSets) {
         for (_, node) in self.registry.nodes.iter() {
-            node.checks.store(Arc::new(sets.compile(&node.name)));
+            node.set_checks(sets.compile(&node.name));
         }
     }
 }
@@ -266,19 +252,18 @@ impl SentinelBuilder {
     /// Builds the instance.
     pub fn build(self) -> Sentinel {
         let nodes = boxcar::Vec::new();
-        let overflow: Arc<str> = OVERFLOW_RESOURCE.into();
-        nodes.push(ResourceNode {
-            name: overflow.clone(),
-            stats: StatNode::new(self.stripes),
-            checks: ArcSwap::from_pointee(Compiled::default()),
-        });
-        let mut index = FastMap::default();
-        index.insert(overflow, 0);
+        nodes.push(ResourceNode::new(
+            OVERFLOW_RESOURCE.into(),
+            self.stripes,
+            Compiled::default(),
+        ));
+        let index = NameIndex::new(self.max_resources + 1);
+        index.insert(OVERFLOW_RESOURCE, 0);
         Sentinel {
             inner: Arc::new(Inner {
                 clock: self.clock.unwrap_or_else(|| Arc::new(RealClock::new())),
                 registry: Registry {
-                    index: ArcSwap::from_pointee(index),
+                    index,
                     nodes,
                     max_resources: self.max_resources,
                     stripes: self.stripes,

@@ -47,42 +47,69 @@ pub struct BlockedRule {
     pub description: String,
 }
 
+/// What a block says, prepared once per rule and reason so that blocking an entry only
+/// bumps a reference count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockInfo {
+    /// The kind of check that blocks.
+    pub block_type: BlockType,
+    /// The blocked resource.
+    pub resource: Arc<str>,
+    /// The rule that blocks, if a rule does.
+    pub rule: Option<BlockedRule>,
+    /// Why.
+    pub message: Cow<'static, str>,
+}
+
+impl BlockInfo {
+    /// Prepares a block description.
+    pub fn new(
+        block_type: BlockType,
+        resource: impl Into<Arc<str>>,
+        rule: Option<BlockedRule>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Arc<Self> {
+        Arc::new(BlockInfo {
+            block_type,
+            resource: resource.into(),
+            rule,
+            message: message.into(),
+        })
+    }
+}
+
 /// An entry was refused.
 ///
-/// Building one allocates nothing: the resource and rule are shared, the message is static
-/// or prepared at rule load, and the text is only formatted when displayed.
+/// Built-in checks prepare the [`BlockInfo`] when rules load, so blocking allocates and
+/// formats nothing; the text is only formatted when displayed.
 #[derive(Debug, Clone)]
 pub struct BlockError {
-    block_type: BlockType,
-    resource: Arc<str>,
-    rule: Option<Arc<BlockedRule>>,
-    message: Cow<'static, str>,
+    info: Arc<BlockInfo>,
     snapshot: Option<f64>,
 }
 
 impl BlockError {
-    /// A block of `block_type` on `resource`.
+    /// A block of `block_type` on `resource` (allocates; checks that block often should
+    /// prepare a [`BlockInfo`] and use [`BlockError::from_info`]).
     pub fn new(
         block_type: BlockType,
         resource: Arc<str>,
         message: impl Into<Cow<'static, str>>,
     ) -> Self {
+        Self::from_info(BlockInfo::new(block_type, resource, None, message))
+    }
+
+    /// A block described by prepared information.
+    #[inline]
+    pub fn from_info(info: Arc<BlockInfo>) -> Self {
         BlockError {
-            block_type,
-            resource,
-            rule: None,
-            message: message.into(),
+            info,
             snapshot: None,
         }
     }
 
-    /// Names the rule that blocked.
-    pub fn with_rule(mut self, rule: Arc<BlockedRule>) -> Self {
-        self.rule = Some(rule);
-        self
-    }
-
     /// Attaches the value that triggered the block.
+    #[inline]
     pub fn with_snapshot(mut self, value: f64) -> Self {
         self.snapshot = Some(value);
         self
@@ -90,23 +117,23 @@ impl BlockError {
 
     /// The kind of check that blocked.
     pub fn block_type(&self) -> BlockType {
-        self.block_type
+        self.info.block_type
     }
     /// The blocked resource.
     pub fn resource(&self) -> &str {
-        &self.resource
+        &self.info.resource
     }
     /// The rule that blocked, if a rule did.
     pub fn rule(&self) -> Option<&BlockedRule> {
-        self.rule.as_deref()
+        self.info.rule.as_ref()
     }
     /// The blocking rule's id (empty if it has none).
     pub fn rule_id(&self) -> Option<&str> {
-        self.rule.as_deref().map(|r| r.id.as_str())
+        self.info.rule.as_ref().map(|r| r.id.as_str())
     }
     /// Why the entry was blocked.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.info.message
     }
     /// The value that triggered the block: the window sum for a flow reject, the
     /// concurrency for isolation, the metric for system protection.
@@ -117,12 +144,9 @@ impl BlockError {
 
 impl fmt::Display for BlockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} blocked {:?}: {}",
-            self.block_type, self.resource, self.message
-        )?;
-        if let Some(r) = &self.rule {
+        let i = &self.info;
+        write!(f, "{} blocked {:?}: {}", i.block_type, i.resource, i.message)?;
+        if let Some(r) = &i.rule {
             if !r.id.is_empty() {
                 write!(f, " (rule {:?}: {})", r.id, r.description)?;
             } else {

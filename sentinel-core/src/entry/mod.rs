@@ -6,7 +6,7 @@ mod param;
 
 use std::borrow::Cow;
 
-pub use block::{BlockError, BlockType, BlockedRule};
+pub use block::{BlockError, BlockInfo, BlockType, BlockedRule};
 pub use guard::Entry;
 pub(crate) use guard::SentinelRef;
 pub use param::ParamValue;
@@ -147,9 +147,10 @@ impl<'a> EntryBuilder<'a> {
             ResourceKey::Node(i) => (i, inner.registry.node_or_overflow(i)),
         };
         let now_ns = inner.clock.now_nanos();
-        let compiled = node.checks.load();
-        let mut wait_ns = 0;
-        if !compiled.is_empty() {
+        let admitted = node.with_checks(|compiled| {
+            let Some(compiled) = compiled else {
+                return Ok((0, None));
+            };
             let ctx = CheckContext {
                 inner,
                 node,
@@ -159,17 +160,19 @@ impl<'a> EntryBuilder<'a> {
                 args: &args,
                 attachments: &attachments,
             };
-            match compiled.admit(&ctx) {
-                Ok(w) => wait_ns = w,
-                Err(e) => {
-                    node.stats.on_block(now_ns, batch);
-                    if traffic == TrafficType::Inbound {
-                        inner.inbound.on_block(now_ns, batch);
-                    }
-                    return Err(e);
+            let wait = compiled.admit(&ctx)?;
+            Ok((wait, compiled.has_exit_hooks().then(|| compiled.clone())))
+        });
+        let (wait_ns, hooks) = match admitted {
+            Ok(a) => a,
+            Err(e) => {
+                node.stats.on_block(now_ns, batch);
+                if traffic == TrafficType::Inbound {
+                    inner.inbound.on_block(now_ns, batch);
                 }
+                return Err(e);
             }
-        }
+        };
         let start_ns = now_ns + wait_ns;
         let stripe = node.stats.on_pass(now_ns, batch);
         let inbound_stripe = if traffic == TrafficType::Inbound {
@@ -177,9 +180,6 @@ impl<'a> EntryBuilder<'a> {
         } else {
             0
         };
-        let hooks = compiled
-            .has_exit_hooks()
-            .then(|| arc_swap::Guard::into_inner(compiled));
         Ok(Entry::new(
             sentinel,
             guard::Admitted {

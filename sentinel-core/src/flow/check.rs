@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::rule::{ControlBehavior, FlowRule, RelationStrategy, TokenCalculateStrategy};
 use super::throttle::{self, NEVER, Pace};
 use super::warm_up::WarmUp;
-use crate::entry::{BlockError, BlockType, BlockedRule};
+use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule};
 use crate::pipeline::{Check, CheckContext, ORDER_FLOW, Verdict};
 use crate::sentinel::BuildEnv;
 use crate::stat::{BUCKET_MS, Event, LeapWindow, RING, StatNode};
@@ -41,7 +41,9 @@ enum Behavior {
 
 /// The compiled form of one flow rule, with its state.
 pub(crate) struct FlowCheck {
-    info: Arc<BlockedRule>,
+    over_threshold: Arc<BlockInfo>,
+    batch_too_large: Arc<BlockInfo>,
+    queue_too_long: Arc<BlockInfo>,
     stat: Stat,
     calculator: Calculator,
     behavior: Behavior,
@@ -92,11 +94,17 @@ impl FlowCheck {
                 max_wait_ns: rule.max_queueing_time_ms as u64 * 1_000_000,
             },
         };
-        FlowCheck {
-            info: Arc::new(BlockedRule {
+        let info = |message: &'static str| {
+            let blocked = BlockedRule {
                 id: rule.id.clone(),
                 description: rule.describe(),
-            }),
+            };
+            BlockInfo::new(BlockType::Flow, rule.resource.as_str(), Some(blocked), message)
+        };
+        FlowCheck {
+            over_threshold: info("flow threshold exceeded"),
+            batch_too_large: info("batch exceeds the throttling threshold"),
+            queue_too_long: info("queueing time would exceed maxQueueingTimeMs"),
             stat,
             calculator,
             behavior,
@@ -151,12 +159,9 @@ impl FlowCheck {
         }
     }
 
-    fn block(&self, ctx: &CheckContext<'_>, message: &'static str, snapshot: f64) -> Verdict {
-        Verdict::Block(
-            BlockError::new(BlockType::Flow, ctx.resource_arc(), message)
-                .with_rule(self.info.clone())
-                .with_snapshot(snapshot),
-        )
+    #[inline]
+    fn block(info: &Arc<BlockInfo>, snapshot: f64) -> Verdict {
+        Verdict::Block(BlockError::from_info(info.clone()).with_snapshot(snapshot))
     }
 }
 
@@ -172,24 +177,20 @@ impl Check for FlowCheck {
             Behavior::Reject => {
                 let passed = self.passed(ctx);
                 if (passed + ctx.batch as u64) as f64 > threshold {
-                    self.block(ctx, "flow threshold exceeded", passed as f64)
+                    Self::block(&self.over_threshold, passed as f64)
                 } else {
                     Verdict::Pass
                 }
             }
             Behavior::Throttling { last, max_wait_ns } => {
                 if threshold <= 0.0 || ctx.batch as f64 > threshold {
-                    return self.block(ctx, "batch exceeds the throttling threshold", threshold);
+                    return Self::block(&self.batch_too_large, threshold);
                 }
                 let cost = throttle::cost_ns(ctx.batch, threshold, self.interval_ns);
                 match throttle::reserve(last, ctx.now_ns, cost, *max_wait_ns) {
                     Pace::Now => Verdict::Pass,
                     Pace::After(w) => Verdict::Wait(Duration::from_nanos(w)),
-                    Pace::TooLong(w) => self.block(
-                        ctx,
-                        "queueing time would exceed maxQueueingTimeMs",
-                        w as f64 / 1e6,
-                    ),
+                    Pace::TooLong(w) => Self::block(&self.queue_too_long, w as f64 / 1e6),
                 }
             }
         }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::entry::{BlockError, BlockType, BlockedRule};
+use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule};
 use crate::pipeline::{Check, CheckContext, ExitContext, ORDER_ISOLATION, Verdict};
 use crate::rules::FieldError;
 use crate::rules::go_enum::go_enum;
@@ -63,7 +63,7 @@ impl IsolationRule {
 
 /// The compiled rule: its in-flight counter.
 struct IsolationCheck {
-    info: Arc<BlockedRule>,
+    full: Arc<BlockInfo>,
     threshold: u64,
     in_flight: AtomicU64,
 }
@@ -79,13 +79,7 @@ impl Check for IsolationCheck {
         if now > self.threshold {
             self.in_flight.fetch_sub(batch, Ordering::AcqRel);
             return Verdict::Block(
-                BlockError::new(
-                    BlockType::Isolation,
-                    ctx.resource_arc(),
-                    "concurrency limit reached",
-                )
-                .with_rule(self.info.clone())
-                .with_snapshot((now - batch) as f64),
+                BlockError::from_info(self.full.clone()).with_snapshot((now - batch) as f64),
             );
         }
         Verdict::Pass
@@ -124,10 +118,15 @@ impl RuleKind for IsolationKind {
     }
     fn build(rule: &IsolationRule, _env: &BuildEnv<'_>) -> Arc<dyn Check> {
         Arc::new(IsolationCheck {
-            info: Arc::new(BlockedRule {
-                id: rule.id.clone(),
-                description: format!("at most {} in flight", rule.threshold),
-            }),
+            full: BlockInfo::new(
+                BlockType::Isolation,
+                rule.resource.as_str(),
+                Some(BlockedRule {
+                    id: rule.id.clone(),
+                    description: format!("at most {} in flight", rule.threshold),
+                }),
+                "concurrency limit reached",
+            ),
             threshold: rule.threshold as u64,
             in_flight: AtomicU64::new(0),
         })

@@ -1,6 +1,6 @@
 //! Per-resource statistics: a striped ring of 100 ms buckets.
 //!
-//! Each resource keeps 20 buckets of 100 ms (2 s of history). The default read view is the
+//! Each resource keeps 32 buckets of 100 ms (3.2 s of history). The default read view is the
 //! last 10 buckets (1 s). With 100 ms buckets a Direct/Reject rule of threshold `T` admits
 //! at most `T` per 1000 ms span under sustained overload (admissions happen as buckets
 //! expire, at most ten bucket starts fit in a 1000 ms span), where two 500 ms buckets allow
@@ -19,8 +19,8 @@ use super::cell;
 /// Length of one statistics bucket.
 pub const BUCKET_MS: u64 = 100;
 const BUCKET_NS: u64 = BUCKET_MS * 1_000_000;
-/// Buckets kept (2 s of history).
-pub const RING: usize = 20;
+/// Buckets kept (3.2 s of history; a power of two so that indexing is a mask).
+pub const RING: usize = 32;
 /// Buckets in the default 1 s view.
 pub const VIEW: usize = 10;
 
@@ -54,6 +54,23 @@ pub fn epoch(now_ns: u64) -> u64 {
 struct Stripe {
     cells: [[AtomicU64; RING]; CELLS],
     in_flight: AtomicI64,
+    /// The newest bucket any cell of this stripe was written for: readers skip a stripe
+    /// that has not been written during the buckets they read.
+    latest: AtomicU64,
+}
+
+impl Stripe {
+    #[inline]
+    fn touch(&self, e: u64) {
+        if self.latest.load(Relaxed) < e {
+            self.latest.fetch_max(e, Relaxed);
+        }
+    }
+}
+
+#[inline]
+fn slot(e: u64) -> usize {
+    (e as usize) & (RING - 1)
 }
 
 /// Statistics of one resource (or of all inbound traffic).
@@ -111,7 +128,8 @@ impl StatNode {
         let s = self.stripe_of_current_thread();
         let stripe = &self.stripes[s];
         let e = epoch(now_ns);
-        let i = (e % RING as u64) as usize;
+        let i = slot(e);
+        stripe.touch(e);
         cell::add(&stripe.cells[Event::Pass as usize][i], e, batch as u64);
         let in_flight = stripe.in_flight.fetch_add(1, Relaxed) + 1;
         cell::max(
@@ -133,7 +151,8 @@ impl StatNode {
     pub fn on_complete(&self, stripe: usize, now_ns: u64, batch: u32, rt_us: u64, error: bool) {
         let stripe = &self.stripes[stripe & (self.stripes.len() - 1)];
         let e = epoch(now_ns);
-        let i = (e % RING as u64) as usize;
+        let i = slot(e);
+        stripe.touch(e);
         let batch = batch as u64;
         cell::add(&stripe.cells[Event::Complete as usize][i], e, batch);
         cell::add(&stripe.cells[Event::RtSum as usize][i], e, rt_us * batch);
@@ -149,20 +168,20 @@ impl StatNode {
     pub fn add(&self, event: Event, now_ns: u64, v: u64) {
         let stripe = &self.stripes[self.stripe_of_current_thread()];
         let e = epoch(now_ns);
-        cell::add(
-            &stripe.cells[event as usize][(e % RING as u64) as usize],
-            e,
-            v,
-        );
+        stripe.touch(e);
+        cell::add(&stripe.cells[event as usize][slot(e)], e, v);
     }
 
     /// Visits the value of cell kind `kind` of every stripe for each bucket of `epochs`.
     #[inline]
     fn fold<F: FnMut(u64)>(&self, kind: usize, epochs: std::ops::Range<u64>, mut f: F) {
         for stripe in self.stripes.iter() {
+            if stripe.latest.load(Relaxed) < epochs.start {
+                continue;
+            }
             let cells = &stripe.cells[kind];
             for e in epochs.clone() {
-                if let Some(v) = cell::read(&cells[(e % RING as u64) as usize], e) {
+                if let Some(v) = cell::read(&cells[slot(e)], e) {
                     f(v);
                 }
             }
@@ -231,9 +250,7 @@ impl StatNode {
             .map(|s| {
                 range
                     .clone()
-                    .filter_map(|e| {
-                        cell::read(&s.cells[MAX_CONCURRENCY][(e % RING as u64) as usize], e)
-                    })
+                    .filter_map(|e| cell::read(&s.cells[MAX_CONCURRENCY][slot(e)], e))
                     .max()
                     .unwrap_or(0)
             })

@@ -1,0 +1,82 @@
+//! The resource-name index: a fixed-capacity, lock-free, open-addressing hash table.
+//!
+//! Resources are never removed and their number is capped, so the table never needs to grow
+//! or reclaim anything: readers probe atomics without any guard or reference counting, and
+//! the one writer (under the instance's rules lock) publishes a slot with a release store
+//! after the node exists.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Maps resource names to node indexes.
+pub(crate) struct NameIndex {
+    /// Each slot: high 32 bits the name's hash, low 32 bits `node index + 1` (0 = empty).
+    slots: Box<[AtomicU64]>,
+    mask: usize,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl NameIndex {
+    /// A table for up to `capacity` names (kept at most half full).
+    pub fn new(capacity: usize) -> Self {
+        let n = (capacity.max(1) * 2).next_power_of_two();
+        NameIndex {
+            slots: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            mask: n - 1,
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    #[inline]
+    fn hash(&self, name: &str) -> u64 {
+        self.hasher.hash_one(name)
+    }
+
+    /// The index of `name`; `name_of` gives the name of a node index.
+    #[inline]
+    pub fn find<'a>(&self, name: &str, name_of: impl Fn(u32) -> &'a str) -> Option<u32> {
+        let h = self.hash(name);
+        let tag = h >> 32;
+        let mut i = h as usize & self.mask;
+        loop {
+            let slot = self.slots[i].load(Ordering::Acquire);
+            if slot == 0 {
+                return None;
+            }
+            let index = (slot & 0xffff_ffff) as u32 - 1;
+            if slot >> 32 == tag && name_of(index) == name {
+                return Some(index);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Publishes `name → index`. Only one thread inserts at a time (the caller holds the
+    /// rules lock) and the table is never more than half full.
+    pub fn insert(&self, name: &str, index: u32) {
+        let h = self.hash(name);
+        let mut i = h as usize & self.mask;
+        while self.slots[i].load(Ordering::Relaxed) != 0 {
+            i = (i + 1) & self.mask;
+        }
+        self.slots[i].store(((h >> 32) << 32) | (index as u64 + 1), Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_what_was_inserted_and_nothing_else() {
+        let names: Vec<String> = (0..100).map(|i| format!("res-{i}")).collect();
+        let idx = NameIndex::new(100);
+        for (i, n) in names.iter().enumerate() {
+            idx.insert(n, i as u32);
+        }
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(idx.find(n, |j| names[j as usize].as_str()), Some(i as u32));
+        }
+        assert_eq!(idx.find("missing", |j| names[j as usize].as_str()), None);
+    }
+}

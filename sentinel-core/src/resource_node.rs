@@ -1,0 +1,109 @@
+//! A resource's node: name, statistics, and the checks compiled for it, with a per-thread
+//! cache that keeps the admission path free of atomic read-modify-write and fences.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+
+use crate::pipeline::Compiled;
+use crate::stat::StatNode;
+
+/// Source of check-list versions: unique in the process, so a cached (node address,
+/// version) pair can never match another node that later reuses the address.
+static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
+
+/// One resource: its name, statistics, and the checks compiled for it.
+pub(crate) struct ResourceNode {
+    pub name: Arc<str>,
+    pub stats: StatNode,
+    checks: ArcSwap<Compiled>,
+    /// Version of `checks`; 0 when there are none (entries then skip every check).
+    version: AtomicU64,
+}
+
+const CACHE_SLOTS: usize = 32;
+
+#[derive(Default)]
+struct Slot {
+    node: usize,
+    version: u64,
+    checks: Option<Arc<Compiled>>,
+}
+
+/// Per-thread cache of check lists. Loading through the `ArcSwap` costs a fence (about
+/// 11 ns on the reference machine); a hit here costs a thread-local access and one relaxed
+/// load. A slot holds its list until it is replaced, so an old list lives on for at most
+/// as long as the thread does not touch that slot again.
+struct ChecksCache {
+    slots: [Slot; CACHE_SLOTS],
+}
+
+thread_local! {
+    static CACHE: RefCell<ChecksCache> = RefCell::new(ChecksCache {
+        slots: Default::default(),
+    });
+}
+
+impl ResourceNode {
+    pub fn new(name: Arc<str>, stripes: usize, checks: Compiled) -> Self {
+        let version = if checks.is_empty() {
+            0
+        } else {
+            NEXT_VERSION.fetch_add(1, Ordering::Relaxed)
+        };
+        ResourceNode {
+            name,
+            stats: StatNode::new(stripes),
+            checks: ArcSwap::from_pointee(checks),
+            version: AtomicU64::new(version),
+        }
+    }
+
+    /// Runs `f` with this resource's checks (`None` when it has none).
+    #[inline]
+    pub fn with_checks<R>(&self, f: impl FnOnce(Option<&Arc<Compiled>>) -> R) -> R {
+        let version = self.version.load(Ordering::Acquire);
+        if version == 0 {
+            return f(None);
+        }
+        let key = self as *const ResourceNode as usize;
+        let mut f = Some(f);
+        let cached = CACHE.try_with(|cell| {
+            // Busy when a check enters another resource from inside the pipeline: that
+            // nested entry takes the uncached path below.
+            let mut cache = cell.try_borrow_mut().ok()?;
+            let slot = &mut cache.slots[(key >> 4).wrapping_mul(0x9E37_79B9) % CACHE_SLOTS];
+            if slot.node != key || slot.version != version || slot.checks.is_none() {
+                *slot = Slot {
+                    node: key,
+                    version,
+                    checks: Some(self.checks.load_full()),
+                };
+            }
+            let f = f.take()?;
+            Some(f(slot.checks.as_ref()))
+        });
+        if let Ok(Some(r)) = cached {
+            return r;
+        }
+        let guard = self.checks.load();
+        match f.take() {
+            Some(f) => f(Some(&guard)),
+            None => unreachable!("the cached path returns whenever it runs the closure"),
+        }
+    }
+
+    /// Installs a new check list.
+    pub fn set_checks(&self, checks: Compiled) {
+        let empty = checks.is_empty();
+        self.checks.store(Arc::new(checks));
+        let version = if empty {
+            0
+        } else {
+            NEXT_VERSION.fetch_add(1, Ordering::Relaxed)
+        };
+        self.version.store(version, Ordering::Release);
+    }
+}
