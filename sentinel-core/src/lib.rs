@@ -66,7 +66,8 @@ pub mod system_metrics;
 
 pub use clock::{Clock, ManualClock, RealClock};
 pub use entry::{
-    BlockError, BlockInfo, BlockType, BlockedRule, Entry, EntryBuilder, ParamValue, ResourceType, TrafficType,
+    BlockError, BlockInfo, BlockType, BlockedRule, Entry, EntryBuilder, ParamValue, ResourceType,
+    TrafficType,
 };
 pub use rules::{FieldError, InvalidRule, RuleSetError};
 pub use sentinel::{

@@ -8,13 +8,13 @@ use parking_lot::Mutex;
 use crate::clock::{Clock, RealClock};
 use crate::entry::{EntryBuilder, ResourceKey, SentinelRef};
 use crate::flow::{FlowKind, FlowRule};
-use crate::name_index::NameIndex;
-pub(crate) use crate::resource_node::ResourceNode;
 use crate::isolation::{IsolationKind, IsolationRule};
+use crate::name_index::NameIndex;
 use crate::pipeline::{Check, Compiled};
+pub(crate) use crate::resource_node::ResourceNode;
 use crate::rules::RuleSetError;
 use crate::rules::set::{RuleKind, RuleSet};
-use crate::stat::{Event, StatNode, VIEW, default_stripes};
+use crate::stat::{Event, Span, StatNode, VIEW, default_stripes};
 use crate::stats::ResourceStats;
 use crate::system_metrics::{ProcessMetrics, SystemMetricsSource};
 
@@ -66,7 +66,9 @@ impl Registry {
         }
         let name: Arc<str> = name.into();
         let compiled = sets.compile(&name);
-        let index = self.nodes.push(ResourceNode::new(name, self.stripes, compiled)) as u32;
+        let index = self
+            .nodes
+            .push(ResourceNode::new(name, self.stripes, compiled)) as u32;
         self.index.insert(&self.nodes[index as usize].name, index);
         index
     }
@@ -391,36 +393,40 @@ impl Sentinel {
         self.inner.check_panics.load(Ordering::Relaxed)
     }
 
-    /// Current figures of a resource over the last second, `None` if it was never entered.
+    /// Figures of a resource over the 1 s view that rules check (the current bucket and
+    /// the nine before it), `None` if the resource was never entered.
     pub fn resource_stats(&self, resource: &str) -> Option<ResourceStats> {
-        let i = self.inner.registry.lookup(resource)?;
-        let node = self.inner.registry.node(i)?;
-        Some(ResourceStats::read(
-            &node.name,
-            &node.stats,
-            self.inner.clock.now_nanos(),
-        ))
+        self.stats_of(resource, Span::recent(self.inner.clock.now_nanos(), VIEW))
     }
 
-    /// Current figures of all inbound traffic over the last second.
+    /// Figures of a resource over the last complete second of the clock, `None` if the
+    /// resource was never entered. Steadier than [`Sentinel::resource_stats`] for display.
+    pub fn last_second_stats(&self, resource: &str) -> Option<ResourceStats> {
+        self.stats_of(resource, Span::last_second(self.inner.clock.now_nanos()))
+    }
+
+    fn stats_of(&self, resource: &str, span: Span) -> Option<ResourceStats> {
+        let i = self.inner.registry.lookup(resource)?;
+        let node = self.inner.registry.node(i)?;
+        Some(ResourceStats::read(&node.name, &node.stats, span))
+    }
+
+    /// Figures of all inbound traffic over the 1 s view.
     pub fn inbound_stats(&self) -> ResourceStats {
-        ResourceStats::read(
-            "__inbound__",
-            &self.inner.inbound,
-            self.inner.clock.now_nanos(),
-        )
+        let span = Span::recent(self.inner.clock.now_nanos(), VIEW);
+        ResourceStats::read("__inbound__", &self.inner.inbound, span)
     }
 
     /// Current figures of every resource entered so far, sorted by name.
     pub fn all_resource_stats(&self) -> Vec<ResourceStats> {
-        let now = self.inner.clock.now_nanos();
+        let span = Span::recent(self.inner.clock.now_nanos(), VIEW);
         let mut v: Vec<ResourceStats> = self
             .inner
             .registry
             .nodes
             .iter()
-            .filter(|(i, n)| *i != 0 || n.stats.sum(Event::Pass, now, VIEW) > 0)
-            .map(|(_, n)| ResourceStats::read(&n.name, &n.stats, now))
+            .filter(|(i, n)| *i != 0 || n.stats.sum_span(Event::Pass, span) > 0)
+            .map(|(_, n)| ResourceStats::read(&n.name, &n.stats, span))
             .collect();
         v.sort_by(|a, b| a.resource.cmp(&b.resource));
         v

@@ -1,8 +1,14 @@
 //! Snapshots of statistics for dashboards and tests.
 
-use crate::stat::{Event, StatNode, VIEW};
+use crate::stat::{Event, Span, StatNode};
 
-/// A resource's figures over the last second (the default 1 s view).
+/// A resource's figures over a span of time: the current 1 s view that rules check
+/// ([`Sentinel::resource_stats`](crate::Sentinel::resource_stats)) or the last complete
+/// second ([`Sentinel::last_second_stats`](crate::Sentinel::last_second_stats)).
+///
+/// Rates are per second. The current view includes the bucket in progress, so under a
+/// steady load its figures dip as old buckets leave before the new one fills; the last
+/// complete second is the steadier figure for dashboards.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceStats {
     /// The resource name.
@@ -26,8 +32,9 @@ pub struct ResourceStats {
 }
 
 impl ResourceStats {
-    pub(crate) fn read(name: &str, node: &StatNode, now_ns: u64) -> Self {
-        let sum = |e| node.sum(e, now_ns, VIEW) as f64;
+    /// Reads a span of (at most) one second: its sums are the per-second rates.
+    pub(crate) fn read(name: &str, node: &StatNode, span: Span) -> Self {
+        let sum = |e| node.sum_span(e, span) as f64;
         let complete = sum(Event::Complete);
         ResourceStats {
             resource: name.to_string(),
@@ -40,9 +47,9 @@ impl ResourceStats {
             } else {
                 0.0
             },
-            min_rt_ms: node.min_rt_us(now_ns).map(|us| us as f64 / 1000.0),
+            min_rt_ms: node.min_rt_us(span).map(|us| us as f64 / 1000.0),
             concurrency: node.in_flight(),
-            max_concurrency: node.max_concurrency(now_ns),
+            max_concurrency: node.max_concurrency(span),
         }
     }
 }

@@ -208,3 +208,26 @@ fn counters_add_up_under_threads() {
     assert_eq!(st.complete_qps as u64, passed);
     assert_eq!(st.concurrency, 0);
 }
+
+#[test]
+fn last_second_stats_report_the_last_complete_second() {
+    let (clock, s) = instance();
+    clock.advance(Duration::from_millis(950));
+    for _ in 0..4 {
+        drop(s.entry("r").try_enter().unwrap());
+    }
+    assert_eq!(
+        s.last_second_stats("r").unwrap().pass_qps,
+        0.0,
+        "second 0 still running"
+    );
+    clock.advance(Duration::from_millis(100));
+    drop(s.entry("r").try_enter().unwrap());
+    let last = s.last_second_stats("r").unwrap();
+    assert_eq!((last.pass_qps, last.complete_qps), (4.0, 4.0));
+    assert_eq!(
+        s.resource_stats("r").unwrap().pass_qps,
+        5.0,
+        "the view spans both seconds"
+    );
+}

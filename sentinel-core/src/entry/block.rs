@@ -145,7 +145,11 @@ impl BlockError {
 impl fmt::Display for BlockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.info;
-        write!(f, "{} blocked {:?}: {}", i.block_type, i.resource, i.message)?;
+        write!(
+            f,
+            "{} blocked {:?}: {}",
+            i.block_type, i.resource, i.message
+        )?;
         if let Some(r) = &i.rule {
             if !r.id.is_empty() {
                 write!(f, " (rule {:?}: {})", r.id, r.description)?;

@@ -40,8 +40,25 @@ pub(crate) struct Admitted {
     pub start_ns: u64,
     pub wait_ns: u64,
     pub hooks: Option<Arc<Compiled>>,
+    /// Arguments and attachments, boxed so that entries without them stay small.
+    pub params: Option<Box<Params>>,
+}
+
+/// An entry's arguments and attachments.
+#[derive(Default)]
+pub(crate) struct Params {
     pub args: Vec<ParamValue>,
     pub attachments: Vec<(Cow<'static, str>, ParamValue)>,
+}
+
+impl Params {
+    pub fn boxed(
+        args: Vec<ParamValue>,
+        attachments: Vec<(Cow<'static, str>, ParamValue)>,
+    ) -> Option<Box<Params>> {
+        (!args.is_empty() || !attachments.is_empty())
+            .then(|| Box::new(Params { args, attachments }))
+    }
 }
 
 impl Admitted {
@@ -56,8 +73,7 @@ impl Admitted {
             start_ns: 0,
             wait_ns: 0,
             hooks: None,
-            args: Vec::new(),
-            attachments: Vec::new(),
+            params: None,
         }
     }
 }
@@ -108,7 +124,7 @@ impl<'a> Entry<'a> {
 
     /// The entry's arguments.
     pub fn args(&self) -> &[ParamValue] {
-        &self.state.args
+        self.state.params.as_ref().map_or(&[], |p| &p.args)
     }
 
     /// The resource name.
@@ -183,8 +199,8 @@ impl Drop for Entry<'_> {
                     now_ns,
                     batch: st.batch,
                     traffic: st.traffic,
-                    args: &st.args,
-                    attachments: &st.attachments,
+                    args: st.params.as_ref().map_or(&[], |p| &p.args),
+                    attachments: st.params.as_ref().map_or(&[], |p| &p.attachments),
                 },
                 rt_ns,
                 error,

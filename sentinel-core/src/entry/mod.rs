@@ -191,8 +191,7 @@ impl<'a> EntryBuilder<'a> {
                 start_ns,
                 wait_ns,
                 hooks,
-                args,
-                attachments,
+                params: guard::Params::boxed(args, attachments),
             },
         ))
     }

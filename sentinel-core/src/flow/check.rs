@@ -99,7 +99,12 @@ impl FlowCheck {
                 id: rule.id.clone(),
                 description: rule.describe(),
             };
-            BlockInfo::new(BlockType::Flow, rule.resource.as_str(), Some(blocked), message)
+            BlockInfo::new(
+                BlockType::Flow,
+                rule.resource.as_str(),
+                Some(blocked),
+                message,
+            )
         };
         FlowCheck {
             over_threshold: info("flow threshold exceeded"),

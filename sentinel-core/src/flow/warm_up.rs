@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::stat::{Event, StatNode};
+use crate::stat::{Event, Span, StatNode};
 
 const NEVER: u64 = u64::MAX;
 
@@ -80,8 +80,7 @@ impl WarmUp {
         if last == NEVER {
             return; // first traffic: the bucket is full (cold)
         }
-        let passed =
-            stats.sum_between(Event::Pass, now_ns, second.saturating_sub(1000), second) as f64;
+        let passed = stats.sum_span(Event::Pass, Span::last_second(now_ns)) as f64;
         let old = self.stored();
         let refill = old < self.warning
             || (old > self.warning && passed < self.threshold.floor() / self.cold_factor);

@@ -8,5 +8,5 @@ pub(crate) mod cell;
 mod node;
 mod window;
 
-pub use node::{BUCKET_MS, Event, RING, StatNode, VIEW, default_stripes, epoch};
+pub use node::{BUCKET_MS, Event, RING, Span, StatNode, VIEW, default_stripes, epoch};
 pub use window::LeapWindow;

@@ -44,6 +44,51 @@ const MIN_RT: usize = SUMMED_EVENTS;
 const MAX_CONCURRENCY: usize = SUMMED_EVENTS + 1;
 const CELLS: usize = SUMMED_EVENTS + 2;
 
+/// A run of whole buckets: epochs `start..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// First bucket.
+    pub start: u64,
+    /// One past the last bucket.
+    pub end: u64,
+}
+
+impl Span {
+    /// The last `buckets` buckets up to and including the current one (the view rules
+    /// check; its oldest part may be up to one bucket short of the full interval).
+    #[inline]
+    pub fn recent(now_ns: u64, buckets: usize) -> Span {
+        let e = epoch(now_ns);
+        Span {
+            start: (e + 1).saturating_sub(buckets.min(RING) as u64),
+            end: e + 1,
+        }
+    }
+
+    /// The buckets starting in `[from_ms, to_ms)`, clipped to those still kept at `now_ns`.
+    pub fn between(now_ns: u64, from_ms: u64, to_ms: u64) -> Span {
+        let e = epoch(now_ns);
+        let start = (from_ms / BUCKET_MS).max((e + 1).saturating_sub(RING as u64));
+        let end = (to_ms / BUCKET_MS).min(e + 1);
+        Span {
+            start,
+            end: end.max(start),
+        }
+    }
+
+    /// The last complete whole second (aligned to the clock's seconds).
+    pub fn last_second(now_ns: u64) -> Span {
+        let now_ms = now_ns / 1_000_000;
+        let second = now_ms - now_ms % 1000;
+        Self::between(now_ns, second.saturating_sub(1000), second)
+    }
+
+    /// Length of the span in milliseconds.
+    pub fn millis(&self) -> u64 {
+        (self.end - self.start) * BUCKET_MS
+    }
+}
+
 /// The bucket number of a time.
 #[inline]
 pub fn epoch(now_ns: u64) -> u64 {
@@ -188,68 +233,36 @@ impl StatNode {
         }
     }
 
-    /// The epochs of the last `buckets` buckets up to and including the one of `now_ns`
-    /// (at most the ring's length).
-    #[inline]
-    fn recent(now_ns: u64, buckets: usize) -> std::ops::Range<u64> {
-        let e = epoch(now_ns);
-        let n = buckets.min(RING) as u64;
-        (e + 1).saturating_sub(n)..e + 1
-    }
-
     /// Sum of `event` over the last `buckets` buckets (the default view is [`VIEW`]).
     #[inline]
     pub fn sum(&self, event: Event, now_ns: u64, buckets: usize) -> u64 {
+        self.sum_span(event, Span::recent(now_ns, buckets))
+    }
+
+    /// Sum of `event` over a span of buckets.
+    #[inline]
+    pub fn sum_span(&self, event: Event, span: Span) -> u64 {
         let mut total = 0;
-        self.fold(event as usize, Self::recent(now_ns, buckets), |v| {
-            total += v
-        });
+        self.fold(event as usize, span.start..span.end, |v| total += v);
         total
     }
 
-    /// Sum of `event` over the buckets whose start lies in `[from_ms, to_ms)`, if those
-    /// buckets are still in the ring at `now_ns` (older buckets read as zero).
-    pub fn sum_between(&self, event: Event, now_ns: u64, from_ms: u64, to_ms: u64) -> u64 {
-        let oldest = (epoch(now_ns) + 1).saturating_sub(RING as u64);
-        let from = (from_ms / BUCKET_MS).max(oldest);
-        let to = (to_ms / BUCKET_MS).min(epoch(now_ns) + 1);
-        let mut total = 0;
-        if from < to {
-            self.fold(event as usize, from..to, |v| total += v);
-        }
-        total
-    }
-
-    /// Sum of `event` over the 1 s view that ended one second ago.
-    pub fn previous_second_sum(&self, event: Event, now_ns: u64) -> u64 {
-        let e = epoch(now_ns);
-        let mut total = 0;
-        self.fold(
-            event as usize,
-            (e + 1).saturating_sub(2 * VIEW as u64)..(e + 1).saturating_sub(VIEW as u64),
-            |v| total += v,
-        );
-        total
-    }
-
-    /// Smallest RT (µs) of the view, `None` without completions.
-    pub fn min_rt_us(&self, now_ns: u64) -> Option<u64> {
+    /// Smallest RT (µs) in a span, `None` without completions.
+    pub fn min_rt_us(&self, span: Span) -> Option<u64> {
         let mut m: Option<u64> = None;
-        self.fold(MIN_RT, Self::recent(now_ns, VIEW), |v| {
+        self.fold(MIN_RT, span.start..span.end, |v| {
             m = Some(m.map_or(v, |x| x.min(v)))
         });
         m
     }
 
-    /// Highest concurrency seen during the view. With several threads this is the sum of
-    /// each stripe's highest in-flight count: an upper bound, exact for one thread.
-    pub fn max_concurrency(&self, now_ns: u64) -> u64 {
-        let range = Self::recent(now_ns, VIEW);
+    /// Highest concurrency seen in a span. With several threads this is the sum of each
+    /// stripe's highest in-flight count: an upper bound, exact for one thread.
+    pub fn max_concurrency(&self, span: Span) -> u64 {
         self.stripes
             .iter()
             .map(|s| {
-                range
-                    .clone()
+                (span.start..span.end)
                     .filter_map(|e| cell::read(&s.cells[MAX_CONCURRENCY][slot(e)], e))
                     .max()
                     .unwrap_or(0)
@@ -257,14 +270,17 @@ impl StatNode {
             .sum()
     }
 
-    /// The highest per-second rate of `event` in a single bucket of the view.
-    pub fn max_bucket_rate(&self, event: Event, now_ns: u64) -> f64 {
-        let range = Self::recent(now_ns, VIEW);
-        let best = range
+    /// The highest per-second rate of `event` in a single bucket of a span.
+    pub fn max_bucket_rate(&self, event: Event, span: Span) -> f64 {
+        let best = (span.start..span.end)
             .map(|e| {
-                let mut t = 0;
-                self.fold(event as usize, e..e + 1, |v| t += v);
-                t
+                self.sum_span(
+                    event,
+                    Span {
+                        start: e,
+                        end: e + 1,
+                    },
+                )
             })
             .max()
             .unwrap_or(0);
@@ -309,9 +325,17 @@ mod tests {
             2,
             "bucket 0 left the view"
         );
-        assert_eq!(n.previous_second_sum(Event::Pass, 1050 * MS), 3);
+        assert_eq!(n.sum_span(Event::Pass, Span::last_second(1050 * MS)), 5);
         assert_eq!(n.sum(Event::Pass, 2500 * MS, VIEW), 0);
-        assert_eq!(n.sum_between(Event::Pass, 1999 * MS, 0, 1000), 5);
+        assert_eq!(
+            n.sum_span(Event::Pass, Span::between(1999 * MS, 0, 1000)),
+            5
+        );
+        assert_eq!(
+            n.sum_span(Event::Pass, Span::between(5000 * MS, 0, 1000)),
+            0,
+            "gone"
+        );
     }
 
     #[test]
@@ -326,9 +350,9 @@ mod tests {
         assert_eq!(n.sum(Event::Complete, 3 * MS, VIEW), 2);
         assert_eq!(n.sum(Event::Error, 3 * MS, VIEW), 1);
         assert_eq!(n.sum(Event::RtSum, 3 * MS, VIEW), 1200);
-        assert_eq!(n.min_rt_us(3 * MS), Some(300));
-        assert_eq!(n.max_concurrency(3 * MS), 2);
-        assert_eq!(n.min_rt_us(5000 * MS), None);
+        assert_eq!(n.min_rt_us(Span::recent(3 * MS, VIEW)), Some(300));
+        assert_eq!(n.max_concurrency(Span::recent(3 * MS, VIEW)), 2);
+        assert_eq!(n.min_rt_us(Span::recent(5000 * MS, VIEW)), None);
     }
 
     #[test]
@@ -336,7 +360,10 @@ mod tests {
         let n = StatNode::new(1);
         n.add(Event::Complete, 0, 4);
         n.add(Event::Complete, 150 * MS, 7);
-        assert_eq!(n.max_bucket_rate(Event::Complete, 200 * MS), 70.0);
+        assert_eq!(
+            n.max_bucket_rate(Event::Complete, Span::recent(200 * MS, VIEW)),
+            70.0
+        );
     }
 
     #[test]
