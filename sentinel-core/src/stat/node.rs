@@ -98,10 +98,11 @@ pub fn epoch(now_ns: u64) -> u64 {
 #[derive(Default)]
 struct Stripe {
     cells: [[AtomicU64; RING]; CELLS],
-    in_flight: AtomicI64,
+    in_flight: CachePadded<AtomicI64>,
     /// The newest bucket any cell of this stripe was written for: readers skip a stripe
-    /// that has not been written during the buckets they read.
-    latest: AtomicU64,
+    /// that has not been written during the buckets they read. On a line of its own: it
+    /// changes once per bucket, while `in_flight` changes on every entry.
+    latest: CachePadded<AtomicU64>,
 }
 
 impl Stripe {
