@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use governor::{Quota, RateLimiter};
 use sentinel_core::Sentinel;
+use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
 use sentinel_core::flow::FlowRule;
 
 fn flow(resource: &str, threshold: f64) -> FlowRule {
@@ -25,6 +26,15 @@ fn sentinel() -> Sentinel {
     let s = Sentinel::new();
     s.load_flow_rules(vec![flow("one-rule", 1e15), flow("blocked", 0.0)])
         .unwrap();
+    s.load_circuit_breaker_rules(vec![CircuitBreakerRule {
+        resource: "closed-breaker".into(),
+        strategy: Strategy::ErrorRatio,
+        retry_timeout_ms: 1000,
+        min_request_amount: 10,
+        threshold: 0.5,
+        ..Default::default()
+    }])
+    .unwrap();
     s
 }
 
@@ -43,6 +53,9 @@ fn single_thread(c: &mut Criterion) {
     });
     g.bench_function("one_flow_rule_blocking", |b| {
         b.iter(|| black_box(s.entry(black_box("blocked")).try_enter()).is_err())
+    });
+    g.bench_function("one_closed_circuit_breaker", |b| {
+        b.iter(|| drop(black_box(s.entry(black_box("closed-breaker")).try_enter())))
     });
     let limiter = RateLimiter::direct(Quota::per_second(NonZeroU32::MAX));
     g.bench_function("governor_direct_check", |b| {

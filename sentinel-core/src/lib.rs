@@ -51,6 +51,7 @@
 //! [`RuleSetError`] names every invalid rule and field. Rules (de)serialise with
 //! sentinel-golang's JSON names; enums accept Go's integers and names.
 
+pub mod circuit_breaker;
 pub mod clock;
 pub mod entry;
 pub mod flow;

@@ -35,6 +35,10 @@ pub const ORDER_CIRCUIT_BREAKER: u32 = 6000;
 pub enum Verdict {
     /// Admit (as far as this check is concerned).
     Pass,
+    /// Admit, and hand this token back to [`Check::on_cancel`] and [`Check::on_exit`] of
+    /// this entry (a circuit breaker marks its probes this way). Storing a token costs the
+    /// entry one small allocation.
+    PassWith(u64),
     /// Admit after waiting this long (a throttling check has reserved a slot).
     Wait(Duration),
     /// Refuse.
@@ -105,6 +109,8 @@ pub struct ExitContext<'a> {
     pub(crate) check: CheckContext<'a>,
     pub(crate) rt_ns: u64,
     pub(crate) error: bool,
+    pub(crate) abandoned: bool,
+    pub(crate) token: Option<u64>,
 }
 
 impl<'a> ExitContext<'a> {
@@ -120,6 +126,25 @@ impl<'a> ExitContext<'a> {
     pub fn is_error(&self) -> bool {
         self.error
     }
+    /// Whether the entry exited without a result ([`Entry::abandon`](crate::Entry::abandon):
+    /// the caller went away before the work finished).
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned
+    }
+    /// The token this check returned with [`Verdict::PassWith`] for this entry.
+    pub fn token(&self) -> Option<u64> {
+        self.token
+    }
+}
+
+/// Tokens that checks attached to one entry: (position of the check, token).
+pub(crate) type Tokens = Vec<(u32, u64)>;
+
+fn token_of(tokens: &Tokens, index: usize) -> Option<u64> {
+    tokens
+        .iter()
+        .find(|(i, _)| *i as usize == index)
+        .map(|(_, t)| *t)
 }
 
 /// One admission check. Implement it to add a custom rule to every resource with
@@ -174,7 +199,8 @@ pub trait Check: Send + Sync + 'static {
     fn on_admitted(&self, _ctx: &CheckContext<'_>) {}
 
     /// This check passed the entry, but a later check blocked it: release what was taken.
-    fn on_cancel(&self, _ctx: &CheckContext<'_>) {}
+    /// `token` is what this check returned with [`Verdict::PassWith`], if anything.
+    fn on_cancel(&self, _ctx: &CheckContext<'_>, _token: Option<u64>) {}
 
     /// An entry this check passed has exited.
     fn on_exit(&self, _ctx: &ExitContext<'_>) {}
@@ -207,20 +233,25 @@ impl Compiled {
         self.exit_hooks
     }
 
-    /// Runs the checks in order. Returns the wait (nanoseconds) of an admitted entry.
+    /// Runs the checks in order. Returns the wait (nanoseconds) of an admitted entry;
+    /// tokens checks attach to it are pushed onto `tokens`.
     #[inline]
-    pub fn admit(&self, ctx: &CheckContext<'_>) -> Result<u64, BlockError> {
+    pub fn admit(&self, ctx: &CheckContext<'_>, tokens: &mut Tokens) -> Result<u64, BlockError> {
         let mut wait = 0u64;
         for (i, c) in self.checks.iter().enumerate() {
             match guarded(ctx.inner, || c.check(ctx)) {
                 Some(Verdict::Pass) | None => {}
+                Some(Verdict::PassWith(t)) => tokens.push((i as u32, t)),
                 Some(Verdict::Wait(d)) => {
                     wait = wait.max(d.as_nanos().min(u64::MAX as u128) as u64)
                 }
                 Some(Verdict::Block(e)) => {
                     if self.exit_hooks {
-                        for earlier in self.checks[..i].iter().rev().filter(|c| c.needs_exit()) {
-                            guarded(ctx.inner, || earlier.on_cancel(ctx));
+                        for (j, earlier) in self.checks[..i].iter().enumerate().rev() {
+                            if earlier.needs_exit() {
+                                let token = token_of(tokens, j);
+                                guarded(ctx.inner, || earlier.on_cancel(ctx, token));
+                            }
                         }
                     }
                     return Err(e);
@@ -236,9 +267,13 @@ impl Compiled {
     }
 
     /// Runs the exit hooks of an admitted entry.
-    pub fn exit(&self, ctx: &ExitContext<'_>) {
-        for c in self.checks.iter().filter(|c| c.needs_exit()) {
-            guarded(ctx.check.inner, || c.on_exit(ctx));
+    pub fn exit(&self, ctx: &mut ExitContext<'_>, tokens: &Tokens) {
+        for (i, c) in self.checks.iter().enumerate() {
+            if c.needs_exit() {
+                ctx.token = token_of(tokens, i);
+                let ctx = &*ctx;
+                guarded(ctx.check.inner, || c.on_exit(ctx));
+            }
         }
     }
 }

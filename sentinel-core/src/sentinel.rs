@@ -5,6 +5,9 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
+use crate::circuit_breaker::{
+    CircuitBreakerKind, CircuitBreakerRule, EventHub, State, StateChange, StateListener,
+};
 use crate::clock::{Clock, RealClock};
 use crate::entry::{EntryBuilder, ResourceKey, SentinelRef};
 use crate::flow::{FlowKind, FlowRule};
@@ -80,6 +83,7 @@ impl Registry {
 pub(crate) struct RuleSets {
     pub flow: RuleSet<FlowKind>,
     pub isolation: RuleSet<IsolationKind>,
+    pub circuit_breaker: RuleSet<CircuitBreakerKind>,
     pub custom: Vec<Arc<dyn Check>>,
 }
 
@@ -89,6 +93,7 @@ impl RuleSets {
         let mut checks = Vec::new();
         self.flow.checks_for(resource, &mut checks);
         self.isolation.checks_for(resource, &mut checks);
+        self.circuit_breaker.checks_for(resource, &mut checks);
         checks.extend(self.custom.iter().cloned());
         Compiled::new(checks)
     }
@@ -114,6 +119,7 @@ pub(crate) struct Inner {
     pub inbound: StatNode,
     pub system: Arc<dyn SystemMetricsSource>,
     pub check_panics: AtomicU64,
+    pub breaker_events: Arc<EventHub>,
     rules: Mutex<RuleSets>,
 }
 
@@ -275,6 +281,7 @@ impl SentinelBuilder {
                     .system
                     .unwrap_or_else(|| Arc::new(ProcessMetrics::default())),
                 check_panics: AtomicU64::new(0),
+                breaker_events: Arc::new(EventHub::default()),
                 rules: Mutex::new(RuleSets::default()),
             }),
         }
@@ -378,6 +385,51 @@ impl Sentinel {
     /// The isolation rules in force.
     pub fn isolation_rules(&self) -> Vec<IsolationRule> {
         self.inner.rules.lock().isolation.rules().to_vec()
+    }
+
+    /// Replaces all circuit-breaker rules; see [`Sentinel::load_flow_rules`]. Breakers of
+    /// rules equal to rules in force keep their state; listeners are told about breakers
+    /// whose rules were removed.
+    pub fn load_circuit_breaker_rules(
+        &self,
+        rules: Vec<CircuitBreakerRule>,
+    ) -> Result<(), RuleSetError> {
+        self.inner.load::<CircuitBreakerKind>(rules)
+    }
+
+    /// The circuit-breaker rules in force.
+    pub fn circuit_breaker_rules(&self) -> Vec<CircuitBreakerRule> {
+        self.inner.rules.lock().circuit_breaker.rules().to_vec()
+    }
+
+    /// The state of every breaker of `resource`, in rule order.
+    pub fn circuit_breaker_states(&self, resource: &str) -> Vec<State> {
+        self.inner
+            .rules
+            .lock()
+            .circuit_breaker
+            .states_for(resource)
+            .iter()
+            .map(|b| b.state())
+            .collect()
+    }
+
+    /// Calls `f` on every breaker state change (on a dispatcher thread, in order).
+    ///
+    /// ```
+    /// let s = sentinel_core::Sentinel::builder().build();
+    /// s.on_circuit_breaker_state_change(|c| println!("{} {:?} -> {:?}", c.resource, c.from, c.to));
+    /// ```
+    pub fn on_circuit_breaker_state_change(
+        &self,
+        f: impl Fn(&StateChange) + Send + Sync + 'static,
+    ) {
+        self.add_circuit_breaker_listener(Arc::new(f));
+    }
+
+    /// Registers a listener for breaker state changes and removals.
+    pub fn add_circuit_breaker_listener(&self, listener: Arc<dyn StateListener>) {
+        self.inner.breaker_events.add_listener(listener);
     }
 
     /// Adds a custom check to the pipeline of every resource, at its

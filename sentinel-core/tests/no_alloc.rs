@@ -3,6 +3,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
 use sentinel_core::flow::FlowRule;
 use sentinel_core::{ManualClock, Sentinel};
 
@@ -55,6 +56,15 @@ fn entry_and_exit_allocate_nothing_when_passing_or_blocking() {
         },
     ])
     .unwrap();
+    s.load_circuit_breaker_rules(vec![CircuitBreakerRule {
+        resource: "guarded".into(),
+        strategy: Strategy::ErrorCount,
+        retry_timeout_ms: 1000,
+        threshold: 1e9,
+        ..Default::default()
+    }])
+    .unwrap();
+    drop(s.entry("guarded").try_enter());
     // First use creates the nodes (and thread-local state): allowed to allocate.
     drop(s.entry("open").try_enter());
     drop(s.entry("closed").try_enter());
@@ -78,6 +88,12 @@ fn entry_and_exit_allocate_nothing_when_passing_or_blocking() {
         }
     });
     assert_eq!(n, 0, "one blocking flow rule");
+    let n = allocations_during(|| {
+        for _ in 0..10_000 {
+            drop(s.entry("guarded").try_enter().unwrap());
+        }
+    });
+    assert_eq!(n, 0, "one closed circuit breaker");
     // An argument costs an allocation (the argument list); that is the documented price.
     let n = allocations_during(|| drop(s.entry("open").arg(1).try_enter().unwrap()));
     assert!(n > 0);

@@ -107,3 +107,34 @@ fn rules_in_force_serialise_to_go_compatible_json() {
     let back: Vec<FlowRule> = serde_json::from_value(json).unwrap();
     assert_eq!(back, rules);
 }
+
+#[test]
+fn circuit_breaker_documents_parse_to_the_expected_rules() {
+    use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
+    let rules: Vec<CircuitBreakerRule> =
+        serde_json::from_str(&fixture("circuitbreaker.json")).unwrap();
+    assert_eq!(
+        rules[0],
+        CircuitBreakerRule {
+            id: "pay-slow".into(),
+            resource: "call-payment".into(),
+            strategy: Strategy::SlowRequestRatio,
+            retry_timeout_ms: 4000,
+            min_request_amount: 20,
+            stat_interval_ms: 10_000,
+            stat_sliding_window_bucket_count: 5,
+            max_allowed_rt_ms: 250,
+            threshold: 0.4,
+            probe_num: 2,
+        }
+    );
+    assert_eq!(rules[1].strategy, Strategy::ErrorRatio);
+    assert_eq!(rules[1].stat_sliding_window_bucket_count, 1, "default");
+    assert_eq!(
+        (rules[2].strategy, rules[2].threshold),
+        (Strategy::ErrorCount, 8.0)
+    );
+    let s = Sentinel::builder().build();
+    s.load_circuit_breaker_rules(rules.clone()).unwrap();
+    assert_eq!(s.circuit_breaker_rules(), rules);
+}

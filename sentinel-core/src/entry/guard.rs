@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{ParamValue, TrafficType};
 use crate::Sentinel;
-use crate::pipeline::{CheckContext, Compiled, ExitContext};
+use crate::pipeline::{CheckContext, Compiled, ExitContext, Tokens};
 use crate::sentinel::Inner;
 
 /// A borrowed or owned handle on the instance an entry belongs to.
@@ -40,6 +40,8 @@ pub(crate) struct Admitted {
     pub start_ns: u64,
     pub wait_ns: u64,
     pub hooks: Option<Arc<Compiled>>,
+    /// Tokens checks attached to this entry (see `Verdict::PassWith`).
+    pub tokens: Tokens,
     /// Arguments and attachments, boxed so that entries without them stay small.
     pub params: Option<Box<Params>>,
 }
@@ -73,6 +75,7 @@ impl Admitted {
             start_ns: 0,
             wait_ns: 0,
             hooks: None,
+            tokens: Vec::new(),
             params: None,
         }
     }
@@ -90,6 +93,8 @@ pub struct Entry<'a> {
     sentinel: SentinelRef<'a>,
     state: Admitted,
     error: RefCell<Option<Cow<'static, str>>>,
+    /// Set by [`Entry::abandon`]: the entry exits without a result.
+    abandoned: bool,
     /// Set when the state moved to another guard ([`Entry::into_owned`]).
     moved: bool,
 }
@@ -100,6 +105,7 @@ impl<'a> Entry<'a> {
             sentinel,
             state,
             error: RefCell::new(None),
+            abandoned: false,
             moved: false,
         }
     }
@@ -144,6 +150,14 @@ impl<'a> Entry<'a> {
     /// Records the exit now (the same as dropping the entry).
     pub fn exit(self) {}
 
+    /// Exits without a result: the caller went away before the work finished (a dropped
+    /// request future, say). Statistics count the exit; circuit breakers do not count it
+    /// as a success or a failure, and a half-open breaker whose probe is abandoned goes
+    /// back to open so that the next caller can probe.
+    pub fn abandon(mut self) {
+        self.abandoned = true;
+    }
+
     /// The same entry, holding its own handle on the instance, so it can live in a
     /// spawned task or a `'static` future.
     pub fn into_owned(mut self) -> Entry<'static> {
@@ -155,6 +169,7 @@ impl<'a> Entry<'a> {
             sentinel: SentinelRef::Owned(sentinel),
             state,
             error: RefCell::new(error),
+            abandoned: self.abandoned,
             moved: false,
         }
     }
@@ -192,7 +207,7 @@ impl Drop for Entry<'_> {
                 .on_complete(st.inbound_stripe as usize, now_ns, st.batch, rt_us, error);
         }
         if let Some(hooks) = &st.hooks {
-            hooks.exit(&ExitContext {
+            let mut ctx = ExitContext {
                 check: CheckContext {
                     inner,
                     node,
@@ -204,7 +219,10 @@ impl Drop for Entry<'_> {
                 },
                 rt_ns,
                 error,
-            });
+                abandoned: self.abandoned,
+                token: None,
+            };
+            hooks.exit(&mut ctx, &st.tokens);
         }
     }
 }

@@ -147,6 +147,7 @@ impl<'a> EntryBuilder<'a> {
             ResourceKey::Node(i) => (i, inner.registry.node_or_overflow(i)),
         };
         let now_ns = inner.clock.now_nanos();
+        let mut tokens = Vec::new();
         let admitted = node.with_checks(|compiled| {
             let Some(compiled) = compiled else {
                 return Ok((0, None));
@@ -160,7 +161,7 @@ impl<'a> EntryBuilder<'a> {
                 args: &args,
                 attachments: &attachments,
             };
-            let wait = compiled.admit(&ctx)?;
+            let wait = compiled.admit(&ctx, &mut tokens)?;
             Ok((wait, compiled.has_exit_hooks().then(|| compiled.clone())))
         });
         let (wait_ns, hooks) = match admitted {
@@ -191,6 +192,7 @@ impl<'a> EntryBuilder<'a> {
                 start_ns,
                 wait_ns,
                 hooks,
+                tokens,
                 params: guard::Params::boxed(args, attachments),
             },
         ))

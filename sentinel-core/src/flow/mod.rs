@@ -30,7 +30,6 @@ pub use rule::{
     ControlBehavior, FlowRule, MAX_STAT_INTERVAL_MS, RelationStrategy, TokenCalculateStrategy,
 };
 
-use crate::pipeline::Check;
 use crate::rules::FieldError;
 use crate::rules::set::{RuleKind, RuleSet};
 use crate::sentinel::{BuildEnv, RuleSets};
@@ -51,7 +50,8 @@ impl RuleKind for FlowKind {
     fn validate(rule: &FlowRule) -> Result<(), FieldError> {
         rule.validate()
     }
-    fn build(rule: &FlowRule, env: &BuildEnv<'_>) -> Arc<dyn Check> {
+    type State = check::FlowCheck;
+    fn build(rule: &FlowRule, env: &BuildEnv<'_>) -> Arc<check::FlowCheck> {
         Arc::new(check::FlowCheck::new(rule, env))
     }
     fn set(sets: &RuleSets) -> &RuleSet<Self> {

@@ -62,7 +62,7 @@ impl IsolationRule {
 }
 
 /// The compiled rule: its in-flight counter.
-struct IsolationCheck {
+pub(crate) struct IsolationCheck {
     full: Arc<BlockInfo>,
     threshold: u64,
     in_flight: AtomicU64,
@@ -89,7 +89,7 @@ impl Check for IsolationCheck {
         true
     }
 
-    fn on_cancel(&self, ctx: &CheckContext<'_>) {
+    fn on_cancel(&self, ctx: &CheckContext<'_>, _token: Option<u64>) {
         self.in_flight
             .fetch_sub(ctx.batch() as u64, Ordering::AcqRel);
     }
@@ -116,7 +116,8 @@ impl RuleKind for IsolationKind {
     fn validate(rule: &IsolationRule) -> Result<(), FieldError> {
         rule.validate()
     }
-    fn build(rule: &IsolationRule, _env: &BuildEnv<'_>) -> Arc<dyn Check> {
+    type State = IsolationCheck;
+    fn build(rule: &IsolationRule, _env: &BuildEnv<'_>) -> Arc<IsolationCheck> {
         Arc::new(IsolationCheck {
             full: BlockInfo::new(
                 BlockType::Isolation,

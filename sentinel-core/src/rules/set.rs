@@ -17,8 +17,12 @@ pub(crate) trait RuleKind: 'static {
     fn resource(rule: &Self::Rule) -> &str;
     fn id(rule: &Self::Rule) -> &str;
     fn validate(rule: &Self::Rule) -> Result<(), FieldError>;
+    /// The compiled rule with its state.
+    type State: Check;
     /// Builds a fresh check (with fresh state) for a valid rule.
-    fn build(rule: &Self::Rule, env: &BuildEnv<'_>) -> Arc<dyn Check>;
+    fn build(rule: &Self::Rule, env: &BuildEnv<'_>) -> Arc<Self::State>;
+    /// A rule left the set (its state is dropped once in-flight entries exit).
+    fn retired(_rule: &Self::Rule, _state: &Arc<Self::State>) {}
     /// This kind's set among the instance's rule sets.
     fn set(sets: &RuleSets) -> &RuleSet<Self>
     where
@@ -32,7 +36,7 @@ pub(crate) trait RuleKind: 'static {
 /// The rules of one kind in force, with their checks.
 pub(crate) struct RuleSet<K: RuleKind> {
     rules: Vec<K::Rule>,
-    checks: Vec<Arc<dyn Check>>,
+    checks: Vec<Arc<K::State>>,
     by_resource: HashMap<String, Vec<usize>>,
 }
 
@@ -93,6 +97,11 @@ impl<K: RuleKind> RuleSet<K> {
                 .or_default()
                 .push(i);
         }
+        for candidates in reusable.values() {
+            for &j in candidates {
+                K::retired(&self.rules[j], &self.checks[j]);
+            }
+        }
         RuleSet {
             rules,
             checks,
@@ -103,8 +112,19 @@ impl<K: RuleKind> RuleSet<K> {
     /// Appends the checks that guard `resource`, in rule order.
     pub fn checks_for(&self, resource: &str, out: &mut Vec<Arc<dyn Check>>) {
         if let Some(idx) = self.by_resource.get(resource) {
-            out.extend(idx.iter().map(|&i| self.checks[i].clone()));
+            out.extend(
+                idx.iter()
+                    .map(|&i| self.checks[i].clone() as Arc<dyn Check>),
+            );
         }
+    }
+
+    /// The states of the rules guarding `resource`, in rule order.
+    pub fn states_for(&self, resource: &str) -> Vec<Arc<K::State>> {
+        self.by_resource
+            .get(resource)
+            .map(|idx| idx.iter().map(|&i| self.checks[i].clone()).collect())
+            .unwrap_or_default()
     }
 
     /// The resources that have at least one rule.

@@ -38,19 +38,36 @@ impl LeapWindow {
         &self.cells[event * self.buckets + (epoch % self.buckets as u64) as usize]
     }
 
+    /// The bucket number of a time (one division: callers that add and sum at the same
+    /// time compute it once).
+    #[inline]
+    pub fn epoch(&self, now_ns: u64) -> u64 {
+        now_ns / self.bucket_ns
+    }
+
     /// Adds `v` to `event` at `now_ns`.
     #[inline]
     pub fn add(&self, event: usize, now_ns: u64, v: u64) {
-        let e = now_ns / self.bucket_ns;
-        cell::add(self.slot(event, e), e, v);
+        self.add_at(event, self.epoch(now_ns), v);
+    }
+
+    /// Adds `v` to `event` in bucket `epoch`.
+    #[inline]
+    pub fn add_at(&self, event: usize, epoch: u64, v: u64) {
+        cell::add(self.slot(event, epoch), epoch, v);
     }
 
     /// Sum of `event` over the whole window ending at `now_ns`.
     #[inline]
     pub fn sum(&self, event: usize, now_ns: u64) -> u64 {
-        let e = now_ns / self.bucket_ns;
-        let from = (e + 1).saturating_sub(self.buckets as u64);
-        (from..=e)
+        self.sum_at(event, self.epoch(now_ns))
+    }
+
+    /// Sum of `event` over the whole window ending with bucket `epoch`.
+    #[inline]
+    pub fn sum_at(&self, event: usize, epoch: u64) -> u64 {
+        let from = (epoch + 1).saturating_sub(self.buckets as u64);
+        (from..=epoch)
             .filter_map(|b| cell::read(self.slot(event, b), b))
             .sum()
     }

@@ -1,0 +1,79 @@
+//! Circuit breakers: stop calling a failing or slow dependency, and find out with a few
+//! probes when it is back.
+//!
+//! A [`CircuitBreakerRule`] trips its breaker when, over its own sliding window, the ratio
+//! of slow completions ([`Strategy::SlowRequestRatio`]), the ratio of errors
+//! ([`Strategy::ErrorRatio`]) or the number of errors ([`Strategy::ErrorCount`]) reaches
+//! the threshold (`>=`) once the window holds at least `minRequestAmount` completions.
+//!
+//! States: [`State::Closed`] → [`State::Open`] (blocks for `retryTimeoutMs`) →
+//! [`State::HalfOpen`]: the first caller after the timeout wins the switch and is a probe;
+//! at most `max(1, probeNum)` probes go through per half-open round and everything else
+//! is blocked (sentinel-golang lets all traffic through here; we don't). A failed probe
+//! reopens the breaker with a fresh timeout; when all probes succeed it closes and its
+//! window is cleared. A probe that a later check blocks, or that is abandoned
+//! ([`Entry::abandon`](crate::Entry::abandon)), reopens the breaker at once so the next
+//! caller may probe; a round whose probes never report back is given up after another
+//! retry timeout.
+//!
+//! Completions feed the breaker: RT from the entry's own timing on the instance clock
+//! (slow means strictly greater than `maxAllowedRtMs`), failure from
+//! [`Entry::set_error`](crate::Entry::set_error). Probe results decide the round and are
+//! not counted in the window. Several breakers may guard one resource; the first that
+//! refuses blocks with [`BlockType::CircuitBreaking`](crate::BlockType::CircuitBreaking).
+//!
+//! Listeners ([`StateListener`]) hear every transition exactly once, in order, on a
+//! dispatcher thread, never on the request path.
+
+mod breaker;
+mod events;
+mod rule;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+pub use events::{State, StateChange, StateListener};
+pub use rule::{CircuitBreakerRule, MAX_PROBES, Strategy};
+
+pub(crate) use breaker::Breaker;
+pub(crate) use events::EventHub;
+
+use crate::rules::FieldError;
+use crate::rules::set::{RuleKind, RuleSet};
+use crate::sentinel::{BuildEnv, RuleSets};
+
+/// The circuit-breaker rule kind, for the generic rule manager.
+pub(crate) struct CircuitBreakerKind;
+
+impl RuleKind for CircuitBreakerKind {
+    type Rule = CircuitBreakerRule;
+    const NAME: &'static str = "circuit breaker";
+
+    fn resource(rule: &CircuitBreakerRule) -> &str {
+        &rule.resource
+    }
+    fn id(rule: &CircuitBreakerRule) -> &str {
+        &rule.id
+    }
+    fn validate(rule: &CircuitBreakerRule) -> Result<(), FieldError> {
+        rule.validate()
+    }
+    type State = Breaker;
+    fn build(rule: &CircuitBreakerRule, env: &BuildEnv<'_>) -> Arc<Breaker> {
+        Arc::new(Breaker::new(
+            rule,
+            Arc::downgrade(&env.inner.breaker_events),
+        ))
+    }
+    fn retired(_rule: &CircuitBreakerRule, state: &Arc<Breaker>) {
+        state.retire();
+    }
+    fn set(sets: &RuleSets) -> &RuleSet<Self> {
+        &sets.circuit_breaker
+    }
+    fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
+        &mut sets.circuit_breaker
+    }
+}
