@@ -231,7 +231,7 @@ impl Breaker {
         match self.rule.strategy {
             Strategy::SlowRequestRatio => {
                 let rt = ctx.rt();
-                (rt > Duration::from_nanos(self.slow_ns)).then(|| rt.as_secs_f64() * 1000.0)
+                (rt > Duration::from_nanos(self.slow_ns)).then_some(rt.as_secs_f64() * 1000.0)
             }
             Strategy::ErrorRatio | Strategy::ErrorCount => ctx.is_error().then_some(1.0),
         }

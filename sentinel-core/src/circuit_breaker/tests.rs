@@ -251,21 +251,18 @@ fn a_round_whose_probe_never_returns_is_given_up_after_a_timeout() {
     assert!(s.entry(R).try_enter().is_ok(), "a new round starts");
 }
 
-#[derive(Default)]
+type Transition = (State, State, Option<f64>);
+
 struct Recorder {
-    tx: parking_lot::Mutex<Option<mpsc::Sender<(State, State, Option<f64>)>>>,
-    removed: parking_lot::Mutex<Option<mpsc::Sender<String>>>,
+    changes: parking_lot::Mutex<mpsc::Sender<Transition>>,
+    removed: parking_lot::Mutex<mpsc::Sender<String>>,
 }
 impl StateListener for Recorder {
     fn on_change(&self, c: &StateChange) {
-        if let Some(tx) = &*self.tx.lock() {
-            let _ = tx.send((c.from, c.to, c.snapshot));
-        }
+        let _ = self.changes.lock().send((c.from, c.to, c.snapshot));
     }
     fn on_removed(&self, rule: &CircuitBreakerRule) {
-        if let Some(tx) = &*self.removed.lock() {
-            let _ = tx.send(rule.id.clone());
-        }
+        let _ = self.removed.lock().send(rule.id.clone());
     }
 }
 
@@ -276,8 +273,8 @@ fn listeners_see_every_transition_once_in_order() {
     let (tx, rx) = mpsc::channel();
     let (rtx, rrx) = mpsc::channel();
     s.add_circuit_breaker_listener(Arc::new(Recorder {
-        tx: parking_lot::Mutex::new(Some(tx)),
-        removed: parking_lot::Mutex::new(Some(rtx)),
+        changes: parking_lot::Mutex::new(tx),
+        removed: parking_lot::Mutex::new(rtx),
     }));
     call(&s, true).unwrap(); // Closed -> Open
     clock.advance(Duration::from_secs(1));
