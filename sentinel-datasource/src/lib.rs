@@ -1,3 +1,77 @@
-//! Rule documents and hot-reloading rule sources for Sentinel (work in progress: see the
-//! project issues). Today the crate re-exports the engine it will build on.
+//! # Rule documents and hot-reloading rule sources for Sentinel
+//!
+//! Rules live in a file next to the service (or a ConfigMap mounted as one) and change
+//! while it runs; every save takes effect within a fraction of a second, and no mistake in
+//! the file takes the protection away.
+//!
+//! ```no_run
+//! use sentinel_core::Sentinel;
+//! use sentinel_datasource::{FileSource, Flow, Pipeline};
+//!
+//! let sentinel = Sentinel::new();
+//! let source = FileSource::watch("rules/flow.yaml", Pipeline::for_kind::<Flow>(&sentinel))?;
+//! // ... serve; edits to rules/flow.yaml are loaded as they are saved ...
+//! let status = source.status();
+//! println!("{} flow rules in force, healthy: {}", status.total_rules(), status.is_healthy());
+//! drop(source); // stops watching
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Documents
+//!
+//! JSON or YAML ([`Format`]), with sentinel-golang's field names and enums as Go's
+//! integers or as names, in one of three shapes:
+//!
+//! * a list of rules of one kind, as sentinel-golang reads and writes them;
+//! * a Kubernetes custom resource (`apiVersion: datasource.sentinel.io/v1alpha1`,
+//!   `kind: FlowRules`, the rules under `spec.rules`);
+//! * a multi-kind document with one section per kind (`flow:`, `isolation:`), so one
+//!   file holds a service's rules. A kind without a section keeps its rules.
+//!
+//! Fields a rule kind does not have are rejected by default ([`UnknownFields`]): a
+//! misspelt `threshhold` would otherwise give a threshold of 0.
+//!
+//! ## The pipeline
+//!
+//! A source produces bytes; a [`Pipeline`] parses them for its rule kinds and loads each
+//! kind into the [`Sentinel`](sentinel_core::Sentinel) as a whole set. An update is all or
+//! nothing: unreadable, unparsable or invalid content (of any kind of a multi-kind
+//! document) leaves every rule in force unchanged, is logged as a `tracing` warning, and
+//! shows in [`Pipeline::status`] ([`SourceStatus`]: last success, last error, rules in
+//! force, updates applied and rejected). An empty document (zero bytes, comments only) is
+//! rejected; an explicit `[]` clears. A deleted source keeps its rules unless the
+//! pipeline's [`DeletePolicy`] says to clear them. [`Pipeline::export`] writes the rules
+//! in force back as a document.
+//!
+//! Readers on the hot path never wait for a reload: the engine swaps rule sets
+//! atomically.
+//!
+//! ## Rule kinds
+//!
+//! Each kind is one small [`RuleKind`] implementation ([`Flow`], [`Isolation`]).
+//!
+//! ## Sources
+//!
+//! [`FileSource`] watches a file's directory (so rename-on-save works) on plain threads,
+//! with or without a tokio runtime. Other sources feed a [`Pipeline`] with
+//! [`Pipeline::apply`], [`Pipeline::source_deleted`] and [`Pipeline::report_error`].
+
+mod decode;
+mod document;
+mod erased;
+mod error;
+mod file;
+mod format;
+mod kind;
+mod pipeline;
+mod status;
+
+pub use decode::UnknownFields;
+pub use document::CRD_GROUP;
+pub use error::{ExportError, RuleProblem, UpdateError, WatchError};
+pub use file::{DEFAULT_DEBOUNCE, DEFAULT_MAX_BYTES, FileSource, FileSourceBuilder};
+pub use format::Format;
+pub use kind::{Flow, Isolation, RuleKind};
+pub use pipeline::{Applied, DeletePolicy, KindUpdate, Pipeline, PipelineBuilder};
 pub use sentinel_core;
+pub use status::{ErrorRecord, KindCount, SourceStatus};

@@ -1,0 +1,146 @@
+//! Typed rules from a document tree, with each problem named by rule and field.
+
+use serde_json::Value;
+
+use crate::error::RuleProblem;
+use crate::kind::RuleKind;
+
+/// What to do with fields a rule kind does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum UnknownFields {
+    /// Reject the rule (default): a misspelt field would otherwise silently take its
+    /// default (`threshhold: 10` would give a threshold of 0, blocking everything), and a
+    /// document of another rule kind would load as rules of this one.
+    #[default]
+    Reject,
+    /// Ignore them, as sentinel-golang's JSON reader does.
+    Ignore,
+}
+
+/// Decodes a list of rules of kind `K`; every rule that does not decode is reported, not
+/// only the first.
+pub(crate) fn decode_rules<K: RuleKind>(
+    values: Vec<Value>,
+    from_crd: bool,
+    unknown_fields: UnknownFields,
+) -> Result<Vec<K::Rule>, Vec<RuleProblem>> {
+    let mut rules = Vec::with_capacity(values.len());
+    let mut problems = Vec::new();
+    for (index, value) in values.into_iter().enumerate() {
+        match decode_rule::<K>(index, value, unknown_fields) {
+            Ok(mut rule) => {
+                if from_crd {
+                    K::from_crd(&mut rule);
+                }
+                rules.push(rule);
+            }
+            Err(p) => problems.extend(p),
+        }
+    }
+    if problems.is_empty() {
+        Ok(rules)
+    } else {
+        Err(problems)
+    }
+}
+
+fn decode_rule<K: RuleKind>(
+    index: usize,
+    value: Value,
+    unknown_fields: UnknownFields,
+) -> Result<K::Rule, Vec<RuleProblem>> {
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let problem = |field: String, reason: String| RuleProblem {
+        kind: K::NAME,
+        index,
+        id: text("id"),
+        resource: text("resource"),
+        field,
+        reason,
+    };
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let decoded: Result<K::Rule, _> = serde_path_to_error::deserialize(
+        serde_ignored::Deserializer::new(&value, &mut note),
+    );
+    let rule = match decoded {
+        Ok(rule) => rule,
+        Err(e) => {
+            let field = if e.path().iter().next().is_some() {
+                e.path().to_string()
+            } else {
+                String::new()
+            };
+            return Err(vec![problem(field, e.into_inner().to_string())]);
+        }
+    };
+    if unknown_fields == UnknownFields::Reject && !unknown.is_empty() {
+        return Err(unknown
+            .into_iter()
+            .map(|field| {
+                problem(
+                    field,
+                    format!(
+                        "is not a field of {} rules (misspelt, or a document of another rule kind?)",
+                        K::NAME
+                    ),
+                )
+            })
+            .collect());
+    }
+    Ok(rule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::Flow;
+    use serde_json::json;
+
+    fn decode(v: Value) -> Result<Vec<sentinel_core::flow::FlowRule>, Vec<RuleProblem>> {
+        decode_rules::<Flow>(v.as_array().unwrap().clone(), false, UnknownFields::Reject)
+    }
+
+    #[test]
+    fn every_bad_rule_is_named_with_its_field() {
+        let problems = decode(json!([
+            {"resource": "ok", "threshold": 1},
+            {"id": "typed", "resource": "r", "threshold": "ten"},
+            {"resource": "enum", "controlBehavior": 9},
+            "not an object"
+        ]))
+        .unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert_eq!(
+            (problems[0].index, problems[0].id.as_str(), problems[0].field.as_str()),
+            (1, "typed", "threshold")
+        );
+        assert!(problems[0].reason.contains("expected f64"), "{problems:?}");
+        assert_eq!((problems[1].index, problems[1].field.as_str()), (2, "controlBehavior"));
+        assert!(problems[1].reason.contains("unknown ControlBehavior 9"));
+        assert_eq!((problems[2].index, problems[2].field.as_str()), (3, ""));
+        assert_eq!(
+            problems[1].to_string(),
+            "flow rule #2 on resource \"enum\": field `controlBehavior` unknown ControlBehavior 9; \
+             expected one of 0 (Reject), 1 (Throttling)"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_or_ignored_as_asked() {
+        let doc = json!([{"resource": "r", "threshhold": 10}]);
+        let problems = decode(doc.clone()).unwrap_err();
+        assert_eq!(problems[0].field, "threshhold");
+        assert!(problems[0].reason.contains("not a field of flow rules"));
+        let rules =
+            decode_rules::<Flow>(doc.as_array().unwrap().clone(), false, UnknownFields::Ignore)
+                .unwrap();
+        assert_eq!(rules[0].threshold, 0.0);
+    }
+}

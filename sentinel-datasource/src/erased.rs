@@ -1,0 +1,126 @@
+//! Rule kinds behind trait objects, so one pipeline can carry several kinds.
+
+use std::marker::PhantomData;
+
+use sentinel_core::{RuleSetError, Sentinel};
+use serde_json::Value;
+
+use crate::decode::{UnknownFields, decode_rules};
+use crate::error::RuleProblem;
+use crate::kind::{Flow, Isolation, RuleKind};
+
+/// A rule kind without its type.
+pub(crate) trait DynKind: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn section(&self) -> &'static str;
+    fn crd_kind(&self) -> &'static str;
+    /// Decodes a document's list of rules of this kind.
+    fn decode(
+        &self,
+        rules: Vec<Value>,
+        from_crd: bool,
+        unknown_fields: UnknownFields,
+    ) -> Result<Box<dyn RuleList>, Vec<RuleProblem>>;
+    /// An empty list.
+    fn empty(&self) -> Box<dyn RuleList>;
+    /// How many rules of this kind are in force.
+    fn count(&self, sentinel: &Sentinel) -> usize;
+    /// The rules in force as a document tree.
+    fn export(&self, sentinel: &Sentinel) -> Result<Value, String>;
+}
+
+/// A decoded list of rules of one kind.
+pub(crate) trait RuleList: Send {
+    fn kind(&self) -> &'static str;
+    fn len(&self) -> usize;
+    /// Every invalid rule of the list.
+    fn problems(&self) -> Vec<RuleProblem>;
+    /// Whether exactly these rules are in force.
+    fn in_force(&self, sentinel: &Sentinel) -> bool;
+    /// The rules of this kind in force, to put back if a later kind of the same update
+    /// fails.
+    fn snapshot(&self, sentinel: &Sentinel) -> Box<dyn RuleList>;
+    fn load(self: Box<Self>, sentinel: &Sentinel) -> Result<(), RuleSetError>;
+}
+
+struct Ops<K>(PhantomData<fn() -> K>);
+
+struct List<K: RuleKind>(Vec<K::Rule>);
+
+/// The type-erased operations of `K`.
+pub(crate) fn ops<K: RuleKind>() -> &'static dyn DynKind {
+    const { &Ops::<K>(PhantomData) }
+}
+
+/// Every rule kind this crate knows: the sections and custom resources a document may
+/// name. A new kind is added here once it implements [`RuleKind`].
+static KNOWN_KINDS: &[&dyn DynKind] = &[&Ops::<Flow>(PhantomData), &Ops::<Isolation>(PhantomData)];
+
+/// Every rule kind this crate knows.
+pub(crate) fn known_kinds() -> &'static [&'static dyn DynKind] {
+    KNOWN_KINDS
+}
+
+impl<K: RuleKind> DynKind for Ops<K> {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+    fn section(&self) -> &'static str {
+        K::SECTION
+    }
+    fn crd_kind(&self) -> &'static str {
+        K::CRD_KIND
+    }
+    fn decode(
+        &self,
+        rules: Vec<Value>,
+        from_crd: bool,
+        unknown_fields: UnknownFields,
+    ) -> Result<Box<dyn RuleList>, Vec<RuleProblem>> {
+        decode_rules::<K>(rules, from_crd, unknown_fields)
+            .map(|r| Box::new(List::<K>(r)) as Box<dyn RuleList>)
+    }
+    fn empty(&self) -> Box<dyn RuleList> {
+        Box::new(List::<K>(Vec::new()))
+    }
+    fn count(&self, sentinel: &Sentinel) -> usize {
+        K::current(sentinel).len()
+    }
+    fn export(&self, sentinel: &Sentinel) -> Result<Value, String> {
+        serde_json::to_value(K::current(sentinel)).map_err(|e| e.to_string())
+    }
+}
+
+impl<K: RuleKind> RuleList for List<K> {
+    fn kind(&self) -> &'static str {
+        K::NAME
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn problems(&self) -> Vec<RuleProblem> {
+        self.0
+            .iter()
+            .enumerate()
+            .filter_map(|(index, rule)| {
+                K::validate(rule).err().map(|e| RuleProblem {
+                    kind: K::NAME,
+                    index,
+                    id: K::id(rule).to_string(),
+                    resource: K::resource(rule).to_string(),
+                    field: e.field.to_string(),
+                    reason: e.reason,
+                })
+            })
+            .collect()
+    }
+    fn in_force(&self, sentinel: &Sentinel) -> bool {
+        K::current(sentinel) == self.0
+    }
+    fn snapshot(&self, sentinel: &Sentinel) -> Box<dyn RuleList> {
+        Box::new(List::<K>(K::current(sentinel)))
+    }
+    fn load(self: Box<Self>, sentinel: &Sentinel) -> Result<(), RuleSetError> {
+        K::load(sentinel, self.0)
+    }
+}

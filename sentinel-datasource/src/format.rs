@@ -1,0 +1,153 @@
+//! Document formats: JSON and YAML, read into one tree.
+
+use std::fmt;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::UpdateError;
+
+/// The format of a rule document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    /// Decide from the content: JSON if it starts with `[` or `{`, YAML otherwise.
+    #[default]
+    Auto,
+    /// JSON.
+    Json,
+    /// YAML (1.2, read with serde-saphyr).
+    Yaml,
+}
+
+impl Format {
+    /// The format a file name implies: `.json` is JSON, `.yaml` and `.yml` are YAML, anything
+    /// else is [`Format::Auto`].
+    ///
+    /// ```
+    /// use sentinel_datasource::Format;
+    /// assert_eq!(Format::from_path("rules/flow.yml".as_ref()), Format::Yaml);
+    /// assert_eq!(Format::from_path("rules/flow".as_ref()), Format::Auto);
+    /// ```
+    pub fn from_path(path: &Path) -> Format {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if ext.eq_ignore_ascii_case("json") {
+            Format::Json
+        } else if ext.eq_ignore_ascii_case("yaml") || ext.eq_ignore_ascii_case("yml") {
+            Format::Yaml
+        } else {
+            Format::Auto
+        }
+    }
+
+    /// This format, with [`Format::Auto`] resolved from the content.
+    pub fn resolve(self, bytes: &[u8]) -> Format {
+        match self {
+            Format::Auto => {
+                let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+                match body.iter().find(|b| !b.is_ascii_whitespace()) {
+                    Some(b'[' | b'{') => Format::Json,
+                    _ => Format::Yaml,
+                }
+            }
+            f => f,
+        }
+    }
+
+    /// Reads `bytes` into a tree. Empty content (no bytes, only whitespace or comments,
+    /// `null`) is [`UpdateError::Empty`], never an empty rule list.
+    pub(crate) fn read(self, bytes: &[u8]) -> Result<Value, UpdateError> {
+        let format = self.resolve(bytes);
+        let value = match format {
+            Format::Yaml => serde_saphyr::from_slice::<Value>(bytes).map_err(|e| e.to_string()),
+            _ if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Value::Null),
+            _ => serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string()),
+        }
+        .map_err(|message| UpdateError::Syntax { format, message })?;
+        if value.is_null() {
+            return Err(UpdateError::Empty);
+        }
+        Ok(value)
+    }
+
+    /// Writes a tree in this format ([`Format::Auto`] writes YAML).
+    pub(crate) fn write(self, value: &Value) -> Result<String, String> {
+        match self {
+            Format::Json => serde_json::to_string_pretty(value)
+                .map(|mut s| {
+                    s.push('\n');
+                    s
+                })
+                .map_err(|e| e.to_string()),
+            Format::Yaml | Format::Auto => serde_saphyr::to_string(value).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Auto => "JSON or YAML",
+            Format::Json => "JSON",
+            Format::Yaml => "YAML",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_looks_at_the_first_character() {
+        assert_eq!(Format::Auto.resolve(b"  \n[{}]"), Format::Json);
+        assert_eq!(Format::Auto.resolve(b"\xEF\xBB\xBF{}"), Format::Json);
+        assert_eq!(Format::Auto.resolve(b"- resource: a"), Format::Yaml);
+        assert_eq!(Format::Auto.resolve(b""), Format::Yaml);
+        assert_eq!(Format::Json.resolve(b"- a"), Format::Json);
+    }
+
+    #[test]
+    fn empty_content_is_not_an_empty_list() {
+        for (format, text) in [
+            (Format::Json, ""),
+            (Format::Json, " \n\t"),
+            (Format::Json, "null"),
+            (Format::Yaml, ""),
+            (Format::Yaml, "# all rules commented out\n"),
+            (Format::Yaml, "~"),
+            (Format::Auto, ""),
+        ] {
+            assert_eq!(
+                format.read(text.as_bytes()),
+                Err(UpdateError::Empty),
+                "{format:?} {text:?}"
+            );
+        }
+        assert_eq!(Format::Json.read(b"[]"), Ok(Value::Array(vec![])));
+        assert_eq!(Format::Yaml.read(b"[]"), Ok(Value::Array(vec![])));
+    }
+
+    #[test]
+    fn syntax_errors_name_the_format_and_position() {
+        let e = Format::Json.read(b"[{\"resource\": }]").unwrap_err();
+        let UpdateError::Syntax { format, message } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(*format, Format::Json);
+        assert!(message.contains("column"), "{message}");
+        let e = Format::Yaml.read(b"a: [1, 2").unwrap_err();
+        assert!(e.to_string().starts_with("not valid YAML"), "{e}");
+        assert!(e.to_string().contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn non_utf8_is_a_syntax_error() {
+        let garbage = [b'-', b' ', 0x80, 0xc3, b'\n'];
+        for f in [Format::Json, Format::Yaml] {
+            assert!(matches!(
+                f.read(&garbage),
+                Err(UpdateError::Syntax { .. })
+            ));
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! The pipeline: bytes from a source, parsed for the rule kinds it loads, loaded into a
+//! [`Sentinel`] as whole sets, with every outcome recorded and traced.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use parking_lot::Mutex;
+use sentinel_core::Sentinel;
+use serde_json::{Map, Value};
+
+use crate::decode::UnknownFields;
+use crate::document::split;
+use crate::erased::{DynKind, RuleList, known_kinds, ops};
+use crate::error::{ExportError, RuleProblem, UpdateError};
+use crate::format::Format;
+use crate::kind::RuleKind;
+use crate::status::{ErrorRecord, KindCount, SourceStatus};
+
+/// What happens to the rules when their source (file, key, resource) is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DeletePolicy {
+    /// Keep the last good rules in force (default); the status shows the source missing.
+    #[default]
+    KeepRules,
+    /// Clear the rules of the pipeline's kinds.
+    ClearRules,
+}
+
+/// The rules of one kind after an accepted update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindUpdate {
+    /// The rule kind.
+    pub kind: &'static str,
+    /// Rules of that kind now in force.
+    pub rules: usize,
+    /// Whether the set changed (false: the same rules were already in force).
+    pub changed: bool,
+}
+
+/// An accepted update: what it did per kind (kinds a multi-kind document left out are not
+/// listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// One entry per kind the update covered.
+    pub kinds: Vec<KindUpdate>,
+}
+
+impl Applied {
+    /// Whether any rule set changed.
+    pub fn changed(&self) -> bool {
+        self.kinds.iter().any(|k| k.changed)
+    }
+}
+
+/// Turns a source's bytes into rules in force on one [`Sentinel`].
+///
+/// Every update is all or nothing: content that cannot be read, parsed or validated (for
+/// any kind of a multi-kind document) leaves every rule in force as it was, and is
+/// reported as a `tracing` warning and in [`Pipeline::status`]. Updates are applied one
+/// at a time, in the order they arrive. `Pipeline` is a cheap handle (`Clone`, `Send`,
+/// `Sync`).
+///
+/// ```
+/// use sentinel_core::Sentinel;
+/// use sentinel_datasource::{Flow, Format, Pipeline};
+///
+/// let sentinel = Sentinel::new();
+/// let pipeline = Pipeline::for_kind::<Flow>(&sentinel);
+/// pipeline.apply(b"- resource: GET /items\n  threshold: 10\n", Format::Yaml)?;
+/// assert_eq!(sentinel.flow_rules()[0].threshold, 10.0);
+///
+/// // A mistake keeps the rules in force and shows in the status.
+/// assert!(pipeline.apply(b"- resource: GET /items\n  threshold: -1\n", Format::Yaml).is_err());
+/// assert_eq!(sentinel.flow_rules()[0].threshold, 10.0);
+/// let status = pipeline.status();
+/// assert_eq!((status.updates_applied, status.updates_rejected), (1, 1));
+/// assert!(status.last_error.unwrap().error.to_string().contains("field `threshold`"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sentinel: Sentinel,
+    kinds: Vec<&'static dyn DynKind>,
+    label: String,
+    on_delete: DeletePolicy,
+    unknown_fields: UnknownFields,
+    /// Held for the whole of an update, so updates apply in order.
+    log: Mutex<Log>,
+}
+
+#[derive(Default)]
+struct Log {
+    last_success: Option<SystemTime>,
+    last_error: Option<ErrorRecord>,
+    applied: u64,
+    rejected: u64,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("label", &self.inner.label)
+            .field("kinds", &self.kinds())
+            .field("on_delete", &self.inner.on_delete)
+            .finish()
+    }
+}
+
+/// Configures a [`Pipeline`].
+#[must_use]
+pub struct PipelineBuilder {
+    sentinel: Sentinel,
+    kinds: Vec<&'static dyn DynKind>,
+    label: Option<String>,
+    on_delete: DeletePolicy,
+    unknown_fields: UnknownFields,
+}
+
+impl PipelineBuilder {
+    /// Adds a rule kind. A pipeline of one kind reads plain rule lists; one of several
+    /// kinds reads multi-kind documents.
+    pub fn kind<K: RuleKind>(mut self) -> Self {
+        self.add(ops::<K>());
+        self
+    }
+
+    /// Adds every rule kind this crate knows.
+    pub fn all_kinds(mut self) -> Self {
+        for k in known_kinds() {
+            self.add(*k);
+        }
+        self
+    }
+
+    fn add(&mut self, kind: &'static dyn DynKind) {
+        if !self.kinds.iter().any(|k| k.name() == kind.name()) {
+            self.kinds.push(kind);
+        }
+    }
+
+    /// A label for logs and status (default: the kinds, `flow rules`).
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// What a deleted source does to the rules (default [`DeletePolicy::KeepRules`]).
+    pub fn on_delete(mut self, policy: DeletePolicy) -> Self {
+        self.on_delete = policy;
+        self
+    }
+
+    /// What to do with fields a rule kind does not have (default
+    /// [`UnknownFields::Reject`]).
+    pub fn unknown_fields(mut self, policy: UnknownFields) -> Self {
+        self.unknown_fields = policy;
+        self
+    }
+
+    /// Builds the pipeline; with no kind chosen, it loads every kind this crate knows.
+    pub fn build(mut self) -> Pipeline {
+        if self.kinds.is_empty() {
+            self = self.all_kinds();
+        }
+        let label = self.label.unwrap_or_else(|| {
+            let names: Vec<&str> = self.kinds.iter().map(|k| k.name()).collect();
+            format!("{} rules", names.join(", "))
+        });
+        Pipeline {
+            inner: Arc::new(Inner {
+                sentinel: self.sentinel,
+                kinds: self.kinds,
+                label,
+                on_delete: self.on_delete,
+                unknown_fields: self.unknown_fields,
+                log: Mutex::new(Log::default()),
+            }),
+        }
+    }
+}
+
+impl Pipeline {
+    /// Starts configuring a pipeline into `sentinel`.
+    pub fn builder(sentinel: &Sentinel) -> PipelineBuilder {
+        PipelineBuilder {
+            sentinel: sentinel.clone(),
+            kinds: Vec::new(),
+            label: None,
+            on_delete: DeletePolicy::default(),
+            unknown_fields: UnknownFields::default(),
+        }
+    }
+
+    /// A pipeline of one rule kind with default settings.
+    pub fn for_kind<K: RuleKind>(sentinel: &Sentinel) -> Pipeline {
+        Self::builder(sentinel).kind::<K>().build()
+    }
+
+    /// The instance the rules go to.
+    pub fn sentinel(&self) -> &Sentinel {
+        &self.inner.sentinel
+    }
+
+    /// The rule kinds this pipeline loads.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.inner.kinds.iter().map(|k| k.name()).collect()
+    }
+
+    /// The pipeline's label.
+    pub fn label(&self) -> &str {
+        &self.inner.label
+    }
+
+    /// Parses `bytes` as a rule document and loads its rules, all or nothing.
+    pub fn apply(&self, bytes: &[u8], format: Format) -> Result<Applied, UpdateError> {
+        let mut log = self.inner.log.lock();
+        let result = self.parse(bytes, format).and_then(|lists| self.install(lists));
+        self.record(&mut log, result)
+    }
+
+    /// Tells the pipeline its source was deleted; `what` names it. Under
+    /// [`DeletePolicy::KeepRules`] the rules stay and the status shows
+    /// [`UpdateError::Missing`]; under [`DeletePolicy::ClearRules`] the pipeline's kinds
+    /// are cleared.
+    pub fn source_deleted(&self, what: &str) -> Result<Applied, UpdateError> {
+        let mut log = self.inner.log.lock();
+        let result = match self.inner.on_delete {
+            DeletePolicy::KeepRules => Err(UpdateError::Missing {
+                what: what.to_string(),
+            }),
+            DeletePolicy::ClearRules => {
+                tracing::info!(source = %self.inner.label, what, "source deleted; clearing its rules");
+                self.install(self.inner.kinds.iter().map(|k| k.empty()).collect())
+            }
+        };
+        self.record(&mut log, result)
+    }
+
+    /// Records an error a source met on its side (unreadable file, lost watch): the rules
+    /// in force stay, the error shows in the status and as a `tracing` warning.
+    pub fn report_error(&self, error: UpdateError) {
+        let mut log = self.inner.log.lock();
+        // The error is returned to no one: the status and the log hold it.
+        let _ = self.record(&mut log, Err(error));
+    }
+
+    /// The pipeline's status; the rule counts are those in force now.
+    pub fn status(&self) -> SourceStatus {
+        let log = self.inner.log.lock();
+        SourceStatus {
+            label: self.inner.label.clone(),
+            last_success: log.last_success,
+            last_error: log.last_error.clone(),
+            rules_in_force: self
+                .inner
+                .kinds
+                .iter()
+                .map(|k| KindCount {
+                    kind: k.name(),
+                    rules: k.count(&self.inner.sentinel),
+                })
+                .collect(),
+            updates_applied: log.applied,
+            updates_rejected: log.rejected,
+        }
+    }
+
+    /// The rules in force of the pipeline's kinds as a document that loads back to the
+    /// same rules: a list for one kind, sections for several. Enums are written as
+    /// sentinel-golang's integers; [`Format::Auto`] writes YAML.
+    pub fn export(&self, format: Format) -> Result<String, ExportError> {
+        let error = |message| ExportError { format, message };
+        let s = &self.inner.sentinel;
+        let doc = match self.inner.kinds.as_slice() {
+            [one] => one.export(s).map_err(error)?,
+            kinds => {
+                let mut sections = Map::new();
+                for k in kinds {
+                    sections.insert(k.section().to_string(), k.export(s).map_err(error)?);
+                }
+                Value::Object(sections)
+            }
+        };
+        format.write(&doc).map_err(error)
+    }
+
+    /// Reads, splits and decodes a document into one list per kind it covers.
+    fn parse(&self, bytes: &[u8], format: Format) -> Result<Vec<Box<dyn RuleList>>, UpdateError> {
+        let kinds = &self.inner.kinds;
+        let parts = split(format.read(bytes)?, kinds)?;
+        let mut lists = Vec::with_capacity(parts.len());
+        let mut problems: Vec<RuleProblem> = Vec::new();
+        for part in parts {
+            match kinds[part.kind].decode(part.rules, part.from_crd, self.inner.unknown_fields) {
+                Ok(list) => lists.push(list),
+                Err(p) => problems.extend(p),
+            }
+        }
+        if lists.len() > 1 {
+            // Several kinds load one after the other: check them all first.
+            problems.extend(lists.iter().flat_map(|l| l.problems()));
+        }
+        if problems.is_empty() {
+            Ok(lists)
+        } else {
+            Err(UpdateError::InvalidRules(problems))
+        }
+    }
+
+    /// Loads the lists in order; if one is refused, the kinds loaded before it get their
+    /// previous rules back.
+    fn install(&self, lists: Vec<Box<dyn RuleList>>) -> Result<Applied, UpdateError> {
+        let s = &self.inner.sentinel;
+        let several = lists.len() > 1;
+        let mut loaded: Vec<Box<dyn RuleList>> = Vec::new();
+        let mut kinds = Vec::with_capacity(lists.len());
+        for list in lists {
+            let (kind, rules) = (list.kind(), list.len());
+            if list.in_force(s) {
+                kinds.push(KindUpdate {
+                    kind,
+                    rules,
+                    changed: false,
+                });
+                continue;
+            }
+            let previous = several.then(|| list.snapshot(s));
+            if let Err(e) = list.load(s) {
+                self.roll_back(loaded);
+                return Err(UpdateError::InvalidRules(
+                    e.errors().iter().map(RuleProblem::from).collect(),
+                ));
+            }
+            loaded.extend(previous);
+            kinds.push(KindUpdate {
+                kind,
+                rules,
+                changed: true,
+            });
+        }
+        Ok(Applied { kinds })
+    }
+
+    fn roll_back(&self, previous: Vec<Box<dyn RuleList>>) {
+        for list in previous.into_iter().rev() {
+            let kind = list.kind();
+            if let Err(e) = list.load(&self.inner.sentinel) {
+                tracing::error!(source = %self.inner.label, kind, error = %e, "could not restore the previous rules");
+            }
+        }
+    }
+
+    fn record(
+        &self,
+        log: &mut Log,
+        result: Result<Applied, UpdateError>,
+    ) -> Result<Applied, UpdateError> {
+        let now = SystemTime::now();
+        let label = &self.inner.label;
+        match &result {
+            Ok(applied) => {
+                log.applied += 1;
+                log.last_success = Some(now);
+                let rules: usize = applied.kinds.iter().map(|k| k.rules).sum();
+                if applied.changed() {
+                    tracing::info!(source = %label, rules, "rules updated from source");
+                } else {
+                    tracing::debug!(source = %label, rules, "source content unchanged");
+                }
+            }
+            Err(error) => {
+                log.rejected += 1;
+                log.last_error = Some(ErrorRecord {
+                    at: now,
+                    error: error.clone(),
+                });
+                tracing::warn!(source = %label, %error, "rule update rejected; the rules in force are kept");
+            }
+        }
+        result
+    }
+}
