@@ -55,6 +55,7 @@ pub mod circuit_breaker;
 pub mod clock;
 pub mod entry;
 pub mod flow;
+pub mod hotspot;
 pub mod isolation;
 mod name_index;
 pub mod pipeline;

@@ -11,6 +11,7 @@ use crate::circuit_breaker::{
 use crate::clock::{Clock, RealClock};
 use crate::entry::{EntryBuilder, ResourceKey, SentinelRef};
 use crate::flow::{FlowKind, FlowRule};
+use crate::hotspot::{HotspotKind, HotspotRule};
 use crate::isolation::{IsolationKind, IsolationRule};
 use crate::name_index::NameIndex;
 use crate::pipeline::{Check, Compiled};
@@ -83,6 +84,7 @@ impl Registry {
 pub(crate) struct RuleSets {
     pub flow: RuleSet<FlowKind>,
     pub isolation: RuleSet<IsolationKind>,
+    pub hotspot: RuleSet<HotspotKind>,
     pub circuit_breaker: RuleSet<CircuitBreakerKind>,
     pub custom: Vec<Arc<dyn Check>>,
 }
@@ -93,6 +95,7 @@ impl RuleSets {
         let mut checks = Vec::new();
         self.flow.checks_for(resource, &mut checks);
         self.isolation.checks_for(resource, &mut checks);
+        self.hotspot.checks_for(resource, &mut checks);
         self.circuit_breaker.checks_for(resource, &mut checks);
         checks.extend(self.custom.iter().cloned());
         Compiled::new(checks)
@@ -385,6 +388,23 @@ impl Sentinel {
     /// The isolation rules in force.
     pub fn isolation_rules(&self) -> Vec<IsolationRule> {
         self.inner.rules.lock().isolation.rules().to_vec()
+    }
+
+    /// Replaces all hot-parameter rules; see [`Sentinel::load_flow_rules`]. Rules equal to
+    /// rules in force keep their per-value state.
+    pub fn load_hotspot_rules(&self, rules: Vec<HotspotRule>) -> Result<(), RuleSetError> {
+        self.inner.load::<HotspotKind>(rules)
+    }
+
+    /// The hot-parameter rules in force.
+    pub fn hotspot_rules(&self) -> Vec<HotspotRule> {
+        self.inner.rules.lock().hotspot.rules().to_vec()
+    }
+
+    /// How many values each hot-parameter rule of `resource` tracks now, in rule order.
+    pub fn hotspot_tracked_values(&self, resource: &str) -> Vec<usize> {
+        let states = self.inner.rules.lock().hotspot.states_for(resource);
+        states.iter().map(|h| h.tracked_values()).collect()
     }
 
     /// Replaces all circuit-breaker rules; see [`Sentinel::load_flow_rules`]. Breakers of

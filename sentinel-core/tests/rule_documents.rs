@@ -138,3 +138,39 @@ fn circuit_breaker_documents_parse_to_the_expected_rules() {
     s.load_circuit_breaker_rules(rules.clone()).unwrap();
     assert_eq!(s.circuit_breaker_rules(), rules);
 }
+
+#[test]
+fn hotspot_documents_parse_and_go_items_limit_by_value() {
+    use sentinel_core::hotspot::{ControlBehavior, HotspotRule, MetricType};
+    use sentinel_core::{ManualClock, ParamValue};
+    let rules: Vec<HotspotRule> = serde_json::from_str(&fixture("hotspot.json")).unwrap();
+    assert_eq!(rules[0].metric_type, MetricType::Qps);
+    assert_eq!(rules[0].control_behavior, ControlBehavior::Reject);
+    assert_eq!((rules[0].threshold, rules[0].burst_count), (30, 5));
+    assert_eq!(rules[0].specific_items.len(), 4);
+    assert_eq!(rules[0].specific_items[&ParamValue::from("console-x")], 1000);
+    assert_eq!(rules[0].specific_items[&ParamValue::from(true)], 7);
+    assert_eq!(rules[0].specific_items[&ParamValue::from(1.5)], 3);
+    assert_eq!(rules[1].metric_type, MetricType::Concurrency);
+    assert_eq!((rules[1].param_index, rules[1].param_key.as_str()), (-1, "tenant"));
+
+    let s = Sentinel::builder().clock(ManualClock::new()).build();
+    s.load_hotspot_rules(rules).unwrap();
+    // {"valKind": 0, "valStr": "42", "threshold": 2} limits the integer argument 42 (plus
+    // the rule's burst of 5) whatever its Rust type.
+    let passed = (0..20)
+        .filter(|i| {
+            let e = if i % 2 == 0 {
+                s.entry("GET /sku/{id}").arg(42u16).try_enter()
+            } else {
+                s.entry("GET /sku/{id}").arg(42i64).try_enter()
+            };
+            e.is_ok()
+        })
+        .count();
+    assert_eq!(passed, 7);
+    let other = (0..50)
+        .filter(|_| s.entry("GET /sku/{id}").arg(43).try_enter().is_ok())
+        .count();
+    assert_eq!(other, 35, "other values get the rule's threshold + burst");
+}

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use super::ParamValue;
+
 /// The kind of check that blocked an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BlockType {
@@ -86,6 +88,7 @@ impl BlockInfo {
 pub struct BlockError {
     info: Arc<BlockInfo>,
     snapshot: Option<f64>,
+    value: Option<ParamValue>,
 }
 
 impl BlockError {
@@ -105,6 +108,7 @@ impl BlockError {
         BlockError {
             info,
             snapshot: None,
+            value: None,
         }
     }
 
@@ -113,6 +117,18 @@ impl BlockError {
     pub fn with_snapshot(mut self, value: f64) -> Self {
         self.snapshot = Some(value);
         self
+    }
+
+    /// Names the argument value that was limited (hot-parameter rules).
+    #[inline]
+    pub fn with_value(mut self, value: ParamValue) -> Self {
+        self.value = Some(value);
+        self
+    }
+
+    /// The argument value that was limited, for hot-parameter blocks.
+    pub fn value(&self) -> Option<&ParamValue> {
+        self.value.as_ref()
     }
 
     /// The kind of check that blocked.
@@ -156,6 +172,9 @@ impl fmt::Display for BlockError {
             } else {
                 write!(f, " (rule: {})", r.description)?;
             }
+        }
+        if let Some(v) = &self.value {
+            write!(f, " [value {v}]")?;
         }
         if let Some(v) = self.snapshot {
             write!(f, " [snapshot {v}]")?;

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{ParamValue, TrafficType};
+use super::{Args, ParamValue, TrafficType};
 use crate::Sentinel;
 use crate::pipeline::{CheckContext, Compiled, ExitContext, Tokens};
 use crate::sentinel::Inner;
@@ -42,25 +42,8 @@ pub(crate) struct Admitted {
     pub hooks: Option<Arc<Compiled>>,
     /// Tokens checks attached to this entry (see `Verdict::PassWith`).
     pub tokens: Tokens,
-    /// Arguments and attachments, boxed so that entries without them stay small.
-    pub params: Option<Box<Params>>,
-}
-
-/// An entry's arguments and attachments.
-#[derive(Default)]
-pub(crate) struct Params {
-    pub args: Vec<ParamValue>,
+    pub args: Args,
     pub attachments: Vec<(Cow<'static, str>, ParamValue)>,
-}
-
-impl Params {
-    pub fn boxed(
-        args: Vec<ParamValue>,
-        attachments: Vec<(Cow<'static, str>, ParamValue)>,
-    ) -> Option<Box<Params>> {
-        (!args.is_empty() || !attachments.is_empty())
-            .then(|| Box::new(Params { args, attachments }))
-    }
 }
 
 impl Admitted {
@@ -76,7 +59,8 @@ impl Admitted {
             wait_ns: 0,
             hooks: None,
             tokens: Vec::new(),
-            params: None,
+            args: Args::new(),
+            attachments: Vec::new(),
         }
     }
 }
@@ -130,7 +114,7 @@ impl<'a> Entry<'a> {
 
     /// The entry's arguments.
     pub fn args(&self) -> &[ParamValue] {
-        self.state.params.as_ref().map_or(&[], |p| &p.args)
+        &self.state.args
     }
 
     /// The resource name.
@@ -214,8 +198,8 @@ impl Drop for Entry<'_> {
                     now_ns,
                     batch: st.batch,
                     traffic: st.traffic,
-                    args: st.params.as_ref().map_or(&[], |p| &p.args),
-                    attachments: st.params.as_ref().map_or(&[], |p| &p.attachments),
+                    args: &st.args,
+                    attachments: &st.attachments,
                 },
                 rt_ns,
                 error,

@@ -13,6 +13,10 @@ pub use param::ParamValue;
 
 use crate::pipeline::CheckContext;
 
+/// An entry's arguments: up to two are stored inline, so most entries with arguments do
+/// not allocate for them.
+pub(crate) type Args = smallvec::SmallVec<[ParamValue; 2]>;
+
 /// Direction of the traffic an entry represents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum TrafficType {
@@ -65,7 +69,7 @@ pub struct EntryBuilder<'a> {
     pub(crate) traffic: TrafficType,
     pub(crate) batch: u32,
     pub(crate) resource_type: ResourceType,
-    pub(crate) args: Vec<ParamValue>,
+    pub(crate) args: Args,
     pub(crate) attachments: Vec<(Cow<'static, str>, ParamValue)>,
 }
 
@@ -83,7 +87,7 @@ impl<'a> EntryBuilder<'a> {
             traffic: TrafficType::Outbound,
             batch: 1,
             resource_type: ResourceType::Common,
-            args: Vec::new(),
+            args: Args::new(),
             attachments: Vec::new(),
         }
     }
@@ -193,7 +197,8 @@ impl<'a> EntryBuilder<'a> {
                 wait_ns,
                 hooks,
                 tokens,
-                params: guard::Params::boxed(args, attachments),
+                args,
+                attachments,
             },
         ))
     }

@@ -18,7 +18,7 @@
 
 mod check;
 mod rule;
-mod throttle;
+pub(crate) mod throttle;
 mod warm_up;
 
 #[cfg(test)]

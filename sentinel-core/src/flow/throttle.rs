@@ -26,24 +26,34 @@ pub(crate) enum Pace {
 pub(crate) fn reserve(last: &AtomicU64, now_ns: u64, cost_ns: u64, max_wait_ns: u64) -> Pace {
     let mut cur = last.load(Ordering::Acquire);
     loop {
-        let next = if cur == NEVER {
-            now_ns
-        } else {
-            cur.saturating_add(cost_ns)
-        };
-        let (slot, outcome) = if next <= now_ns {
-            (now_ns, Pace::Now)
-        } else {
-            let wait = next - now_ns;
-            if wait > max_wait_ns {
-                return Pace::TooLong(wait);
-            }
-            (next, Pace::After(wait))
-        };
+        let (outcome, slot) = next_slot(cur, now_ns, cost_ns, max_wait_ns);
+        if slot == cur {
+            return outcome;
+        }
         match last.compare_exchange_weak(cur, slot, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => return outcome,
             Err(actual) => cur = actual,
         }
+    }
+}
+
+/// The pacing decision for a pacer whose last reserved slot is `last`: the outcome and
+/// the new value of `last` (unchanged when refused).
+#[inline]
+pub(crate) fn next_slot(last: u64, now_ns: u64, cost_ns: u64, max_wait_ns: u64) -> (Pace, u64) {
+    let next = if last == NEVER {
+        now_ns
+    } else {
+        last.saturating_add(cost_ns)
+    };
+    if next <= now_ns {
+        return (Pace::Now, now_ns);
+    }
+    let wait = next - now_ns;
+    if wait > max_wait_ns {
+        (Pace::TooLong(wait), last)
+    } else {
+        (Pace::After(wait), next)
     }
 }
 

@@ -1,0 +1,241 @@
+//! The hot-parameter check: find the value, then apply a per-value token bucket (QPS +
+//! Reject), pacing (QPS + Throttling) or in-flight limit (concurrency).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::cache::{Cell, ValueCache};
+use super::rule::{ControlBehavior, HotspotRule, MetricType};
+use crate::ParamValue;
+use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule};
+use crate::flow::throttle::{self, NEVER, Pace};
+use crate::pipeline::{Check, CheckContext, ExitContext, ORDER_HOTSPOT, Verdict};
+
+enum Mode {
+    /// Token bucket: cell `a` = tokens, `b` = time (ms) the tokens were last refilled to.
+    TokenBucket { burst: u64, duration_ms: u64 },
+    /// Pacing: cell `a` = the last reserved slot (ns).
+    Pacing { duration_ns: u64, max_wait_ns: u64 },
+    /// Cell `a` = entries in flight.
+    Concurrency,
+}
+
+/// The compiled form of one hot-parameter rule, with its per-value state.
+pub(crate) struct HotspotCheck {
+    param_key: String,
+    param_index: i32,
+    threshold: u64,
+    specific: HashMap<ParamValue, u64>,
+    mode: Mode,
+    values: ValueCache,
+    over: Arc<BlockInfo>,
+    queue_too_long: Arc<BlockInfo>,
+}
+
+impl HotspotCheck {
+    pub fn new(rule: &HotspotRule) -> Self {
+        let info = |message: &'static str| {
+            BlockInfo::new(
+                BlockType::HotSpotParamFlow,
+                rule.resource.as_str(),
+                Some(BlockedRule {
+                    id: rule.id.clone(),
+                    description: rule.describe(),
+                }),
+                message,
+            )
+        };
+        let duration_ms = rule.duration_in_sec.max(1) as u64 * 1000;
+        let mode = match (rule.metric_type, rule.control_behavior) {
+            (MetricType::Concurrency, _) => Mode::Concurrency,
+            (MetricType::Qps, ControlBehavior::Reject) => Mode::TokenBucket {
+                burst: rule.burst_count as u64,
+                duration_ms,
+            },
+            (MetricType::Qps, ControlBehavior::Throttling) => Mode::Pacing {
+                duration_ns: duration_ms * 1_000_000,
+                max_wait_ns: rule.max_queueing_time_ms as u64 * 1_000_000,
+            },
+        };
+        HotspotCheck {
+            param_key: rule.param_key.clone(),
+            param_index: rule.param_index,
+            threshold: rule.threshold as u64,
+            specific: rule
+                .specific_items
+                .iter()
+                .map(|(v, t)| (v.clone(), *t as u64))
+                .collect(),
+            mode,
+            values: ValueCache::new(rule.capacity()),
+            over: info("hot parameter value over its threshold"),
+            queue_too_long: info("hot parameter value would queue longer than maxQueueingTimeMs"),
+        }
+    }
+
+    /// The value this rule limits for an entry: the attachment `paramKey` if present, else
+    /// the argument at `paramIndex` (negative from the end); `None` skips the rule.
+    fn value<'a>(&self, ctx: &CheckContext<'a>) -> Option<&'a ParamValue> {
+        if !self.param_key.is_empty() {
+            if let Some(v) = ctx.attachment(&self.param_key) {
+                return Some(v);
+            }
+        }
+        let args = ctx.args();
+        let i = if self.param_index < 0 {
+            args.len().checked_sub(self.param_index.unsigned_abs() as usize)?
+        } else {
+            self.param_index as usize
+        };
+        args.get(i)
+    }
+
+    /// Values tracked now.
+    pub fn tracked_values(&self) -> usize {
+        self.values.len()
+    }
+
+    fn block(&self, info: &Arc<BlockInfo>, value: &ParamValue, snapshot: f64) -> Verdict {
+        Verdict::Block(
+            BlockError::from_info(info.clone())
+                .with_value(value.clone())
+                .with_snapshot(snapshot),
+        )
+    }
+
+    fn release(&self, value: &ParamValue, batch: u32) {
+        self.values
+            .update_existing(value, |cell| cell.a = cell.a.saturating_sub(batch as u64));
+    }
+}
+
+/// A token bucket of `capacity` tokens refilled with `rate` tokens per `duration_ms`.
+struct Bucket {
+    capacity: u64,
+    rate: u64,
+    duration_ms: u64,
+}
+
+impl Bucket {
+    /// Takes `batch` tokens from the bucket in `cell` (`a` = tokens, `b` = the time they
+    /// were refilled to). The refill time advances only by what the added tokens are worth,
+    /// so no fraction of a token is lost; a new value starts full.
+    fn take(&self, cell: &mut Cell, fresh: bool, now_ms: u64, batch: u64) -> bool {
+        if fresh {
+            cell.a = self.capacity;
+            cell.b = now_ms;
+        } else if self.rate > 0 {
+            let elapsed = now_ms.saturating_sub(cell.b) as u128;
+            let add = (elapsed * self.rate as u128 / self.duration_ms as u128) as u64;
+            if cell.a.saturating_add(add) >= self.capacity {
+                cell.a = self.capacity;
+                cell.b = now_ms;
+            } else if add > 0 {
+                cell.a += add;
+                cell.b += (add as u128 * self.duration_ms as u128 / self.rate as u128) as u64;
+            }
+        }
+        if cell.a >= batch {
+            cell.a -= batch;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Check for HotspotCheck {
+    fn order(&self) -> u32 {
+        ORDER_HOTSPOT
+    }
+
+    fn check(&self, ctx: &CheckContext<'_>) -> Verdict {
+        let Some(value) = self.value(ctx) else {
+            return Verdict::Pass;
+        };
+        let threshold = self.specific.get(value).copied().unwrap_or(self.threshold);
+        let batch = ctx.batch() as u64;
+        let now_ns = ctx.now_nanos();
+        match &self.mode {
+            Mode::TokenBucket { burst, duration_ms } => {
+                let capacity = threshold + burst;
+                let passed = self.values.with(
+                    value,
+                    |_| false,
+                    |cell, fresh| {
+                        let bucket = Bucket {
+                            capacity,
+                            rate: threshold,
+                            duration_ms: *duration_ms,
+                        };
+                        bucket.take(cell, fresh, now_ns / 1_000_000, batch)
+                    },
+                );
+                if passed {
+                    Verdict::Pass
+                } else {
+                    self.block(&self.over, value, threshold as f64)
+                }
+            }
+            Mode::Pacing {
+                duration_ns,
+                max_wait_ns,
+            } => {
+                if threshold == 0 || batch > threshold {
+                    return self.block(&self.over, value, threshold as f64);
+                }
+                let cost = throttle::cost_ns(ctx.batch(), threshold as f64, *duration_ns);
+                let pace = self.values.with(
+                    value,
+                    |_| false,
+                    |cell, fresh| {
+                        let last = if fresh { NEVER } else { cell.a };
+                        let (pace, slot) = throttle::next_slot(last, now_ns, cost, *max_wait_ns);
+                        cell.a = slot;
+                        pace
+                    },
+                );
+                match pace {
+                    Pace::Now => Verdict::Pass,
+                    Pace::After(w) => Verdict::Wait(Duration::from_nanos(w)),
+                    Pace::TooLong(w) => self.block(&self.queue_too_long, value, w as f64 / 1e6),
+                }
+            }
+            Mode::Concurrency => {
+                let admitted = self.values.with(
+                    value,
+                    |cell| cell.a > 0,
+                    |cell, _| {
+                        if cell.a + batch <= threshold {
+                            cell.a += batch;
+                            Ok(())
+                        } else {
+                            Err(cell.a)
+                        }
+                    },
+                );
+                match admitted {
+                    Ok(()) => Verdict::Pass,
+                    Err(in_flight) => self.block(&self.over, value, in_flight as f64),
+                }
+            }
+        }
+    }
+
+    fn needs_exit(&self) -> bool {
+        matches!(self.mode, Mode::Concurrency)
+    }
+
+    fn on_cancel(&self, ctx: &CheckContext<'_>, _token: Option<u64>) {
+        if let Some(v) = self.value(ctx) {
+            self.release(v, ctx.batch());
+        }
+    }
+
+    fn on_exit(&self, ctx: &ExitContext<'_>) {
+        if let Some(v) = self.value(ctx.entry()) {
+            self.release(v, ctx.entry().batch());
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Hot-parameter limiting: limits per argument value, found among any number of values,
+//! with memory that stays bounded.
+//!
+//! A [`HotspotRule`] takes one value from each entry: the attachment named `paramKey` if
+//! the entry has it, else the argument at `paramIndex` (negative counts from the end); an
+//! entry without the value skips the rule. Values match by value, not by Rust type
+//! ([`ParamValue`](crate::ParamValue)): `5i32`, `5u64` and the JSON item
+//! `{"valKind": 0, "valStr": "5"}` are one key. Per value:
+//!
+//! * QPS + Reject: a token bucket holding `threshold + burstCount` tokens, refilled with
+//!   `threshold` tokens per `durationInSec`; a new value starts full;
+//! * QPS + Throttling: pacing at `threshold` per `durationInSec` in floating-point
+//!   nanoseconds (so thresholds above 1000/s pace correctly), queueing up to
+//!   `maxQueueingTimeMs`;
+//! * Concurrency: at most `threshold` entries in flight.
+//!
+//! `specificItems` give particular values their own threshold. Values live in a bounded
+//! LRU (`paramsMaxCapacity`), split into shards with a lock each; each value's state is one
+//! cell changed under its shard's lock. An evicted value starts fresh, but a value with
+//! entries in flight is passed over by eviction, so its count is released correctly.
+
+mod cache;
+mod check;
+mod rule;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+pub use rule::{ControlBehavior, DEFAULT_CONCURRENCY_CAPACITY, HotspotRule, MetricType};
+
+pub(crate) use check::HotspotCheck;
+
+use crate::rules::FieldError;
+use crate::rules::set::{RuleKind, RuleSet};
+use crate::sentinel::{BuildEnv, RuleSets};
+
+/// The hot-parameter rule kind, for the generic rule manager.
+pub(crate) struct HotspotKind;
+
+impl RuleKind for HotspotKind {
+    type Rule = HotspotRule;
+    const NAME: &'static str = "hotspot";
+
+    fn resource(rule: &HotspotRule) -> &str {
+        &rule.resource
+    }
+    fn id(rule: &HotspotRule) -> &str {
+        &rule.id
+    }
+    fn validate(rule: &HotspotRule) -> Result<(), FieldError> {
+        rule.validate()
+    }
+    type State = HotspotCheck;
+    fn build(rule: &HotspotRule, _env: &BuildEnv<'_>) -> Arc<HotspotCheck> {
+        Arc::new(HotspotCheck::new(rule))
+    }
+    fn set(sets: &RuleSets) -> &RuleSet<Self> {
+        &sets.hotspot
+    }
+    fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
+        &mut sets.hotspot
+    }
+}

@@ -1,0 +1,223 @@
+//! The hot-parameter rule: data, serde (sentinel-golang's JSON names, `specificItems` in
+//! Go's `{valKind, valStr, threshold}` form) and validation.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::flow::ControlBehavior;
+use crate::ParamValue;
+use crate::rules::FieldError;
+use crate::rules::go_enum::go_enum;
+
+go_enum! {
+    /// What a hot-parameter rule limits per value.
+    pub enum MetricType {
+        /// Entries in flight per value (the JSON zero value, as in Go).
+        #[default]
+        Concurrency = 0 => ["Concurrency"],
+        /// Entries per `durationInSec` per value.
+        Qps = 1 => ["QPS", "Qps"],
+    }
+}
+
+/// Default LRU capacity of a concurrency rule.
+pub const DEFAULT_CONCURRENCY_CAPACITY: usize = 4000;
+
+/// A limit per argument value of one resource.
+///
+/// ```
+/// use sentinel_core::ParamValue;
+/// use sentinel_core::hotspot::{HotspotRule, MetricType};
+/// let r: HotspotRule = serde_json::from_str(r#"{
+///   "resource": "GET /items/{id}", "metricType": 1, "paramIndex": 0, "threshold": 50,
+///   "specificItems": [{"valKind": 0, "valStr": "42", "threshold": 5}]
+/// }"#).unwrap();
+/// assert_eq!(r.metric_type, MetricType::Qps);
+/// assert_eq!(r.specific_items[&ParamValue::from(42u8)], 5);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HotspotRule {
+    /// Optional identifier, shown in block errors and logs.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// The guarded resource.
+    pub resource: String,
+    /// QPS or concurrency.
+    pub metric_type: MetricType,
+    /// QPS only: reject over the threshold, or pace.
+    pub control_behavior: ControlBehavior,
+    /// Which argument holds the value (negative counts from the end: -1 is the last).
+    pub param_index: i32,
+    /// An attachment key holding the value; tried before `param_index`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub param_key: String,
+    /// Per value: entries per `duration_in_sec` (QPS) or in flight (concurrency).
+    pub threshold: i64,
+    /// QPS + Throttling: the longest an entry may be queued.
+    pub max_queueing_time_ms: i64,
+    /// QPS + Reject: extra tokens a value may spend in a burst.
+    pub burst_count: i64,
+    /// QPS: the period the threshold counts over (default 1).
+    pub duration_in_sec: i64,
+    /// Most values tracked at once (0: `min(20000, 4000 * duration_in_sec)` for QPS, 4000
+    /// for concurrency).
+    pub params_max_capacity: i64,
+    /// Thresholds for particular values.
+    #[serde(with = "specific_items")]
+    pub specific_items: HashMap<ParamValue, i64>,
+}
+
+impl Default for HotspotRule {
+    fn default() -> Self {
+        HotspotRule {
+            id: String::new(),
+            resource: String::new(),
+            metric_type: MetricType::Concurrency,
+            control_behavior: ControlBehavior::Reject,
+            param_index: 0,
+            param_key: String::new(),
+            threshold: 0,
+            max_queueing_time_ms: 0,
+            burst_count: 0,
+            duration_in_sec: 1,
+            params_max_capacity: 0,
+            specific_items: HashMap::new(),
+        }
+    }
+}
+
+impl HotspotRule {
+    /// Values tracked at once.
+    pub fn capacity(&self) -> usize {
+        match (self.params_max_capacity, self.metric_type) {
+            (c, _) if c > 0 => c as usize,
+            (_, MetricType::Qps) => (4000 * self.duration_in_sec.max(1)).min(20_000) as usize,
+            (_, MetricType::Concurrency) => DEFAULT_CONCURRENCY_CAPACITY,
+        }
+    }
+
+    /// Checks the rule; the first problem found names its field.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let non_negative = |field: &'static str, v: i64| {
+            if v < 0 {
+                Err(FieldError::new(field, format!("must be >= 0, got {v}")))
+            } else {
+                Ok(())
+            }
+        };
+        if self.resource.trim().is_empty() {
+            return Err(FieldError::new("resource", "must not be empty"));
+        }
+        non_negative("threshold", self.threshold)?;
+        non_negative("burstCount", self.burst_count)?;
+        non_negative("maxQueueingTimeMs", self.max_queueing_time_ms)?;
+        non_negative("paramsMaxCapacity", self.params_max_capacity)?;
+        if self.metric_type == MetricType::Qps && self.duration_in_sec <= 0 {
+            return Err(FieldError::new(
+                "durationInSec",
+                format!("must be greater than 0 for QPS, got {}", self.duration_in_sec),
+            ));
+        }
+        if let Some((v, t)) = self.specific_items.iter().find(|(_, t)| **t < 0) {
+            return Err(FieldError::new(
+                "specificItems",
+                format!("threshold of value {v} must be >= 0, got {t}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A one-line description for block errors and logs.
+    pub fn describe(&self) -> String {
+        let arg = if self.param_key.is_empty() {
+            format!("argument {}", self.param_index)
+        } else {
+            format!("attachment {:?} (else argument {})", self.param_key, self.param_index)
+        };
+        match self.metric_type {
+            MetricType::Concurrency => {
+                format!("at most {} in flight per value of {arg}", self.threshold)
+            }
+            MetricType::Qps => format!(
+                "{} {} per {} s per value of {arg}",
+                self.control_behavior, self.threshold, self.duration_in_sec
+            ),
+        }
+    }
+}
+
+/// `specificItems` as Go writes it: `[{"valKind": 0|1|2|3, "valStr": "...", "threshold": n}]`
+/// (Int, String, Bool, Float64).
+mod specific_items {
+    use std::collections::HashMap;
+
+    use serde::de::Error as _;
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::ParamValue;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Item {
+        val_kind: i64,
+        val_str: String,
+        threshold: i64,
+    }
+
+    fn parse(item: &Item) -> Result<ParamValue, String> {
+        let s = item.val_str.trim();
+        let bad = |what: &str| format!("specificItems: valStr {:?} is not {what}", item.val_str);
+        Ok(match item.val_kind {
+            0 => match s.parse::<i64>() {
+                Ok(i) => ParamValue::Int(i),
+                Err(_) => s.parse::<u64>().map(ParamValue::from).map_err(|_| bad("an integer"))?,
+            },
+            1 => ParamValue::from(item.val_str.as_str()),
+            2 => ParamValue::Bool(s.parse().map_err(|_| bad("true or false"))?),
+            3 => ParamValue::Float(s.parse().map_err(|_| bad("a number"))?),
+            k => {
+                return Err(format!(
+                    "specificItems: unknown valKind {k}; expected 0 (Int), 1 (String), 2 (Bool) or 3 (Float64)"
+                ));
+            }
+        })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<ParamValue, i64>, D::Error> {
+        let items = Option::<Vec<Item>>::deserialize(d)?.unwrap_or_default();
+        items
+            .iter()
+            .map(|i| parse(i).map(|v| (v, i.threshold)).map_err(D::Error::custom))
+            .collect()
+    }
+
+    pub fn serialize<S: Serializer>(items: &HashMap<ParamValue, i64>, s: S) -> Result<S::Ok, S::Error> {
+        let mut out: Vec<Item> = items
+            .iter()
+            .map(|(v, t)| {
+                let (val_kind, val_str) = match v {
+                    ParamValue::Int(i) => (0, i.to_string()),
+                    ParamValue::BigUint(u) => (0, u.to_string()),
+                    ParamValue::Str(s) => (1, s.to_string()),
+                    ParamValue::Bool(b) => (2, b.to_string()),
+                    ParamValue::Float(f) => (3, f.to_string()),
+                    ParamValue::Bytes(_) => {
+                        return Err(S::Error::custom(
+                            "specificItems: byte values cannot be written in sentinel-golang's format",
+                        ));
+                    }
+                };
+                Ok(Item {
+                    val_kind,
+                    val_str,
+                    threshold: *t,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        out.sort_by(|a, b| (a.val_kind, &a.val_str).cmp(&(b.val_kind, &b.val_str)));
+        out.serialize(s)
+    }
+}
