@@ -66,9 +66,8 @@ fn decode_rule<K: RuleKind>(
     };
     let mut unknown = Vec::new();
     let mut note = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
-    let decoded: Result<K::Rule, _> = serde_path_to_error::deserialize(
-        serde_ignored::Deserializer::new(&value, &mut note),
-    );
+    let decoded: Result<K::Rule, _> =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&value, &mut note));
     let rule = match decoded {
         Ok(rule) => rule,
         Err(e) => {
@@ -118,11 +117,18 @@ mod tests {
         .unwrap_err();
         assert_eq!(problems.len(), 3, "{problems:#?}");
         assert_eq!(
-            (problems[0].index, problems[0].id.as_str(), problems[0].field.as_str()),
+            (
+                problems[0].index,
+                problems[0].id.as_str(),
+                problems[0].field.as_str()
+            ),
             (1, "typed", "threshold")
         );
         assert!(problems[0].reason.contains("expected f64"), "{problems:?}");
-        assert_eq!((problems[1].index, problems[1].field.as_str()), (2, "controlBehavior"));
+        assert_eq!(
+            (problems[1].index, problems[1].field.as_str()),
+            (2, "controlBehavior")
+        );
         assert!(problems[1].reason.contains("unknown ControlBehavior 9"));
         assert_eq!((problems[2].index, problems[2].field.as_str()), (3, ""));
         assert_eq!(
@@ -138,9 +144,12 @@ mod tests {
         let problems = decode(doc.clone()).unwrap_err();
         assert_eq!(problems[0].field, "threshhold");
         assert!(problems[0].reason.contains("not a field of flow rules"));
-        let rules =
-            decode_rules::<Flow>(doc.as_array().unwrap().clone(), false, UnknownFields::Ignore)
-                .unwrap();
+        let rules = decode_rules::<Flow>(
+            doc.as_array().unwrap().clone(),
+            false,
+            UnknownFields::Ignore,
+        )
+        .unwrap();
         assert_eq!(rules[0].threshold, 0.0);
     }
 }

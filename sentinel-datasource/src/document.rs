@@ -115,14 +115,14 @@ fn split_sections(
 ) -> Result<Vec<Part>, UpdateError> {
     let mut parts = Vec::new();
     for (key, value) in map {
-        if !known_kinds().iter().any(|k| k.section() == key) {
+        let Some(kind) = kinds.iter().position(|k| k.section() == key) else {
+            if known_kinds().iter().any(|k| k.section() == key) {
+                continue; // rules of a kind this source does not load
+            }
             return Err(UpdateError::Shape(format!(
                 "unknown section `{key}`; the sections are {}",
                 names(known_kinds(), |k| k.section())
             )));
-        }
-        let Some(kind) = kinds.iter().position(|k| k.section() == key) else {
-            continue; // rules of a kind this source does not load
         };
         match value {
             Value::Array(rules) => parts.push(Part {
@@ -154,7 +154,11 @@ fn split_sections(
 }
 
 fn names(kinds: &[&'static dyn DynKind], name: impl Fn(&dyn DynKind) -> &'static str) -> String {
-    kinds.iter().map(|k| name(*k)).collect::<Vec<_>>().join(", ")
+    kinds
+        .iter()
+        .map(|k| name(*k))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -199,7 +203,10 @@ mod tests {
             json!({"apiVersion": "datasource.sentinel.io/v1alpha1", "kind": kind,
                    "metadata": {"name": "x"}, "spec": {"rules": [{}]}})
         };
-        assert_eq!(kinds_of(&split(doc("FlowRules"), &flow).unwrap()), [(0, 1, true)]);
+        assert_eq!(
+            kinds_of(&split(doc("FlowRules"), &flow).unwrap()),
+            [(0, 1, true)]
+        );
         assert_eq!(
             split(doc("IsolationRules"), &flow).unwrap_err(),
             UpdateError::WrongKind {
@@ -208,9 +215,15 @@ mod tests {
             }
         );
         let e = split(doc("Deployment"), &flow).unwrap_err().to_string();
-        assert!(e.contains("unknown custom resource kind \"Deployment\""), "{e}");
+        assert!(
+            e.contains("unknown custom resource kind \"Deployment\""),
+            "{e}"
+        );
         let e = split(json!({"apiVersion": "v1", "kind": "FlowRules"}), &flow).unwrap_err();
-        assert!(e.to_string().contains("datasource.sentinel.io/v1alpha1"), "{e}");
+        assert!(
+            e.to_string().contains("datasource.sentinel.io/v1alpha1"),
+            "{e}"
+        );
         let e = split(
             json!({"apiVersion": "datasource.sentinel.io/v1alpha1", "kind": "FlowRules", "spec": {}}),
             &flow,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::decode::{UnknownFields, decode_rules};
 use crate::error::RuleProblem;
-use crate::kind::{Flow, Isolation, RuleKind};
+use crate::kind::{CircuitBreaker, Flow, Isolation, RuleKind};
 
 /// A rule kind without its type.
 pub(crate) trait DynKind: Send + Sync {
@@ -54,7 +54,11 @@ pub(crate) fn ops<K: RuleKind>() -> &'static dyn DynKind {
 
 /// Every rule kind this crate knows: the sections and custom resources a document may
 /// name. A new kind is added here once it implements [`RuleKind`].
-static KNOWN_KINDS: &[&dyn DynKind] = &[&Ops::<Flow>(PhantomData), &Ops::<Isolation>(PhantomData)];
+static KNOWN_KINDS: &[&dyn DynKind] = &[
+    &Ops::<Flow>(PhantomData),
+    &Ops::<Isolation>(PhantomData),
+    &Ops::<CircuitBreaker>(PhantomData),
+];
 
 /// Every rule kind this crate knows.
 pub(crate) fn known_kinds() -> &'static [&'static dyn DynKind] {

@@ -78,7 +78,9 @@ impl Format {
                     s
                 })
                 .map_err(|e| e.to_string()),
-            Format::Yaml | Format::Auto => serde_saphyr::to_string(value).map_err(|e| e.to_string()),
+            Format::Yaml | Format::Auto => {
+                serde_saphyr::to_string(value).map_err(|e| e.to_string())
+            }
         }
     }
 }
@@ -144,10 +146,7 @@ mod tests {
     fn non_utf8_is_a_syntax_error() {
         let garbage = [b'-', b' ', 0x80, 0xc3, b'\n'];
         for f in [Format::Json, Format::Yaml] {
-            assert!(matches!(
-                f.read(&garbage),
-                Err(UpdateError::Syntax { .. })
-            ));
+            assert!(matches!(f.read(&garbage), Err(UpdateError::Syntax { .. })));
         }
     }
 }

@@ -7,11 +7,12 @@
 
 use std::fmt::Debug;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
 use sentinel_core::flow::FlowRule;
 use sentinel_core::isolation::IsolationRule;
 use sentinel_core::{FieldError, RuleSetError, Sentinel};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// A kind of rule that documents hold and sources load.
 ///
@@ -107,5 +108,39 @@ impl RuleKind for Isolation {
     }
     fn resource(rule: &IsolationRule) -> &str {
         &rule.resource
+    }
+}
+
+/// Circuit-breaker rules ([`CircuitBreakerRule`]): section `circuitBreaker`, custom resource
+/// `CircuitBreakerRules`. In the custom resource, the threshold of the ratio strategies is
+/// an integer percentage (`50` is a ratio of 0.5), as in sentinel-golang's CRDs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CircuitBreaker;
+
+impl RuleKind for CircuitBreaker {
+    type Rule = CircuitBreakerRule;
+    const NAME: &'static str = "circuit breaker";
+    const SECTION: &'static str = "circuitBreaker";
+    const CRD_KIND: &'static str = "CircuitBreakerRules";
+
+    fn load(sentinel: &Sentinel, rules: Vec<CircuitBreakerRule>) -> Result<(), RuleSetError> {
+        sentinel.load_circuit_breaker_rules(rules)
+    }
+    fn current(sentinel: &Sentinel) -> Vec<CircuitBreakerRule> {
+        sentinel.circuit_breaker_rules()
+    }
+    fn validate(rule: &CircuitBreakerRule) -> Result<(), FieldError> {
+        rule.validate()
+    }
+    fn id(rule: &CircuitBreakerRule) -> &str {
+        &rule.id
+    }
+    fn resource(rule: &CircuitBreakerRule) -> &str {
+        &rule.resource
+    }
+    fn from_crd(rule: &mut CircuitBreakerRule) {
+        if rule.strategy != Strategy::ErrorCount {
+            rule.threshold /= 100.0;
+        }
     }
 }

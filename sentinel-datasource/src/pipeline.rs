@@ -218,7 +218,9 @@ impl Pipeline {
     /// Parses `bytes` as a rule document and loads its rules, all or nothing.
     pub fn apply(&self, bytes: &[u8], format: Format) -> Result<Applied, UpdateError> {
         let mut log = self.inner.log.lock();
-        let result = self.parse(bytes, format).and_then(|lists| self.install(lists));
+        let result = self
+            .parse(bytes, format)
+            .and_then(|lists| self.install(lists));
         self.record(&mut log, result)
     }
 

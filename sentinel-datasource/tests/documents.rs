@@ -1,0 +1,351 @@
+//! Rule documents in sentinel-golang's formats (fixtures of our own in those formats) and
+//! the shapes this crate adds: custom resources and multi-kind documents.
+
+mod common;
+
+use common::fixture;
+use sentinel_core::Sentinel;
+use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
+use sentinel_core::flow::{ControlBehavior, FlowRule, RelationStrategy, TokenCalculateStrategy};
+use sentinel_core::isolation::IsolationRule;
+use sentinel_datasource::{
+    CircuitBreaker, Flow, Format, Isolation, Pipeline, UnknownFields, UpdateError,
+};
+
+fn expected_flow_rules() -> Vec<FlowRule> {
+    vec![
+        FlowRule {
+            id: "search-qps".into(),
+            resource: "GET /search".into(),
+            threshold: 300.0,
+            ..Default::default()
+        },
+        FlowRule {
+            id: "paced-webhooks".into(),
+            resource: "POST /webhooks".into(),
+            control_behavior: ControlBehavior::Throttling,
+            threshold: 20.0,
+            max_queueing_time_ms: 800,
+            ..Default::default()
+        },
+        FlowRule {
+            id: "warm-catalog".into(),
+            resource: "GET /catalog/{sku}".into(),
+            token_calculate_strategy: TokenCalculateStrategy::WarmUp,
+            threshold: 150.0,
+            warm_up_period_sec: 15,
+            warm_up_cold_factor: 4,
+            ..Default::default()
+        },
+        FlowRule {
+            id: "reports-yield-to-writes".into(),
+            resource: "read-reports".into(),
+            threshold: 40.0,
+            relation_strategy: RelationStrategy::AssociatedResource,
+            ref_resource: "write-reports".into(),
+            ..Default::default()
+        },
+    ]
+}
+
+fn expected_breakers() -> Vec<CircuitBreakerRule> {
+    vec![
+        CircuitBreakerRule {
+            id: "shipping-slow".into(),
+            resource: "call-shipping-quote".into(),
+            strategy: Strategy::SlowRequestRatio,
+            retry_timeout_ms: 4000,
+            min_request_amount: 12,
+            stat_interval_ms: 6000,
+            stat_sliding_window_bucket_count: 6,
+            max_allowed_rt_ms: 250,
+            threshold: 0.4,
+            probe_num: 2,
+        },
+        CircuitBreakerRule {
+            id: "tax-errors".into(),
+            resource: "call-tax-service".into(),
+            strategy: Strategy::ErrorRatio,
+            retry_timeout_ms: 8000,
+            min_request_amount: 30,
+            stat_interval_ms: 20000,
+            threshold: 0.25,
+            ..Default::default()
+        },
+        CircuitBreakerRule {
+            id: "mailer-error-count".into(),
+            resource: "send-mail".into(),
+            strategy: Strategy::ErrorCount,
+            retry_timeout_ms: 1500,
+            min_request_amount: 1,
+            stat_interval_ms: 1000,
+            threshold: 8.0,
+            ..Default::default()
+        },
+    ]
+}
+
+/// Loads a fixture through a fresh pipeline of one kind and returns the instance.
+fn load<K: sentinel_datasource::RuleKind>(name: &str) -> Sentinel {
+    let sentinel = Sentinel::new();
+    Pipeline::for_kind::<K>(&sentinel)
+        .apply(&fixture(name), Format::from_path(name.as_ref()))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    sentinel
+}
+
+#[test]
+fn go_flow_json_parses_to_the_rules_it_describes() {
+    assert_eq!(
+        load::<Flow>("flow.json").flow_rules(),
+        expected_flow_rules()
+    );
+}
+
+#[test]
+fn yaml_named_enums_and_custom_resource_forms_give_the_same_flow_rules() {
+    for name in ["flow.yaml", "flow-named-enums.json", "crd-flowrules.yaml"] {
+        assert_eq!(
+            load::<Flow>(name).flow_rules(),
+            expected_flow_rules(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn isolation_json_parses_to_the_rules_it_describes() {
+    let expected = vec![
+        IsolationRule {
+            id: "thumbnail-workers".into(),
+            resource: "render-thumbnail".into(),
+            threshold: 4,
+            ..Default::default()
+        },
+        IsolationRule {
+            resource: "GET /export.csv".into(),
+            threshold: 2,
+            ..Default::default()
+        },
+    ];
+    assert_eq!(
+        load::<Isolation>("isolation.json").isolation_rules(),
+        expected
+    );
+}
+
+#[test]
+fn circuit_breaker_json_and_its_percent_custom_resource_give_the_same_rules() {
+    assert_eq!(
+        load::<CircuitBreaker>("circuitbreaker.json").circuit_breaker_rules(),
+        expected_breakers()
+    );
+    assert_eq!(
+        load::<CircuitBreaker>("crd-circuitbreakerrules.yaml").circuit_breaker_rules(),
+        expected_breakers()
+    );
+}
+
+#[test]
+fn a_bad_set_is_rejected_naming_each_bad_rule_and_the_old_rules_stay() {
+    let sentinel = load::<Flow>("flow.json");
+    let pipeline = Pipeline::for_kind::<Flow>(&sentinel);
+    let err = pipeline
+        .apply(&fixture("bad-flow-rules.json"), Format::Json)
+        .unwrap_err();
+    let blamed: Vec<(usize, &str)> = err
+        .problems()
+        .iter()
+        .map(|p| (p.index, p.field.as_str()))
+        .collect();
+    assert_eq!(
+        blamed,
+        [
+            (1, "resource"),
+            (2, "threshold"),
+            (3, "warmUpPeriodSec"),
+            (4, "refResource")
+        ]
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("flow rule #2 (id \"below-zero\") on resource \"minus\": field `threshold`"),
+        "{text}"
+    );
+    assert_eq!(sentinel.flow_rules(), expected_flow_rules());
+    let status = pipeline.status();
+    assert_eq!(status.last_error.as_ref().unwrap().error, err);
+    assert_eq!(status.rules_of("flow"), Some(4));
+}
+
+#[test]
+fn a_document_of_another_kind_is_refused_and_changes_nothing() {
+    let sentinel = load::<Flow>("flow.json");
+    let pipeline = Pipeline::for_kind::<Flow>(&sentinel);
+    let err = pipeline
+        .apply(&fixture("isolation.json"), Format::Json)
+        .unwrap_err();
+    assert_eq!(err.problems()[0].field, "metricType", "{err}");
+    assert!(err.to_string().contains("another rule kind"), "{err}");
+    let err = pipeline
+        .apply(&fixture("circuitbreaker.json"), Format::Json)
+        .unwrap_err();
+    assert!(matches!(err, UpdateError::InvalidRules(_)), "{err}");
+    let err = pipeline
+        .apply(&fixture("crd-circuitbreakerrules.yaml"), Format::Yaml)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        UpdateError::WrongKind {
+            expected: "FlowRules".into(),
+            found: "CircuitBreakerRules".into()
+        }
+    );
+    assert_eq!(sentinel.flow_rules(), expected_flow_rules());
+    assert_eq!(pipeline.status().updates_rejected, 3);
+}
+
+#[test]
+fn a_misspelt_field_is_an_error_unless_unknown_fields_are_ignored() {
+    let doc = br#"[{"resource": "GET /search", "threshhold": 10}]"#;
+    let sentinel = Sentinel::new();
+    let err = Pipeline::for_kind::<Flow>(&sentinel)
+        .apply(doc, Format::Json)
+        .unwrap_err();
+    assert_eq!(err.problems()[0].field, "threshhold");
+    assert!(sentinel.flow_rules().is_empty());
+    Pipeline::builder(&sentinel)
+        .kind::<Flow>()
+        .unknown_fields(UnknownFields::Ignore)
+        .build()
+        .apply(doc, Format::Json)
+        .unwrap();
+    assert_eq!(sentinel.flow_rules().len(), 1);
+}
+
+#[test]
+fn an_empty_document_keeps_the_rules_and_an_explicit_empty_list_clears_them() {
+    let sentinel = load::<Flow>("flow.json");
+    let pipeline = Pipeline::for_kind::<Flow>(&sentinel);
+    for empty in [&b""[..], b"\n\n", b"# nothing yet\n", b"null"] {
+        assert_eq!(
+            pipeline.apply(empty, Format::Auto),
+            Err(UpdateError::Empty),
+            "{empty:?}"
+        );
+        assert_eq!(sentinel.flow_rules().len(), 4);
+    }
+    pipeline.apply(b"[]", Format::Json).unwrap();
+    assert!(sentinel.flow_rules().is_empty());
+}
+
+#[test]
+fn a_multi_kind_document_loads_every_section() {
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::builder(&sentinel).all_kinds().build();
+    let applied = pipeline
+        .apply(&fixture("service.yaml"), Format::Yaml)
+        .unwrap();
+    assert!(applied.changed());
+    assert_eq!(sentinel.flow_rules().len(), 2);
+    assert_eq!(
+        sentinel.flow_rules()[1].control_behavior,
+        ControlBehavior::Throttling
+    );
+    assert_eq!(sentinel.isolation_rules()[0].threshold, 4);
+    assert_eq!(
+        sentinel.circuit_breaker_rules()[0].strategy,
+        Strategy::ErrorCount
+    );
+    // A single-kind pipeline takes its own section of the same document.
+    let other = Sentinel::new();
+    Pipeline::for_kind::<Isolation>(&other)
+        .apply(&fixture("service.yaml"), Format::Yaml)
+        .unwrap();
+    assert_eq!(other.isolation_rules(), sentinel.isolation_rules());
+    assert!(other.flow_rules().is_empty());
+}
+
+#[test]
+fn one_bad_section_leaves_every_kind_as_it_was() {
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::builder(&sentinel).all_kinds().build();
+    pipeline
+        .apply(&fixture("service.yaml"), Format::Yaml)
+        .unwrap();
+    let before = (
+        sentinel.flow_rules(),
+        sentinel.isolation_rules(),
+        sentinel.circuit_breaker_rules(),
+    );
+    let doc = b"flow:\n  - resource: changed\n    threshold: 1\n\
+isolation: []\n\
+circuitBreaker:\n  - resource: send-mail\n    strategy: ErrorRatio\n    retryTimeoutMs: 100\n    threshold: 2\n";
+    let err = pipeline.apply(doc, Format::Yaml).unwrap_err();
+    assert_eq!(err.problems().len(), 1, "{err}");
+    assert_eq!(err.problems()[0].kind, "circuit breaker");
+    assert_eq!(err.problems()[0].field, "threshold");
+    let after = (
+        sentinel.flow_rules(),
+        sentinel.isolation_rules(),
+        sentinel.circuit_breaker_rules(),
+    );
+    assert_eq!(after, before);
+}
+
+#[test]
+fn a_kind_without_a_section_keeps_its_rules() {
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::builder(&sentinel).all_kinds().build();
+    pipeline
+        .apply(&fixture("service.yaml"), Format::Yaml)
+        .unwrap();
+    let applied = pipeline
+        .apply(b"{\"isolation\": []}", Format::Json)
+        .unwrap();
+    assert_eq!(applied.kinds.len(), 1);
+    assert!(sentinel.isolation_rules().is_empty());
+    assert_eq!(sentinel.flow_rules().len(), 2);
+    assert_eq!(sentinel.circuit_breaker_rules().len(), 1);
+}
+
+#[test]
+fn rules_in_force_export_to_documents_that_load_to_the_same_rules() {
+    let sentinel = load::<Flow>("flow.json");
+    let pipeline = Pipeline::for_kind::<Flow>(&sentinel);
+    let json = pipeline.export(Format::Json).unwrap();
+    assert!(
+        json.contains("\"controlBehavior\": 1"),
+        "Go integers:\n{json}"
+    );
+    assert!(
+        json.find("\"id\"") < json.find("\"threshold\""),
+        "fields keep their order:\n{json}"
+    );
+    for (format, text) in [
+        (Format::Json, json),
+        (Format::Yaml, pipeline.export(Format::Yaml).unwrap()),
+    ] {
+        let copy = Sentinel::new();
+        Pipeline::for_kind::<Flow>(&copy)
+            .apply(text.as_bytes(), format)
+            .unwrap_or_else(|e| panic!("{format}: {e}\n{text}"));
+        assert_eq!(copy.flow_rules(), expected_flow_rules(), "{format}");
+    }
+
+    let all = Sentinel::new();
+    let pipeline = Pipeline::builder(&all).all_kinds().build();
+    pipeline
+        .apply(&fixture("service.yaml"), Format::Yaml)
+        .unwrap();
+    let yaml = pipeline.export(Format::Yaml).unwrap();
+    let copy = Sentinel::new();
+    Pipeline::builder(&copy)
+        .all_kinds()
+        .build()
+        .apply(yaml.as_bytes(), Format::Yaml)
+        .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    assert_eq!(copy.flow_rules(), all.flow_rules());
+    assert_eq!(copy.isolation_rules(), all.isolation_rules());
+    assert_eq!(copy.circuit_breaker_rules(), all.circuit_breaker_rules());
+}
