@@ -148,11 +148,17 @@ fn hotspot_documents_parse_and_go_items_limit_by_value() {
     assert_eq!(rules[0].control_behavior, ControlBehavior::Reject);
     assert_eq!((rules[0].threshold, rules[0].burst_count), (30, 5));
     assert_eq!(rules[0].specific_items.len(), 4);
-    assert_eq!(rules[0].specific_items[&ParamValue::from("console-x")], 1000);
+    assert_eq!(
+        rules[0].specific_items[&ParamValue::from("console-x")],
+        1000
+    );
     assert_eq!(rules[0].specific_items[&ParamValue::from(true)], 7);
     assert_eq!(rules[0].specific_items[&ParamValue::from(1.5)], 3);
     assert_eq!(rules[1].metric_type, MetricType::Concurrency);
-    assert_eq!((rules[1].param_index, rules[1].param_key.as_str()), (-1, "tenant"));
+    assert_eq!(
+        (rules[1].param_index, rules[1].param_key.as_str()),
+        (-1, "tenant")
+    );
 
     let s = Sentinel::builder().clock(ManualClock::new()).build();
     s.load_hotspot_rules(rules).unwrap();

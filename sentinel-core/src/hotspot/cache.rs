@@ -65,7 +65,9 @@ impl ValueCache {
         }
         if lru.len() >= self.capacity[i] {
             for _ in 0..EVICTION_TRIES {
-                let Some((key, cell)) = lru.peek_lru() else { break };
+                let Some((key, cell)) = lru.peek_lru() else {
+                    break;
+                };
                 if busy(cell) {
                     let key = key.clone();
                     lru.promote(&key);
@@ -96,7 +98,9 @@ impl ValueCache {
 
 impl std::fmt::Debug for ValueCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ValueCache").field("shards", &self.shards.len()).finish()
+        f.debug_struct("ValueCache")
+            .field("shards", &self.shards.len())
+            .finish()
     }
 }
 

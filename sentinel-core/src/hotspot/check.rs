@@ -77,14 +77,15 @@ impl HotspotCheck {
     /// The value this rule limits for an entry: the attachment `paramKey` if present, else
     /// the argument at `paramIndex` (negative from the end); `None` skips the rule.
     fn value<'a>(&self, ctx: &CheckContext<'a>) -> Option<&'a ParamValue> {
-        if !self.param_key.is_empty() {
-            if let Some(v) = ctx.attachment(&self.param_key) {
-                return Some(v);
-            }
+        if !self.param_key.is_empty()
+            && let Some(v) = ctx.attachment(&self.param_key)
+        {
+            return Some(v);
         }
         let args = ctx.args();
         let i = if self.param_index < 0 {
-            args.len().checked_sub(self.param_index.unsigned_abs() as usize)?
+            args.len()
+                .checked_sub(self.param_index.unsigned_abs() as usize)?
         } else {
             self.param_index as usize
         };

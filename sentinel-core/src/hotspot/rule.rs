@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::flow::ControlBehavior;
 use crate::ParamValue;
+pub use crate::flow::ControlBehavior;
 use crate::rules::FieldError;
 use crate::rules::go_enum::go_enum;
 
@@ -117,7 +117,10 @@ impl HotspotRule {
         if self.metric_type == MetricType::Qps && self.duration_in_sec <= 0 {
             return Err(FieldError::new(
                 "durationInSec",
-                format!("must be greater than 0 for QPS, got {}", self.duration_in_sec),
+                format!(
+                    "must be greater than 0 for QPS, got {}",
+                    self.duration_in_sec
+                ),
             ));
         }
         if let Some((v, t)) = self.specific_items.iter().find(|(_, t)| **t < 0) {
@@ -134,7 +137,10 @@ impl HotspotRule {
         let arg = if self.param_key.is_empty() {
             format!("argument {}", self.param_index)
         } else {
-            format!("attachment {:?} (else argument {})", self.param_key, self.param_index)
+            format!(
+                "attachment {:?} (else argument {})",
+                self.param_key, self.param_index
+            )
         };
         match self.metric_type {
             MetricType::Concurrency => {
@@ -173,7 +179,10 @@ mod specific_items {
         Ok(match item.val_kind {
             0 => match s.parse::<i64>() {
                 Ok(i) => ParamValue::Int(i),
-                Err(_) => s.parse::<u64>().map(ParamValue::from).map_err(|_| bad("an integer"))?,
+                Err(_) => s
+                    .parse::<u64>()
+                    .map(ParamValue::from)
+                    .map_err(|_| bad("an integer"))?,
             },
             1 => ParamValue::from(item.val_str.as_str()),
             2 => ParamValue::Bool(s.parse().map_err(|_| bad("true or false"))?),
@@ -186,7 +195,9 @@ mod specific_items {
         })
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<ParamValue, i64>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<HashMap<ParamValue, i64>, D::Error> {
         let items = Option::<Vec<Item>>::deserialize(d)?.unwrap_or_default();
         items
             .iter()
@@ -194,7 +205,10 @@ mod specific_items {
             .collect()
     }
 
-    pub fn serialize<S: Serializer>(items: &HashMap<ParamValue, i64>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        items: &HashMap<ParamValue, i64>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         let mut out: Vec<Item> = items
             .iter()
             .map(|(v, t)| {

@@ -38,9 +38,17 @@ fn qps_with_burst_admits_the_burst_then_the_rate() {
         specific_items: [(ParamValue::from("iphone-17"), 100)].into_iter().collect(),
         ..qps(5, 2)
     }]);
-    assert_eq!(passes(&s, "sku-1", 20), 7, "threshold + burst for a fresh value");
+    assert_eq!(
+        passes(&s, "sku-1", 20),
+        7,
+        "threshold + burst for a fresh value"
+    );
     assert_eq!(passes(&s, "sku-2", 20), 7, "values are independent");
-    assert_eq!(passes(&s, "iphone-17", 200), 102, "a specific item has its own threshold");
+    assert_eq!(
+        passes(&s, "iphone-17", 200),
+        102,
+        "a specific item has its own threshold"
+    );
     for _ in 0..3 {
         clock.advance(Duration::from_secs(1));
         assert_eq!(passes(&s, "sku-1", 20), 5, "then 5 per second");
@@ -48,7 +56,11 @@ fn qps_with_burst_admits_the_burst_then_the_rate() {
     clock.advance(Duration::from_millis(200));
     assert_eq!(passes(&s, "sku-1", 20), 1, "tokens come back continuously");
     clock.advance(Duration::from_secs(10));
-    assert_eq!(passes(&s, "sku-1", 20), 7, "never more than the bucket holds");
+    assert_eq!(
+        passes(&s, "sku-1", 20),
+        7,
+        "never more than the bucket holds"
+    );
 }
 
 #[test]
@@ -79,8 +91,20 @@ fn the_value_comes_from_the_key_then_the_index() {
         ..qps(1, 0)
     }]);
     // The attachment wins over the arguments.
-    assert!(s.entry(R).arg("a").attachment("user", "u1").try_enter().is_ok());
-    assert!(s.entry(R).arg("b").attachment("user", "u1").try_enter().is_err());
+    assert!(
+        s.entry(R)
+            .arg("a")
+            .attachment("user", "u1")
+            .try_enter()
+            .is_ok()
+    );
+    assert!(
+        s.entry(R)
+            .arg("b")
+            .attachment("user", "u1")
+            .try_enter()
+            .is_err()
+    );
     // Without it, the last argument.
     assert!(s.entry(R).arg("x").arg("last").try_enter().is_ok());
     assert!(s.entry(R).arg("y").arg("last").try_enter().is_err());
@@ -104,7 +128,11 @@ fn throttling_paces_each_value_at_200_micros_for_5000_per_second() {
         clock.advance(Duration::from_micros(10));
     }
     assert_eq!(times.len(), 500);
-    assert!(times.windows(2).all(|w| w[1] - w[0] == 200), "{:?}", &times[..4]);
+    assert!(
+        times.windows(2).all(|w| w[1] - w[0] == 200),
+        "{:?}",
+        &times[..4]
+    );
 }
 
 #[test]
@@ -115,9 +143,18 @@ fn throttling_queues_up_to_max_queueing_time() {
         ..qps(10, 0)
     }]);
     let waits: Vec<Option<u128>> = (0..6)
-        .map(|_| s.entry(R).arg(1).try_enter().ok().map(|e| e.wait().as_millis()))
+        .map(|_| {
+            s.entry(R)
+                .arg(1)
+                .try_enter()
+                .ok()
+                .map(|e| e.wait().as_millis())
+        })
         .collect();
-    assert_eq!(waits, [Some(0), Some(100), Some(200), Some(300), None, None]);
+    assert_eq!(
+        waits,
+        [Some(0), Some(100), Some(200), Some(300), None, None]
+    );
 }
 
 fn concurrency(threshold: i64, capacity: i64) -> HotspotRule {
@@ -165,10 +202,16 @@ fn a_value_in_flight_keeps_its_count_under_eviction_pressure() {
     for i in 0..10_000 {
         drop(s.entry(R).arg(i).try_enter().unwrap());
     }
-    assert!(s.entry(R).arg("held").try_enter().is_err(), "still one in flight");
+    assert!(
+        s.entry(R).arg("held").try_enter().is_err(),
+        "still one in flight"
+    );
     drop(held);
     let again = s.entry(R).arg("held").try_enter().unwrap();
-    assert!(s.entry(R).arg("held").try_enter().is_err(), "count is 1, not negative");
+    assert!(
+        s.entry(R).arg("held").try_enter().is_err(),
+        "count is 1, not negative"
+    );
     drop(again);
     assert!(s.hotspot_tracked_values(R)[0] <= 17);
 }
