@@ -1,0 +1,31 @@
+//! The pipeline's `tracing` events. In a test binary of its own: `tracing` caches per
+//! call site whether anyone listens, and other tests' threads hitting the same call sites
+//! while this test's thread-local subscriber registers would race with it.
+
+mod common;
+
+use common::{capture_events, fixture};
+use sentinel_core::Sentinel;
+use sentinel_datasource::{Flow, Format, Pipeline};
+
+#[test]
+fn rejections_and_loads_are_traced() {
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::for_kind::<Flow>(&sentinel);
+    let (_, events) = capture_events(|| {
+        pipeline.apply(&fixture("flow.json"), Format::Json).unwrap();
+        pipeline.apply(b"[{]", Format::Json).unwrap_err();
+    });
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("INFO") && e.contains("rules updated from source")),
+        "{events:#?}"
+    );
+    let warning = events
+        .iter()
+        .find(|e| e.starts_with("WARN") && e.contains("rule update rejected"))
+        .unwrap_or_else(|| panic!("no warning in {events:#?}"));
+    assert!(warning.contains("not valid JSON"), "{warning}");
+    assert!(warning.contains("source=flow rules"), "{warning}");
+}
