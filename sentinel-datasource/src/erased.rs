@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::decode::{UnknownFields, decode_rules};
 use crate::error::RuleProblem;
-use crate::kind::{CircuitBreaker, Flow, Isolation, RuleKind};
+use crate::kind::{CircuitBreaker, Flow, Hotspot, Isolation, RuleKind};
 
 /// A rule kind without its type.
 pub(crate) trait DynKind: Send + Sync {
@@ -58,6 +58,7 @@ static KNOWN_KINDS: &[&dyn DynKind] = &[
     &Ops::<Flow>(PhantomData),
     &Ops::<Isolation>(PhantomData),
     &Ops::<CircuitBreaker>(PhantomData),
+    &Ops::<Hotspot>(PhantomData),
 ];
 
 /// Every rule kind this crate knows.

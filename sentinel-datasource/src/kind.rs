@@ -9,6 +9,7 @@ use std::fmt::Debug;
 
 use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
 use sentinel_core::flow::FlowRule;
+use sentinel_core::hotspot::HotspotRule;
 use sentinel_core::isolation::IsolationRule;
 use sentinel_core::{FieldError, RuleSetError, Sentinel};
 use serde::Serialize;
@@ -142,5 +143,33 @@ impl RuleKind for CircuitBreaker {
         if rule.strategy != Strategy::ErrorCount {
             rule.threshold /= 100.0;
         }
+    }
+}
+
+/// Hot-parameter rules ([`HotspotRule`]): section `hotspot`, custom resource
+/// `HotspotRules`; `specificItems` in sentinel-golang's `{valKind, valStr, threshold}` form.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hotspot;
+
+impl RuleKind for Hotspot {
+    type Rule = HotspotRule;
+    const NAME: &'static str = "hotspot";
+    const SECTION: &'static str = "hotspot";
+    const CRD_KIND: &'static str = "HotspotRules";
+
+    fn load(sentinel: &Sentinel, rules: Vec<HotspotRule>) -> Result<(), RuleSetError> {
+        sentinel.load_hotspot_rules(rules)
+    }
+    fn current(sentinel: &Sentinel) -> Vec<HotspotRule> {
+        sentinel.hotspot_rules()
+    }
+    fn validate(rule: &HotspotRule) -> Result<(), FieldError> {
+        rule.validate()
+    }
+    fn id(rule: &HotspotRule) -> &str {
+        &rule.id
+    }
+    fn resource(rule: &HotspotRule) -> &str {
+        &rule.resource
     }
 }

@@ -4,12 +4,13 @@
 mod common;
 
 use common::fixture;
-use sentinel_core::Sentinel;
 use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
 use sentinel_core::flow::{ControlBehavior, FlowRule, RelationStrategy, TokenCalculateStrategy};
+use sentinel_core::hotspot::{self, HotspotRule, MetricType};
 use sentinel_core::isolation::IsolationRule;
+use sentinel_core::{ParamValue, Sentinel};
 use sentinel_datasource::{
-    CircuitBreaker, Flow, Format, Isolation, Pipeline, UnknownFields, UpdateError,
+    CircuitBreaker, Flow, Format, Hotspot, Isolation, Pipeline, UnknownFields, UpdateError,
 };
 
 fn expected_flow_rules() -> Vec<FlowRule> {
@@ -147,6 +148,42 @@ fn circuit_breaker_json_and_its_percent_custom_resource_give_the_same_rules() {
 }
 
 #[test]
+fn hotspot_json_and_yaml_parse_to_the_rules_they_describe() {
+    let expected = vec![
+        HotspotRule {
+            id: "hot-skus".into(),
+            resource: "GET /sku/{id}".into(),
+            metric_type: MetricType::Qps,
+            control_behavior: hotspot::ControlBehavior::Reject,
+            param_index: 0,
+            threshold: 80,
+            burst_count: 5,
+            duration_in_sec: 2,
+            params_max_capacity: 5000,
+            specific_items: [
+                (ParamValue::from("gift-card"), 1000),
+                (ParamValue::Int(7), 3),
+                (ParamValue::Bool(true), 1),
+            ]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        },
+        HotspotRule {
+            id: "uploads-per-tenant".into(),
+            resource: "POST /upload".into(),
+            metric_type: MetricType::Concurrency,
+            param_index: -1,
+            threshold: 3,
+            ..Default::default()
+        },
+    ];
+    for name in ["hotspot.json", "hotspot.yaml"] {
+        assert_eq!(load::<Hotspot>(name).hotspot_rules(), expected, "{name}");
+    }
+}
+
+#[test]
 fn a_bad_set_is_rejected_naming_each_bad_rule_and_the_old_rules_stay() {
     let sentinel = load::<Flow>("flow.json");
     let pipeline = Pipeline::for_kind::<Flow>(&sentinel);
@@ -257,6 +294,10 @@ fn a_multi_kind_document_loads_every_section() {
         sentinel.circuit_breaker_rules()[0].strategy,
         Strategy::ErrorCount
     );
+    assert_eq!(
+        sentinel.hotspot_rules()[0].specific_items[&ParamValue::from("gift-card")],
+        1000
+    );
     // A single-kind pipeline takes its own section of the same document.
     let other = Sentinel::new();
     Pipeline::for_kind::<Isolation>(&other)
@@ -348,4 +389,5 @@ fn rules_in_force_export_to_documents_that_load_to_the_same_rules() {
     assert_eq!(copy.flow_rules(), all.flow_rules());
     assert_eq!(copy.isolation_rules(), all.isolation_rules());
     assert_eq!(copy.circuit_breaker_rules(), all.circuit_breaker_rules());
+    assert_eq!(copy.hotspot_rules(), all.hotspot_rules());
 }
