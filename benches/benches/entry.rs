@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use governor::{Quota, RateLimiter};
-use sentinel_core::Sentinel;
 use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
 use sentinel_core::flow::FlowRule;
+use sentinel_core::system::{AdaptiveStrategy, SystemMetric, SystemRule};
+use sentinel_core::{Sentinel, TrafficType};
 
 fn flow(resource: &str, threshold: f64) -> FlowRule {
     FlowRule {
@@ -57,6 +58,30 @@ fn single_thread(c: &mut Criterion) {
     g.bench_function("one_closed_circuit_breaker", |b| {
         b.iter(|| drop(black_box(s.entry(black_box("closed-breaker")).try_enter())))
     });
+    let inbound = Sentinel::new();
+    let with_bbr = Sentinel::new();
+    with_bbr
+        .load_system_rules(vec![SystemRule {
+            metric_type: SystemMetric::CpuUsage,
+            trigger_count: 0.8,
+            strategy: AdaptiveStrategy::Bbr,
+            ..Default::default()
+        }])
+        .unwrap();
+    for (name, s) in [
+        ("inbound_no_rules", &inbound),
+        ("inbound_one_bbr_system_rule", &with_bbr),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                drop(black_box(
+                    s.entry(black_box("GET /"))
+                        .traffic(TrafficType::Inbound)
+                        .try_enter(),
+                ))
+            })
+        });
+    }
     let limiter = RateLimiter::direct(Quota::per_second(NonZeroU32::MAX));
     g.bench_function("governor_direct_check", |b| {
         b.iter(|| black_box(limiter.check()).is_ok())

@@ -31,13 +31,20 @@ fn sentinel(capacity: i64) -> Sentinel {
 fn single_thread(c: &mut Criterion) {
     let values: Vec<ParamValue> = (0..VALUES).map(ParamValue::from).collect();
     let mut g = c.benchmark_group("hotspot_100k_values");
-    for (name, capacity) in [("capacity_200k", 200_000), ("capacity_10k_evicting", 10_000)] {
+    for (name, capacity) in [
+        ("capacity_200k", 200_000),
+        ("capacity_10k_evicting", 10_000),
+    ] {
         let s = sentinel(capacity);
         let mut i = 0usize;
         g.bench_function(name, |b| {
             b.iter(|| {
                 i = (i + 1) % values.len();
-                drop(black_box(s.entry("GET /items/{id}").arg(values[i].clone()).try_enter()))
+                drop(black_box(
+                    s.entry("GET /items/{id}")
+                        .arg(values[i].clone())
+                        .try_enter(),
+                ))
             })
         });
     }
@@ -72,7 +79,11 @@ fn run_threads(s: &Sentinel, threads: u64, per_thread: u64) -> Duration {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).max().unwrap()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .max()
+            .unwrap()
     })
 }
 
@@ -80,8 +91,12 @@ fn two_threads(c: &mut Criterion) {
     let s = sentinel(200_000);
     let mut g = c.benchmark_group("hotspot_scaling");
     g.throughput(Throughput::Elements(2));
-    g.bench_function("one_thread", |b| b.iter_custom(|iters| run_threads(&s, 1, 2 * iters)));
-    g.bench_function("two_threads", |b| b.iter_custom(|iters| run_threads(&s, 2, iters)));
+    g.bench_function("one_thread", |b| {
+        b.iter_custom(|iters| run_threads(&s, 1, 2 * iters))
+    });
+    g.bench_function("two_threads", |b| {
+        b.iter_custom(|iters| run_threads(&s, 2, iters))
+    });
     g.finish();
 }
 

@@ -64,7 +64,7 @@ pub mod rules;
 mod sentinel;
 pub mod stat;
 mod stats;
-pub mod system_metrics;
+pub mod system;
 
 pub use clock::{Clock, ManualClock, RealClock};
 pub use entry::{

@@ -20,7 +20,7 @@ use crate::rules::RuleSetError;
 use crate::rules::set::{RuleKind, RuleSet};
 use crate::stat::{Event, Span, StatNode, VIEW, default_stripes};
 use crate::stats::ResourceStats;
-use crate::system_metrics::{ProcessMetrics, SystemMetricsSource};
+use crate::system::{ProcessMetrics, SystemKind, SystemMetricsSource, SystemRule};
 
 /// Name of the node that takes the entries of resources beyond the resource limit.
 pub const OVERFLOW_RESOURCE: &str = "__sentinel_overflow__";
@@ -82,6 +82,7 @@ impl Registry {
 /// lock; the hot path never touches it.
 #[derive(Default)]
 pub(crate) struct RuleSets {
+    pub system: RuleSet<SystemKind>,
     pub flow: RuleSet<FlowKind>,
     pub isolation: RuleSet<IsolationKind>,
     pub hotspot: RuleSet<HotspotKind>,
@@ -93,6 +94,7 @@ impl RuleSets {
     /// The check list of one resource, in pipeline order.
     fn compile(&self, resource: &str) -> Compiled {
         let mut checks = Vec::new();
+        self.system.checks_for("", &mut checks);
         self.flow.checks_for(resource, &mut checks);
         self.isolation.checks_for(resource, &mut checks);
         self.hotspot.checks_for(resource, &mut checks);
@@ -159,13 +161,17 @@ impl Inner {
         affected.extend(slot.resources().map(str::to_string));
         affected.sort();
         affected.dedup();
-        for name in &affected {
-            if let Some(node) = self
-                .registry
-                .lookup(name)
-                .and_then(|i| self.registry.node(i))
-            {
-                node.set_checks(sets.compile(name));
+        if K::GLOBAL {
+            self.recompile_all(&sets);
+        } else {
+            for name in &affected {
+                if let Some(node) = self
+                    .registry
+                    .lookup(name)
+                    .and_then(|i| self.registry.node(i))
+                {
+                    node.set_checks(sets.compile(name));
+                }
             }
         }
         tracing::info!(kind = K::NAME, rules = count, "rules loaded");
@@ -388,6 +394,17 @@ impl Sentinel {
     /// The isolation rules in force.
     pub fn isolation_rules(&self) -> Vec<IsolationRule> {
         self.inner.rules.lock().isolation.rules().to_vec()
+    }
+
+    /// Replaces all system rules; see [`Sentinel::load_flow_rules`]. System rules guard
+    /// every resource's inbound entries.
+    pub fn load_system_rules(&self, rules: Vec<SystemRule>) -> Result<(), RuleSetError> {
+        self.inner.load::<SystemKind>(rules)
+    }
+
+    /// The system rules in force.
+    pub fn system_rules(&self) -> Vec<SystemRule> {
+        self.inner.rules.lock().system.rules().to_vec()
     }
 
     /// Replaces all hot-parameter rules; see [`Sentinel::load_flow_rules`]. Rules equal to

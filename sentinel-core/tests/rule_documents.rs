@@ -180,3 +180,35 @@ fn hotspot_documents_parse_and_go_items_limit_by_value() {
         .count();
     assert_eq!(other, 35, "other values get the rule's threshold + burst");
 }
+
+#[test]
+fn system_documents_parse_with_go_integers_and_names() {
+    use sentinel_core::system::{AdaptiveStrategy, SystemMetric, SystemRule};
+    let rules: Vec<SystemRule> = serde_json::from_str(&fixture("system.json")).unwrap();
+    let got: Vec<(SystemMetric, f64, AdaptiveStrategy)> = rules
+        .iter()
+        .map(|r| (r.metric_type, r.trigger_count, r.strategy))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (SystemMetric::CpuUsage, 0.75, AdaptiveStrategy::Bbr),
+            (SystemMetric::Load, 12.0, AdaptiveStrategy::Bbr),
+            (
+                SystemMetric::Concurrency,
+                500.0,
+                AdaptiveStrategy::NoAdaptive
+            ),
+            (
+                SystemMetric::InboundQps,
+                8000.0,
+                AdaptiveStrategy::NoAdaptive
+            ),
+            (SystemMetric::AvgRt, 300.0, AdaptiveStrategy::NoAdaptive),
+        ]
+    );
+    let s = Sentinel::builder().build();
+    s.load_system_rules(rules.clone()).unwrap();
+    assert_eq!(s.system_rules(), rules);
+    assert_eq!(serde_json::to_value(&rules[2]).unwrap()["strategy"], -1);
+}

@@ -89,6 +89,8 @@ pub struct BlockError {
     info: Arc<BlockInfo>,
     snapshot: Option<f64>,
     value: Option<ParamValue>,
+    /// The blocked resource, when the prepared info serves many resources (system rules).
+    resource: Option<Arc<str>>,
 }
 
 impl BlockError {
@@ -109,6 +111,7 @@ impl BlockError {
             info,
             snapshot: None,
             value: None,
+            resource: None,
         }
     }
 
@@ -126,6 +129,13 @@ impl BlockError {
         self
     }
 
+    /// Names the blocked resource (for prepared infos shared by every resource).
+    #[inline]
+    pub fn with_resource(mut self, resource: Arc<str>) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
     /// The argument value that was limited, for hot-parameter blocks.
     pub fn value(&self) -> Option<&ParamValue> {
         self.value.as_ref()
@@ -137,7 +147,7 @@ impl BlockError {
     }
     /// The blocked resource.
     pub fn resource(&self) -> &str {
-        &self.info.resource
+        self.resource.as_deref().unwrap_or(&self.info.resource)
     }
     /// The rule that blocked, if a rule did.
     pub fn rule(&self) -> Option<&BlockedRule> {
@@ -164,7 +174,9 @@ impl fmt::Display for BlockError {
         write!(
             f,
             "{} blocked {:?}: {}",
-            i.block_type, i.resource, i.message
+            i.block_type,
+            self.resource(),
+            i.message
         )?;
         if let Some(r) = &i.rule {
             if !r.id.is_empty() {

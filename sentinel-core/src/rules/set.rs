@@ -13,6 +13,8 @@ pub(crate) trait RuleKind: 'static {
     type Rule: Clone + PartialEq + Send + Sync + 'static;
     /// The kind's name in errors and logs (`flow`).
     const NAME: &'static str;
+    /// Rules of this kind guard every resource (their `resource` is empty).
+    const GLOBAL: bool = false;
     /// The resource a rule guards; empty for instance-wide rules (system).
     fn resource(rule: &Self::Rule) -> &str;
     fn id(rule: &Self::Rule) -> &str;

@@ -1,0 +1,72 @@
+//! System adaptive protection: the last line of defence when nobody knows a service's true
+//! capacity.
+//!
+//! [`SystemRule`]s apply to every resource of the instance but check only
+//! [`Inbound`](crate::TrafficType::Inbound) entries, against the instance's inbound
+//! statistics:
+//!
+//! * `InboundQps`: block when inbound passes in the last second + batch > trigger;
+//! * `Concurrency`: block when inbound entries in flight >= trigger;
+//! * `AvgRt`: block when the inbound average RT (ms) >= trigger;
+//! * `Load`, `CpuUsage`: when the metric is over the trigger, block outright
+//!   ([`AdaptiveStrategy::NoAdaptive`]) or, with [`AdaptiveStrategy::Bbr`], only when
+//!   `in_flight > 1 && in_flight > max_complete_per_sec * min_rt_ms / 1000`: admit only as
+//!   much work as the service has shown it can finish (Little's law), so it keeps running
+//!   at its best throughput instead of collapsing.
+//!
+//! The metrics come from a [`SystemMetricsSource`]: by default [`ProcessMetrics`], which
+//! samples load, container-aware CPU usage ([`CpuSource`]) and memory on a background
+//! thread started by the first rule that needs it; in tests [`ManualSystemMetrics`], whose
+//! values apply to the very next entry. Reading them on the hot path is an atomic load.
+
+mod check;
+mod cpu;
+mod metrics;
+mod rule;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+pub use cpu::{CpuSampler, CpuSource};
+pub use metrics::{ManualSystemMetrics, ProcessMetrics, SystemMetricsSource};
+pub use rule::{AdaptiveStrategy, SystemMetric, SystemRule};
+
+pub(crate) use check::SystemCheck;
+
+use crate::rules::FieldError;
+use crate::rules::set::{RuleKind, RuleSet};
+use crate::sentinel::{BuildEnv, RuleSets};
+
+/// The system rule kind, for the generic rule manager.
+pub(crate) struct SystemKind;
+
+impl RuleKind for SystemKind {
+    type Rule = SystemRule;
+    const NAME: &'static str = "system";
+    const GLOBAL: bool = true;
+
+    fn resource(_rule: &SystemRule) -> &str {
+        ""
+    }
+    fn id(rule: &SystemRule) -> &str {
+        &rule.id
+    }
+    fn validate(rule: &SystemRule) -> Result<(), FieldError> {
+        rule.validate()
+    }
+    type State = SystemCheck;
+    fn build(rule: &SystemRule, env: &BuildEnv<'_>) -> Arc<SystemCheck> {
+        if SystemCheck::needs_sampling(rule) {
+            env.inner.system.ensure_started();
+        }
+        Arc::new(SystemCheck::new(rule))
+    }
+    fn set(sets: &RuleSets) -> &RuleSet<Self> {
+        &sets.system
+    }
+    fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
+        &mut sets.system
+    }
+}
