@@ -17,14 +17,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_mini::{DebounceEventResult, DebouncedEvent, Debouncer, new_debouncer};
+use notify::RecursiveMode;
+use notify_debouncer_mini::{
+    Config as DebounceConfig, DebounceEventResult, DebouncedEvent, Debouncer, new_debouncer_opt,
+};
 use parking_lot::Mutex;
 
 use crate::error::{UpdateError, WatchError};
 use crate::format::Format;
 use crate::pipeline::{Applied, Pipeline};
 use crate::status::SourceStatus;
+use crate::watch::ChangeWatcher;
 
 /// Default quiet time after the last file event before the file is read.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
@@ -98,7 +101,11 @@ impl FileSourceBuilder {
             what: dir.display().to_string(),
             message: e.to_string(),
         };
-        let mut debouncer = new_debouncer(self.debounce, handler).map_err(watch_error)?;
+        let config = DebounceConfig::default()
+            .with_timeout(self.debounce)
+            .with_batch_mode(true);
+        let mut debouncer =
+            new_debouncer_opt::<_, ChangeWatcher>(config, handler).map_err(watch_error)?;
         debouncer
             .watcher()
             .watch(&dir, RecursiveMode::NonRecursive)
@@ -127,7 +134,7 @@ impl FileSourceBuilder {
 /// ```
 pub struct FileSource {
     shared: Arc<Shared>,
-    debouncer: Option<Debouncer<RecommendedWatcher>>,
+    debouncer: Option<Debouncer<ChangeWatcher>>,
 }
 
 impl std::fmt::Debug for FileSource {

@@ -67,6 +67,7 @@ mod format;
 mod kind;
 mod pipeline;
 mod status;
+mod watch;
 
 pub use decode::UnknownFields;
 pub use document::CRD_GROUP;

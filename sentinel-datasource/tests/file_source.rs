@@ -14,6 +14,9 @@ use sentinel_core::Sentinel;
 use sentinel_datasource::{DeletePolicy, FileSource, Flow, Pipeline, SourceStatus, UpdateError};
 use tempfile::TempDir;
 
+/// The quiet time of the sources under test.
+const DEBOUNCE: Duration = Duration::from_millis(30);
+
 /// A flow document of one rule on `GET /items` with `threshold`.
 fn rules(threshold: u32) -> String {
     format!("[{{\"resource\": \"GET /items\", \"threshold\": {threshold}}}]\n")
@@ -41,7 +44,7 @@ impl Watched {
             .on_delete(policy)
             .build();
         let source = FileSource::builder(&path)
-            .debounce(Duration::from_millis(30))
+            .debounce(DEBOUNCE)
             .start(pipeline)
             .unwrap();
         Watched {
@@ -283,4 +286,19 @@ fn a_configmap_style_symlink_swap_takes_effect() {
     wait_until("the swapped ConfigMap content in force", || {
         sentinel.flow_rules()[0].threshold == 9.0
     });
+}
+
+#[test]
+fn an_idle_source_does_not_read_its_file_again() {
+    let w = Watched::with_threshold_one();
+    // Reading the file (an inotify IN_OPEN in the watched directory) must not cause a read.
+    for _ in 0..3 {
+        w.source.reload().unwrap();
+    }
+    let applied = w.status().updates_applied;
+    assert_eq!(applied, 4, "the load at start and three reloads");
+    // That nothing happens can only be seen over a span of time: 20 quiet times, in which
+    // a source triggered by its own reads would have read the file about 20 times.
+    std::thread::sleep(20 * DEBOUNCE);
+    assert_eq!(w.status().updates_applied, applied);
 }

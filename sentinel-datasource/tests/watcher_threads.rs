@@ -32,8 +32,8 @@ fn dropping_the_source_stops_its_threads_and_its_updates() {
         .debounce(Duration::from_millis(20))
         .start(Pipeline::for_kind::<Flow>(&sentinel))
         .unwrap();
-    // notify's inotify thread and the debouncer's thread.
-    assert_eq!(threads_named("notify-rs"), 2);
+    // notify's inotify thread and the debouncer's thread (each names itself as it starts).
+    wait_until("two watcher threads", || threads_named("notify-rs") == 2);
     fs::write(&path, r#"[{"resource": "r", "threshold": 2}]"#).unwrap();
     wait_until("the watch works", || {
         sentinel.flow_rules()[0].threshold == 2.0
