@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::decode::{UnknownFields, decode_rules};
 use crate::error::RuleProblem;
-use crate::kind::{CircuitBreaker, Flow, Hotspot, Isolation, RuleKind};
+use crate::kind::{CircuitBreaker, Flow, Hotspot, Isolation, RuleKind, System};
 
 /// A rule kind without its type.
 pub(crate) trait DynKind: Send + Sync {
@@ -59,6 +59,7 @@ static KNOWN_KINDS: &[&dyn DynKind] = &[
     &Ops::<Isolation>(PhantomData),
     &Ops::<CircuitBreaker>(PhantomData),
     &Ops::<Hotspot>(PhantomData),
+    &Ops::<System>(PhantomData),
 ];
 
 /// Every rule kind this crate knows.

@@ -11,6 +11,7 @@ use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
 use sentinel_core::flow::FlowRule;
 use sentinel_core::hotspot::HotspotRule;
 use sentinel_core::isolation::IsolationRule;
+use sentinel_core::system::{SystemMetric, SystemRule};
 use sentinel_core::{FieldError, RuleSetError, Sentinel};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -171,5 +172,42 @@ impl RuleKind for Hotspot {
     }
     fn resource(rule: &HotspotRule) -> &str {
         &rule.resource
+    }
+}
+
+/// System adaptive-protection rules ([`SystemRule`]): section `system`, custom resource
+/// `SystemRules`. In the custom resource, Load and CpuUsage triggers are integer
+/// percentages (`80` is 0.8), as in sentinel-golang's CRDs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct System;
+
+impl RuleKind for System {
+    type Rule = SystemRule;
+    const NAME: &'static str = "system";
+    const SECTION: &'static str = "system";
+    const CRD_KIND: &'static str = "SystemRules";
+
+    fn load(sentinel: &Sentinel, rules: Vec<SystemRule>) -> Result<(), RuleSetError> {
+        sentinel.load_system_rules(rules)
+    }
+    fn current(sentinel: &Sentinel) -> Vec<SystemRule> {
+        sentinel.system_rules()
+    }
+    fn validate(rule: &SystemRule) -> Result<(), FieldError> {
+        rule.validate()
+    }
+    fn id(rule: &SystemRule) -> &str {
+        &rule.id
+    }
+    fn resource(_: &SystemRule) -> &str {
+        ""
+    }
+    fn from_crd(rule: &mut SystemRule) {
+        if matches!(
+            rule.metric_type,
+            SystemMetric::Load | SystemMetric::CpuUsage
+        ) {
+            rule.trigger_count /= 100.0;
+        }
     }
 }

@@ -26,7 +26,7 @@
 //! * a Kubernetes custom resource (`apiVersion: datasource.sentinel.io/v1alpha1`,
 //!   `kind: FlowRules`, the rules under `spec.rules`);
 //! * a multi-kind document with one section per kind (`flow:`, `isolation:`,
-//!   `circuitBreaker:`, `hotspot:`), so one
+//!   `circuitBreaker:`, `hotspot:`, `system:`), so one
 //!   file holds a service's rules. A kind without a section keeps its rules.
 //!
 //! Fields a rule kind does not have are rejected by default ([`UnknownFields`]): a
@@ -50,7 +50,7 @@
 //! ## Rule kinds
 //!
 //! Each kind is one small [`RuleKind`] implementation ([`Flow`], [`Isolation`],
-//! [`CircuitBreaker`], [`Hotspot`]).
+//! [`CircuitBreaker`], [`Hotspot`], [`System`]).
 //!
 //! ## Sources
 //!
@@ -74,7 +74,7 @@ pub use document::CRD_GROUP;
 pub use error::{ExportError, RuleProblem, UpdateError, WatchError};
 pub use file::{DEFAULT_DEBOUNCE, DEFAULT_MAX_BYTES, FileSource, FileSourceBuilder};
 pub use format::Format;
-pub use kind::{CircuitBreaker, Flow, Hotspot, Isolation, RuleKind};
+pub use kind::{CircuitBreaker, Flow, Hotspot, Isolation, RuleKind, System};
 pub use pipeline::{Applied, DeletePolicy, KindUpdate, Pipeline, PipelineBuilder};
 pub use sentinel_core;
 pub use status::{ErrorRecord, KindCount, SourceStatus};

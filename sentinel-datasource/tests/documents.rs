@@ -8,9 +8,10 @@ use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
 use sentinel_core::flow::{ControlBehavior, FlowRule, RelationStrategy, TokenCalculateStrategy};
 use sentinel_core::hotspot::{self, HotspotRule, MetricType};
 use sentinel_core::isolation::IsolationRule;
+use sentinel_core::system::{AdaptiveStrategy, SystemMetric, SystemRule};
 use sentinel_core::{ParamValue, Sentinel};
 use sentinel_datasource::{
-    CircuitBreaker, Flow, Format, Hotspot, Isolation, Pipeline, UnknownFields, UpdateError,
+    CircuitBreaker, Flow, Format, Hotspot, Isolation, Pipeline, System, UnknownFields, UpdateError,
 };
 
 fn expected_flow_rules() -> Vec<FlowRule> {
@@ -184,6 +185,46 @@ fn hotspot_json_and_yaml_parse_to_the_rules_they_describe() {
 }
 
 #[test]
+fn system_json_and_its_percent_custom_resource_give_the_same_rules() {
+    let rule = |id: &str, metric_type, trigger_count, strategy| SystemRule {
+        id: id.into(),
+        metric_type,
+        trigger_count,
+        strategy,
+    };
+    let expected = vec![
+        rule(
+            "cpu-shed",
+            SystemMetric::CpuUsage,
+            0.7,
+            AdaptiveStrategy::Bbr,
+        ),
+        rule("load-shed", SystemMetric::Load, 6.5, AdaptiveStrategy::Bbr),
+        rule(
+            "inflight-ceiling",
+            SystemMetric::Concurrency,
+            1200.0,
+            AdaptiveStrategy::NoAdaptive,
+        ),
+        rule(
+            "edge-qps",
+            SystemMetric::InboundQps,
+            15000.0,
+            AdaptiveStrategy::NoAdaptive,
+        ),
+        rule(
+            "rt-ceiling",
+            SystemMetric::AvgRt,
+            250.0,
+            AdaptiveStrategy::NoAdaptive,
+        ),
+    ];
+    for name in ["system.json", "crd-systemrules.yaml"] {
+        assert_eq!(load::<System>(name).system_rules(), expected, "{name}");
+    }
+}
+
+#[test]
 fn a_bad_set_is_rejected_naming_each_bad_rule_and_the_old_rules_stay() {
     let sentinel = load::<Flow>("flow.json");
     let pipeline = Pipeline::for_kind::<Flow>(&sentinel);
@@ -298,6 +339,7 @@ fn a_multi_kind_document_loads_every_section() {
         sentinel.hotspot_rules()[0].specific_items[&ParamValue::from("gift-card")],
         1000
     );
+    assert_eq!(sentinel.system_rules()[0].strategy, AdaptiveStrategy::Bbr);
     // A single-kind pipeline takes its own section of the same document.
     let other = Sentinel::new();
     Pipeline::for_kind::<Isolation>(&other)
@@ -390,4 +432,5 @@ fn rules_in_force_export_to_documents_that_load_to_the_same_rules() {
     assert_eq!(copy.isolation_rules(), all.isolation_rules());
     assert_eq!(copy.circuit_breaker_rules(), all.circuit_breaker_rules());
     assert_eq!(copy.hotspot_rules(), all.hotspot_rules());
+    assert_eq!(copy.system_rules(), all.system_rules());
 }
