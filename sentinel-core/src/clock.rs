@@ -47,10 +47,15 @@ fn system_unix_ms() -> u64 {
 /// One read costs about as much as a few arithmetic instructions on x86-64, which is why the
 /// admission path can afford to read it directly instead of caching time in a background
 /// thread (and so keeps sub-millisecond RT precision).
+///
+/// Its epoch is the whole Unix second in which it was created, so the seconds of the
+/// instance's statistics (and of the metric log) line up with wall-clock seconds.
 #[derive(Clone)]
 pub struct RealClock {
     clock: quanta::Clock,
     start: u64,
+    /// Nanoseconds from the epoch to the first reading.
+    offset_ns: u64,
     epoch_unix_ms: u64,
 }
 
@@ -59,10 +64,12 @@ impl RealClock {
     pub fn new() -> Self {
         let clock = quanta::Clock::new();
         let start = clock.raw();
+        let unix_ms = system_unix_ms();
         RealClock {
             clock,
             start,
-            epoch_unix_ms: system_unix_ms(),
+            offset_ns: unix_ms % 1000 * 1_000_000,
+            epoch_unix_ms: unix_ms - unix_ms % 1000,
         }
     }
 }
@@ -85,7 +92,7 @@ impl fmt::Debug for RealClock {
 impl Clock for RealClock {
     #[inline]
     fn now_nanos(&self) -> u64 {
-        self.clock.delta_as_nanos(self.start, self.clock.raw())
+        self.offset_ns + self.clock.delta_as_nanos(self.start, self.clock.raw())
     }
 
     fn sleep(&self, d: Duration) {

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 
@@ -21,6 +21,8 @@ pub(crate) struct ResourceNode {
     checks: ArcSwap<Compiled>,
     /// Version of `checks`; 0 when there are none (entries then skip every check).
     version: AtomicU64,
+    /// The resource type entries declared (for the metric log), as `ResourceType as u8`.
+    resource_type: AtomicU8,
 }
 
 const CACHE_SLOTS: usize = 32;
@@ -58,7 +60,22 @@ impl ResourceNode {
             stats: StatNode::new(stripes),
             checks: ArcSwap::from_pointee(checks),
             version: AtomicU64::new(version),
+            resource_type: AtomicU8::new(0),
         }
+    }
+
+    /// Remembers the resource type an entry declared (the latest non-default one wins).
+    #[inline]
+    pub fn note_type(&self, t: crate::ResourceType) {
+        let t = t as u8;
+        if t != 0 && self.resource_type.load(Ordering::Relaxed) != t {
+            self.resource_type.store(t, Ordering::Relaxed);
+        }
+    }
+
+    /// The resource type, as its metric-log classification number.
+    pub fn classification(&self) -> u8 {
+        self.resource_type.load(Ordering::Relaxed)
     }
 
     /// Runs `f` with this resource's checks (`None` when it has none).

@@ -1,6 +1,6 @@
 //! The engine: one `Sentinel` instance owns its clock, its rules and its statistics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
@@ -13,7 +13,9 @@ use crate::entry::{EntryBuilder, ResourceKey, SentinelRef};
 use crate::flow::{FlowKind, FlowRule};
 use crate::hotspot::{HotspotKind, HotspotRule};
 use crate::isolation::{IsolationKind, IsolationRule};
+use crate::metric_log::MetricLogConfig;
 use crate::name_index::NameIndex;
+use crate::observe::{Observer, Totals};
 use crate::pipeline::{Check, Compiled};
 pub(crate) use crate::resource_node::ResourceNode;
 use crate::rules::RuleSetError;
@@ -38,6 +40,11 @@ impl Registry {
     #[inline]
     pub fn lookup(&self, name: &str) -> Option<u32> {
         self.index.find(name, |i| &self.nodes[i as usize].name)
+    }
+
+    /// Every node with its index.
+    pub fn nodes(&self) -> impl Iterator<Item = (usize, &ResourceNode)> {
+        self.nodes.iter()
     }
 
     #[inline]
@@ -125,6 +132,9 @@ pub(crate) struct Inner {
     pub system: Arc<dyn SystemMetricsSource>,
     pub check_panics: AtomicU64,
     pub breaker_events: Arc<EventHub>,
+    /// Whether blocks are counted by type for the life of each node (exporters ask).
+    pub count_block_types: AtomicBool,
+    pub observer: Observer,
     rules: Mutex<RuleSets>,
 }
 
@@ -235,9 +245,17 @@ pub struct SentinelBuilder {
     system: Option<Arc<dyn SystemMetricsSource>>,
     max_resources: usize,
     stripes: usize,
+    metric_log: Option<MetricLogConfig>,
 }
 
 impl SentinelBuilder {
+    /// Writes Sentinel's metric log (one line per resource per second, rolled by day and
+    /// size) with a background thread; off unless set.
+    pub fn metric_log(mut self, config: MetricLogConfig) -> Self {
+        self.metric_log = Some(config);
+        self
+    }
+
     /// The instance's clock (default: [`RealClock`]).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -268,6 +286,7 @@ impl SentinelBuilder {
 
     /// Builds the instance.
     pub fn build(self) -> Sentinel {
+        let with_log = self.metric_log.is_some();
         let nodes = boxcar::Vec::new();
         nodes.push(ResourceNode::new(
             OVERFLOW_RESOURCE.into(),
@@ -276,7 +295,7 @@ impl SentinelBuilder {
         ));
         let index = NameIndex::new(self.max_resources + 1);
         index.insert(OVERFLOW_RESOURCE, 0);
-        Sentinel {
+        let sentinel = Sentinel {
             inner: Arc::new(Inner {
                 clock: self.clock.unwrap_or_else(|| Arc::new(RealClock::new())),
                 registry: Registry {
@@ -291,9 +310,15 @@ impl SentinelBuilder {
                     .unwrap_or_else(|| Arc::new(ProcessMetrics::default())),
                 check_panics: AtomicU64::new(0),
                 breaker_events: Arc::new(EventHub::default()),
+                count_block_types: AtomicBool::new(false),
+                observer: Observer::new(self.metric_log),
                 rules: Mutex::new(RuleSets::default()),
             }),
+        };
+        if with_log {
+            Observer::ensure_background(&sentinel.inner);
         }
+        sentinel
     }
 }
 
@@ -344,6 +369,7 @@ impl Sentinel {
             system: None,
             max_resources: 10_000,
             stripes: default_stripes(),
+            metric_log: None,
         }
     }
 
@@ -475,6 +501,30 @@ impl Sentinel {
         let mut sets = self.inner.rules.lock();
         sets.custom.push(check);
         self.inner.recompile_all(&sets);
+    }
+
+    /// Processes every complete second not processed yet: lifetime totals for exporters and
+    /// the metric log. A background thread does this once a second when the metric log or
+    /// an exporter is enabled; call it to be up to date now (tests with a manual clock do).
+    pub fn flush_metrics(&self) {
+        self.inner.observer.tick(&self.inner);
+    }
+
+    /// Lifetime totals of a resource, as of the last processed second (see
+    /// [`Sentinel::flush_metrics`]); `None` if it was never entered.
+    pub fn resource_totals(&self, resource: &str) -> Option<Totals> {
+        let i = self.inner.registry.lookup(resource)?;
+        Some(self.inner.observer.totals(i))
+    }
+
+    /// Lifetime totals of all inbound traffic, as of the last processed second.
+    pub fn inbound_totals(&self) -> Totals {
+        self.inner.observer.inbound_totals()
+    }
+
+    /// Seconds the metric log failed to write (each failure is also logged).
+    pub fn metric_log_failures(&self) -> u64 {
+        self.inner.observer.log_failures()
     }
 
     /// How many times a check panicked (each time, the check failed open).

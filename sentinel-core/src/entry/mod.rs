@@ -141,7 +141,7 @@ impl<'a> EntryBuilder<'a> {
             resource,
             traffic,
             batch,
-            resource_type: _,
+            resource_type,
             args,
             attachments,
         } = self;
@@ -150,9 +150,10 @@ impl<'a> EntryBuilder<'a> {
             ResourceKey::Name(name) => inner.registry_node(name),
             ResourceKey::Node(i) => (i, inner.registry.node_or_overflow(i)),
         };
+        node.note_type(resource_type);
         let now_ns = inner.clock.now_nanos();
         let mut tokens = Vec::new();
-        let admitted = node.with_checks(|compiled| {
+        let admitted: Result<_, BlockError> = node.with_checks(|compiled| {
             let Some(compiled) = compiled else {
                 return Ok((0, None));
             };
@@ -172,6 +173,12 @@ impl<'a> EntryBuilder<'a> {
             Ok(a) => a,
             Err(e) => {
                 node.stats.on_block(now_ns, batch);
+                if inner
+                    .count_block_types
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    node.stats.count_block_type(e.block_type(), batch);
+                }
                 if traffic == TrafficType::Inbound {
                     inner.inbound.on_block(now_ns, batch);
                 }
@@ -180,6 +187,9 @@ impl<'a> EntryBuilder<'a> {
         };
         let start_ns = now_ns + wait_ns;
         let stripe = node.stats.on_pass(now_ns, batch);
+        if wait_ns > 0 {
+            node.stats.count_throttled(stripe, wait_ns);
+        }
         let inbound_stripe = if traffic == TrafficType::Inbound {
             inner.inbound.on_pass(now_ns, batch)
         } else {

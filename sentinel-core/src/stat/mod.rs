@@ -8,5 +8,8 @@ pub(crate) mod cell;
 mod node;
 mod window;
 
-pub use node::{BUCKET_MS, Event, RING, Span, StatNode, VIEW, default_stripes, epoch};
+pub use node::{
+    BLOCK_TYPES, BUCKET_MS, Event, LifetimeCounts, RING, Span, StatNode, VIEW, block_type_index,
+    default_stripes, epoch,
+};
 pub use window::LeapWindow;

@@ -95,6 +95,45 @@ pub fn epoch(now_ns: u64) -> u64 {
     now_ns / BUCKET_NS
 }
 
+/// Counters kept for the life of a node (not windowed), read by metrics exporters.
+#[derive(Default)]
+struct Lifetime {
+    /// Blocks by [`BLOCK_TYPES`] index; counted only while exporters ask for them.
+    blocked: [AtomicU64; BLOCK_TYPES],
+    /// Entries admitted with a throttling wait, and the sum of their waits.
+    throttled: AtomicU64,
+    throttle_wait_ns: AtomicU64,
+}
+
+/// Number of block type counters: Flow, Isolation, CircuitBreaking, System,
+/// HotSpotParamFlow, Authority, and custom types together.
+pub const BLOCK_TYPES: usize = 7;
+
+/// The index of a block type among the lifetime counters.
+pub fn block_type_index(t: crate::BlockType) -> usize {
+    use crate::BlockType::*;
+    match t {
+        Flow => 0,
+        Isolation => 1,
+        CircuitBreaking => 2,
+        System => 3,
+        HotSpotParamFlow => 4,
+        Authority => 5,
+        Custom(_) => 6,
+    }
+}
+
+/// Lifetime figures of a node, summed over stripes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LifetimeCounts {
+    /// Blocks by [`block_type_index`] (only while counting was enabled).
+    pub blocked: [u64; BLOCK_TYPES],
+    /// Entries admitted after a throttling wait.
+    pub throttled: u64,
+    /// Sum of those waits, nanoseconds.
+    pub throttle_wait_ns: u64,
+}
+
 #[derive(Default)]
 struct Stripe {
     cells: [[AtomicU64; RING]; CELLS],
@@ -103,6 +142,7 @@ struct Stripe {
     /// that has not been written during the buckets they read. On a line of its own: it
     /// changes once per bucket, while `in_flight` changes on every entry.
     latest: CachePadded<AtomicU64>,
+    lifetime: CachePadded<Lifetime>,
 }
 
 impl Stripe {
@@ -207,6 +247,34 @@ impl StatNode {
             cell::add(&stripe.cells[Event::Error as usize][i], e, batch);
         }
         stripe.in_flight.fetch_sub(1, Relaxed);
+    }
+
+    /// Counts a block of `block_type` for the life of the node (exporters' figures).
+    #[inline]
+    pub fn count_block_type(&self, block_type: crate::BlockType, batch: u32) {
+        let stripe = &self.stripes[self.stripe_of_current_thread()];
+        stripe.lifetime.blocked[block_type_index(block_type)].fetch_add(batch as u64, Relaxed);
+    }
+
+    /// Counts an entry admitted after a throttling wait.
+    #[inline]
+    pub fn count_throttled(&self, stripe: usize, wait_ns: u64) {
+        let l = &self.stripes[stripe & (self.stripes.len() - 1)].lifetime;
+        l.throttled.fetch_add(1, Relaxed);
+        l.throttle_wait_ns.fetch_add(wait_ns, Relaxed);
+    }
+
+    /// The node's lifetime counters.
+    pub fn lifetime(&self) -> LifetimeCounts {
+        let mut c = LifetimeCounts::default();
+        for s in self.stripes.iter() {
+            for (total, b) in c.blocked.iter_mut().zip(&s.lifetime.blocked) {
+                *total += b.load(Relaxed);
+            }
+            c.throttled += s.lifetime.throttled.load(Relaxed);
+            c.throttle_wait_ns += s.lifetime.throttle_wait_ns.load(Relaxed);
+        }
+        c
     }
 
     /// Adds `v` to `event` in the current thread's stripe.

@@ -1,0 +1,185 @@
+//! Per-second aggregation, off the hot path: a background task reads the buckets of every
+//! resource once per second, keeps lifetime totals for exporters and writes the metric log.
+//!
+//! Each complete second of the instance clock is processed exactly once, whoever triggers
+//! it (the background thread or [`Sentinel::flush_metrics`](crate::Sentinel::flush_metrics)).
+//! A second must be processed while it is still in the statistics ring (3.2 s); seconds
+//! that fell out of it before anyone looked are skipped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Once, Weak};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::metric_log::{MetricLine, MetricLogConfig, MetricLogWriter};
+use crate::sentinel::Inner;
+use crate::stat::{BUCKET_MS, Event, RING, Span, StatNode, epoch};
+
+/// Resource name of the inbound totals in the metric log (as in Sentinel).
+pub const INBOUND_RESOURCE: &str = "__total_inbound_traffic__";
+
+/// Lifetime totals of one resource, accumulated second by second.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Entries admitted.
+    pub pass: u64,
+    /// Entries blocked.
+    pub block: u64,
+    /// Entries completed.
+    pub complete: u64,
+    /// Completed entries marked failed.
+    pub error: u64,
+}
+
+impl Totals {
+    fn add(&mut self, l: &MetricLine) {
+        self.pass += l.pass_qps;
+        self.block += l.block_qps;
+        self.complete += l.complete_qps;
+        self.error += l.error_qps;
+    }
+}
+
+struct State {
+    /// The next second (ms on the instance clock) to process.
+    next_ms: Option<u64>,
+    totals: HashMap<u32, Totals>,
+    inbound: Totals,
+    log: Option<MetricLogWriter>,
+    log_failures: u64,
+}
+
+/// The instance's aggregator.
+pub(crate) struct Observer {
+    state: Mutex<State>,
+    started: Once,
+}
+
+/// The figures of one node for the second `[from, from + 1000)` ms.
+fn line_of(name: &str, node: &StatNode, now_ns: u64, from: u64, classification: u8) -> MetricLine {
+    let span = Span::between(now_ns, from, from + 1000);
+    let sum = |e| node.sum_span(e, span);
+    let complete = sum(Event::Complete);
+    let avg_rt = if complete == 0 {
+        0
+    } else {
+        ((sum(Event::RtSum) as f64 / complete as f64 / 1000.0).round() as u64).max(1)
+    };
+    MetricLine {
+        timestamp_ms: from,
+        resource: name.to_string(),
+        pass_qps: sum(Event::Pass),
+        block_qps: sum(Event::Block),
+        complete_qps: complete,
+        error_qps: sum(Event::Error),
+        avg_rt,
+        occupied_pass_qps: 0,
+        concurrency: node.max_concurrency(span),
+        classification,
+    }
+}
+
+fn active(l: &MetricLine) -> bool {
+    l.pass_qps + l.block_qps + l.complete_qps + l.error_qps + l.concurrency > 0
+}
+
+impl Observer {
+    pub fn new(log: Option<MetricLogConfig>) -> Self {
+        Observer {
+            state: Mutex::new(State {
+                next_ms: None,
+                totals: HashMap::new(),
+                inbound: Totals::default(),
+                log: log.map(MetricLogWriter::new),
+                log_failures: 0,
+            }),
+            started: Once::new(),
+        }
+    }
+
+    /// Processes every complete second not processed yet.
+    pub fn tick(&self, inner: &Inner) {
+        let mut st = self.state.lock();
+        let now_ns = inner.clock.now_nanos();
+        let now_ms = now_ns / 1_000_000;
+        let current = now_ms - now_ms % 1000;
+        let oldest_kept =
+            ((epoch(now_ns) + 1).saturating_sub(RING as u64) * BUCKET_MS).div_ceil(1000) * 1000;
+        let mut second = st.next_ms.unwrap_or(0).max(oldest_kept);
+        while second < current {
+            let mut lines: Vec<MetricLine> = Vec::new();
+            for (i, node) in inner.registry.nodes() {
+                let l = line_of(
+                    &node.name,
+                    &node.stats,
+                    now_ns,
+                    second,
+                    node.classification(),
+                );
+                if active(&l) {
+                    st.totals.entry(i as u32).or_default().add(&l);
+                    lines.push(l);
+                }
+            }
+            let inbound = line_of(INBOUND_RESOURCE, &inner.inbound, now_ns, second, 0);
+            if active(&inbound) {
+                st.inbound.add(&inbound);
+                lines.push(inbound);
+            }
+            let unix_ms = inner.clock.epoch_unix_ms() + second;
+            for l in &mut lines {
+                l.timestamp_ms = unix_ms;
+            }
+            if let Some(log) = st.log.as_mut()
+                && let Err(e) = log.write_second(unix_ms, &lines)
+            {
+                st.log_failures += 1;
+                tracing::error!(error = %e, second = unix_ms, "cannot write the metric log");
+            }
+            second += 1000;
+        }
+        st.next_ms = Some(second.max(current));
+    }
+
+    /// Lifetime totals of a node (as of the last processed second).
+    pub fn totals(&self, node: u32) -> Totals {
+        self.state
+            .lock()
+            .totals
+            .get(&node)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Lifetime totals of inbound traffic.
+    pub fn inbound_totals(&self) -> Totals {
+        self.state.lock().inbound
+    }
+
+    /// Seconds the metric log failed to write.
+    pub fn log_failures(&self) -> u64 {
+        self.state.lock().log_failures
+    }
+
+    /// Starts the once-a-second background task (once); it ends when the instance is
+    /// dropped.
+    pub fn ensure_background(inner: &Arc<Inner>) {
+        inner.observer.started.call_once(|| {
+            let weak: Weak<Inner> = Arc::downgrade(inner);
+            let spawned = std::thread::Builder::new()
+                .name("sentinel-observer".into())
+                .spawn(move || {
+                    while let Some(inner) = weak.upgrade() {
+                        inner.observer.tick(&inner);
+                        let into_second = inner.clock.now_millis() % 1000;
+                        drop(inner);
+                        std::thread::sleep(Duration::from_millis(1000 - into_second + 20));
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start the per-second aggregation");
+            }
+        });
+    }
+}
