@@ -15,12 +15,12 @@ use sentinel_datasource::{FileSource, Flow, Format, Pipeline};
 
 const RULES: usize = 10_000;
 
-/// A document of 10,000 flow rules of mixed behaviours, on 10,000 resources.
-fn document(format: Format, bump: u32) -> Vec<u8> {
+/// A JSON document of 10,000 flow rules of mixed behaviours, on 10,000 resources.
+fn json_document(bump: u32) -> Vec<u8> {
     let mut rules = Vec::with_capacity(RULES);
     for i in 0..RULES as u32 {
         let threshold = 100 + i % 900 + bump;
-        let rule = match i % 4 {
+        rules.push(match i % 4 {
             0 => format!(
                 r#"{{"id": "r{i}", "resource": "GET /api/v1/items/{i}", "threshold": {threshold}}}"#
             ),
@@ -33,16 +33,23 @@ fn document(format: Format, bump: u32) -> Vec<u8> {
             _ => format!(
                 r#"{{"id": "r{i}", "resource": "job-{i}", "threshold": {threshold}, "statIntervalInMs": 2000}}"#
             ),
-        };
-        rules.push(rule);
+        });
     }
+    format!("[\n{}\n]\n", rules.join(",\n")).into_bytes()
+}
+
+/// The same rules as YAML, as `Pipeline::export` writes them (block style).
+fn yaml_document(bump: u32) -> Vec<u8> {
+    let scratch = Sentinel::new();
+    let pipeline = Pipeline::for_kind::<Flow>(&scratch);
+    pipeline.apply(&json_document(bump), Format::Json).unwrap();
+    pipeline.export(Format::Yaml).unwrap().into_bytes()
+}
+
+fn document(format: Format, bump: u32) -> Vec<u8> {
     match format {
-        Format::Yaml => rules
-            .iter()
-            .map(|r| format!("- {r}\n"))
-            .collect::<String>()
-            .into_bytes(),
-        _ => format!("[\n{}\n]\n", rules.join(",\n")).into_bytes(),
+        Format::Yaml => yaml_document(bump),
+        _ => json_document(bump),
     }
 }
 

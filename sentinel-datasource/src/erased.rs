@@ -6,6 +6,7 @@ use sentinel_core::{RuleSetError, Sentinel};
 use serde_json::Value;
 
 use crate::decode::{UnknownFields, decode_rules};
+use crate::document::drop_zero_defaults;
 use crate::error::RuleProblem;
 use crate::kind::{CircuitBreaker, Flow, Hotspot, Isolation, RuleKind, System};
 
@@ -93,7 +94,14 @@ impl<K: RuleKind> DynKind for Ops<K> {
         K::current(sentinel).len()
     }
     fn export(&self, sentinel: &Sentinel) -> Result<Value, String> {
-        serde_json::to_value(K::current(sentinel)).map_err(|e| e.to_string())
+        let default = serde_json::to_value(K::Rule::default()).map_err(|e| e.to_string())?;
+        let mut rules = serde_json::to_value(K::current(sentinel)).map_err(|e| e.to_string())?;
+        if let Value::Array(rules) = &mut rules {
+            for rule in rules {
+                drop_zero_defaults(rule, &default);
+            }
+        }
+        Ok(rules)
     }
 }
 

@@ -58,7 +58,10 @@ impl Format {
     pub(crate) fn read(self, bytes: &[u8]) -> Result<Value, UpdateError> {
         let format = self.resolve(bytes);
         let value = match format {
-            Format::Yaml => serde_saphyr::from_slice::<Value>(bytes).map_err(|e| e.to_string()),
+            Format::Yaml => {
+                serde_saphyr::from_slice_with_options::<Value>(bytes, yaml_options(bytes))
+                    .map_err(|e| e.to_string())
+            }
             _ if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Value::Null),
             _ => serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string()),
         }
@@ -83,6 +86,19 @@ impl Format {
             }
         }
     }
+}
+
+/// serde-saphyr's options with its node and event budgets grown with the input (its
+/// defaults, 250,000 nodes, stop at about 8,000 fully written flow rules). A node takes at
+/// least a byte of text unless it is an alias, and aliases keep their own default limits,
+/// so the budget still stops documents that expand.
+fn yaml_options(bytes: &[u8]) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(2 * bytes.len());
+    budget.max_events = budget.max_events.max(4 * bytes.len());
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 impl fmt::Display for Format {
@@ -140,6 +156,20 @@ mod tests {
         let e = Format::Yaml.read(b"a: [1, 2").unwrap_err();
         assert!(e.to_string().starts_with("not valid YAML"), "{e}");
         assert!(e.to_string().contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn large_yaml_documents_fit_the_budget_and_expanding_ones_do_not() {
+        // 300,000 nodes: over serde-saphyr's default budget of 250,000.
+        let big = "- {a: 1, b: 2, c: 3, d: 4, e: 5}\n".repeat(30_000);
+        assert!(Format::Yaml.read(big.as_bytes()).is_ok());
+        let mut laughs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (prev, name) in "abcdefgh".chars().zip("bcdefghi".chars()) {
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            laughs.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        let e = Format::Yaml.read(laughs.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("budget"), "{e}");
     }
 
     #[test]

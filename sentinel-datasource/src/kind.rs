@@ -30,8 +30,18 @@ use serde::de::DeserializeOwned;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait RuleKind: Send + Sync + 'static {
-    /// The rule type.
-    type Rule: Serialize + DeserializeOwned + Clone + PartialEq + Debug + Send + Sync + 'static;
+    /// The rule type. Fields missing from a document take their `Default` values;
+    /// [`Pipeline::export`](crate::Pipeline::export) leaves out the fields whose values are
+    /// both the default and zero.
+    type Rule: Serialize
+        + DeserializeOwned
+        + Default
+        + Clone
+        + PartialEq
+        + Debug
+        + Send
+        + Sync
+        + 'static;
     /// The kind's name in errors, logs and status (`flow`), as in
     /// [`InvalidRule::kind`](sentinel_core::InvalidRule::kind).
     const NAME: &'static str;
