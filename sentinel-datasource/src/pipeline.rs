@@ -88,7 +88,9 @@ struct Inner {
     label: String,
     on_delete: DeletePolicy,
     unknown_fields: UnknownFields,
-    /// Held for the whole of an update, so updates apply in order.
+    /// Held for the whole of an update, so updates apply (and are recorded) in order.
+    updating: Mutex<()>,
+    /// What the status reports; held only to read or record.
     log: Mutex<Log>,
 }
 
@@ -177,6 +179,7 @@ impl PipelineBuilder {
                 label,
                 on_delete: self.on_delete,
                 unknown_fields: self.unknown_fields,
+                updating: Mutex::new(()),
                 log: Mutex::new(Log::default()),
             }),
         }
@@ -217,11 +220,11 @@ impl Pipeline {
 
     /// Parses `bytes` as a rule document and loads its rules, all or nothing.
     pub fn apply(&self, bytes: &[u8], format: Format) -> Result<Applied, UpdateError> {
-        let mut log = self.inner.log.lock();
+        let _updating = self.inner.updating.lock();
         let result = self
             .parse(bytes, format)
             .and_then(|lists| self.install(lists));
-        self.record(&mut log, result)
+        self.record(result)
     }
 
     /// Tells the pipeline its source was deleted; `what` names it. Under
@@ -229,7 +232,7 @@ impl Pipeline {
     /// [`UpdateError::Missing`]; under [`DeletePolicy::ClearRules`] the pipeline's kinds
     /// are cleared.
     pub fn source_deleted(&self, what: &str) -> Result<Applied, UpdateError> {
-        let mut log = self.inner.log.lock();
+        let _updating = self.inner.updating.lock();
         let result = match self.inner.on_delete {
             DeletePolicy::KeepRules => Err(UpdateError::Missing {
                 what: what.to_string(),
@@ -239,15 +242,15 @@ impl Pipeline {
                 self.install(self.inner.kinds.iter().map(|k| k.empty()).collect())
             }
         };
-        self.record(&mut log, result)
+        self.record(result)
     }
 
     /// Records an error a source met on its side (unreadable file, lost watch): the rules
     /// in force stay, the error shows in the status and as a `tracing` warning.
     pub fn report_error(&self, error: UpdateError) {
-        let mut log = self.inner.log.lock();
+        let _updating = self.inner.updating.lock();
         // The error is returned to no one: the status and the log hold it.
-        let _ = self.record(&mut log, Err(error));
+        let _ = self.record(Err(error));
     }
 
     /// The pipeline's status; the rule counts are those in force now.
@@ -356,12 +359,9 @@ impl Pipeline {
         }
     }
 
-    fn record(
-        &self,
-        log: &mut Log,
-        result: Result<Applied, UpdateError>,
-    ) -> Result<Applied, UpdateError> {
+    fn record(&self, result: Result<Applied, UpdateError>) -> Result<Applied, UpdateError> {
         let now = SystemTime::now();
+        let mut log = self.inner.log.lock();
         let label = &self.inner.label;
         match &result {
             Ok(applied) => {
