@@ -32,7 +32,7 @@ use crate::watch::ChangeWatcher;
 /// Default quiet time after the last file event before the file is read.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
 
-/// Default largest file read (64 MiB; 10,000 flow rules take about 2 MiB of JSON).
+/// Default largest file read (64 MiB; 10,000 flow rules take about 1.5 MB of JSON).
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 
 /// Configures a [`FileSource`].

@@ -302,3 +302,19 @@ fn an_idle_source_does_not_read_its_file_again() {
     std::thread::sleep(20 * DEBOUNCE);
     assert_eq!(w.status().updates_applied, applied);
 }
+
+#[test]
+fn a_save_takes_effect_within_a_second_with_the_default_debounce() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flow.json");
+    fs::write(&path, rules(1)).unwrap();
+    let sentinel = Sentinel::new();
+    let _source = FileSource::watch(&path, Pipeline::for_kind::<Flow>(&sentinel)).unwrap();
+    let saved = std::time::Instant::now();
+    fs::write(&path, rules(10)).unwrap();
+    wait_until("threshold 10 in force", || {
+        sentinel.flow_rules()[0].threshold == 10.0
+    });
+    let took = saved.elapsed();
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
