@@ -12,6 +12,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use governor::{Quota, RateLimiter};
 use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
 use sentinel_core::flow::FlowRule;
+use sentinel_core::metric_log::MetricLogConfig;
+use sentinel_core::prometheus::Exposition;
 use sentinel_core::system::{AdaptiveStrategy, SystemMetric, SystemRule};
 use sentinel_core::{Sentinel, TrafficType};
 
@@ -58,6 +60,17 @@ fn single_thread(c: &mut Criterion) {
     g.bench_function("one_closed_circuit_breaker", |b| {
         b.iter(|| drop(black_box(s.entry(black_box("closed-breaker")).try_enter())))
     });
+    // The same entry with every exporter on: the metric log and a Prometheus collector.
+    let log_dir = std::env::temp_dir().join(format!("sentinel-bench-{}", std::process::id()));
+    let observed = Sentinel::builder()
+        .metric_log(MetricLogConfig::new(&log_dir, "bench"))
+        .build();
+    let exposition = Exposition::new(&observed);
+    g.bench_function("no_rules_metrics_and_log_enabled", |b| {
+        b.iter(|| drop(black_box(observed.entry(black_box("no-rules")).try_enter())))
+    });
+    black_box(exposition.render());
+    let _ = std::fs::remove_dir_all(&log_dir);
     let inbound = Sentinel::new();
     let with_bbr = Sentinel::new();
     with_bbr

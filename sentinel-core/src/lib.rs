@@ -61,6 +61,8 @@ pub mod metric_log;
 mod name_index;
 pub mod observe;
 pub mod pipeline;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 mod resource_node;
 pub mod rules;
 mod sentinel;
@@ -78,4 +80,4 @@ pub use sentinel::{
     OVERFLOW_RESOURCE, Resource, Sentinel, SentinelBuilder, entry, global, load_flow_rules,
     load_isolation_rules,
 };
-pub use stats::ResourceStats;
+pub use stats::{ResourceOverview, ResourceStats};

@@ -21,7 +21,7 @@ pub(crate) use crate::resource_node::ResourceNode;
 use crate::rules::RuleSetError;
 use crate::rules::set::{RuleKind, RuleSet};
 use crate::stat::{Event, Span, StatNode, VIEW, default_stripes};
-use crate::stats::ResourceStats;
+use crate::stats::{ResourceOverview, ResourceStats};
 use crate::system::{ProcessMetrics, SystemKind, SystemMetricsSource, SystemRule};
 
 /// Name of the node that takes the entries of resources beyond the resource limit.
@@ -139,6 +139,12 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The rule sets in force (for exporters; never on the hot path).
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub fn rules_lock(&self) -> parking_lot::MutexGuard<'_, RuleSets> {
+        self.rules.lock()
+    }
+
     /// The node of a resource, created on first use.
     #[inline]
     pub fn registry_node(&self, name: &str) -> (u32, &ResourceNode) {
@@ -554,6 +560,36 @@ impl Sentinel {
     pub fn inbound_stats(&self) -> ResourceStats {
         let span = Span::recent(self.inner.clock.now_nanos(), VIEW);
         ResourceStats::read("__inbound__", &self.inner.inbound, span)
+    }
+
+    /// Every resource entered so far (or named by a rule), sorted by name, with its figures
+    /// for the last complete second and the rules that guard it: a dashboard's listing.
+    pub fn resources(&self) -> Vec<ResourceOverview> {
+        let span = Span::last_second(self.inner.clock.now_nanos());
+        let sets = self.inner.rules.lock();
+        let mut v: Vec<ResourceOverview> = self
+            .inner
+            .registry
+            .nodes()
+            .filter(|(i, _)| *i != 0)
+            .map(|(_, n)| {
+                let breakers = sets.circuit_breaker.states_for(&n.name);
+                ResourceOverview {
+                    stats: ResourceStats::read(&n.name, &n.stats, span),
+                    flow: sets.flow.rules_for(&n.name),
+                    isolation: sets.isolation.rules_for(&n.name),
+                    hotspot: sets.hotspot.rules_for(&n.name),
+                    circuit_breakers: sets
+                        .circuit_breaker
+                        .rules_for(&n.name)
+                        .into_iter()
+                        .zip(breakers.iter().map(|b| b.state()))
+                        .collect(),
+                }
+            })
+            .collect();
+        v.sort_by(|a, b| a.stats.resource.cmp(&b.stats.resource));
+        v
     }
 
     /// Current figures of every resource entered so far, sorted by name.

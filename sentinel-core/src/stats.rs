@@ -53,3 +53,23 @@ impl ResourceStats {
         }
     }
 }
+
+/// A resource with its figures for the last complete second and the rules that guard it
+/// (system rules guard every resource and are listed by
+/// [`Sentinel::system_rules`](crate::Sentinel::system_rules)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceOverview {
+    /// Figures of the last complete second.
+    pub stats: ResourceStats,
+    /// Flow rules.
+    pub flow: Vec<crate::flow::FlowRule>,
+    /// Isolation rules.
+    pub isolation: Vec<crate::isolation::IsolationRule>,
+    /// Hot-parameter rules.
+    pub hotspot: Vec<crate::hotspot::HotspotRule>,
+    /// Circuit-breaker rules with the current state of their breakers.
+    pub circuit_breakers: Vec<(
+        crate::circuit_breaker::CircuitBreakerRule,
+        crate::circuit_breaker::State,
+    )>,
+}

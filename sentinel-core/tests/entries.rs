@@ -231,3 +231,34 @@ fn last_second_stats_report_the_last_complete_second() {
         "the view spans both seconds"
     );
 }
+
+#[test]
+fn resources_list_figures_and_the_rules_that_apply() {
+    use sentinel_core::circuit_breaker::{CircuitBreakerRule, State, Strategy};
+    let (clock, s) = instance();
+    s.load_flow_rules(vec![FlowRule {
+        resource: "a".into(),
+        threshold: 10.0,
+        ..Default::default()
+    }])
+    .unwrap();
+    s.load_circuit_breaker_rules(vec![CircuitBreakerRule {
+        resource: "b".into(),
+        strategy: Strategy::ErrorCount,
+        retry_timeout_ms: 100,
+        threshold: 5.0,
+        ..Default::default()
+    }])
+    .unwrap();
+    for r in ["b", "a", "a"] {
+        drop(s.entry(r).try_enter().unwrap());
+    }
+    clock.advance(Duration::from_secs(1));
+    let list = s.resources();
+    let names: Vec<&str> = list.iter().map(|r| r.stats.resource.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(list[0].stats.pass_qps, 2.0);
+    assert_eq!(list[0].flow.len(), 1);
+    assert!(list[0].circuit_breakers.is_empty());
+    assert_eq!(list[1].circuit_breakers[0].1, State::Closed);
+}

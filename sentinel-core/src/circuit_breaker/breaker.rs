@@ -107,6 +107,11 @@ impl Breaker {
         }
     }
 
+    /// The rule this breaker enforces.
+    pub fn rule(&self) -> &CircuitBreakerRule {
+        &self.rule
+    }
+
     /// The current state.
     pub fn state(&self) -> State {
         state_of(self.word.load(Ordering::Acquire))

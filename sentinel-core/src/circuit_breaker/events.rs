@@ -15,7 +15,7 @@ use parking_lot::RwLock;
 use super::rule::CircuitBreakerRule;
 
 /// The state of a circuit breaker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum State {
     /// Entries pass; completions are counted.
     Closed,

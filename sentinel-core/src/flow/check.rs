@@ -12,6 +12,7 @@ use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule};
 use crate::pipeline::{Check, CheckContext, ORDER_FLOW, Verdict};
 use crate::sentinel::BuildEnv;
 use crate::stat::{BUCKET_MS, Event, LeapWindow, RING, StatNode};
+use crate::system::SystemMetricsSource;
 
 /// Where the rule's pass count comes from.
 enum Stat {
@@ -142,15 +143,24 @@ impl FlowCheck {
     #[inline]
     fn threshold(&self, ctx: &CheckContext<'_>) -> f64 {
         match &self.calculator {
-            Calculator::Direct(t) => *t,
             Calculator::WarmUp(w) => self.history(ctx).map_or(0.0, |s| w.allowed(s, ctx.now_ns)),
+            _ => self.current_threshold(ctx.inner().system.as_ref()),
+        }
+    }
+
+    /// The threshold in force, read without side effects (for exporters): warm-up reports
+    /// the rate its stored tokens allow.
+    pub fn current_threshold(&self, system: &dyn SystemMetricsSource) -> f64 {
+        match &self.calculator {
+            Calculator::Direct(t) => *t,
+            Calculator::WarmUp(w) => w.rate(),
             Calculator::Memory {
                 low_threshold,
                 high_threshold,
                 low_mark,
                 high_mark,
             } => {
-                let rss = ctx.inner().system.rss_bytes() as f64;
+                let rss = system.rss_bytes() as f64;
                 if rss <= *low_mark {
                     *low_threshold
                 } else if rss >= *high_mark {
@@ -162,6 +172,15 @@ impl FlowCheck {
                 }
             }
         }
+    }
+
+    /// The rule's id.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub fn rule_id(&self) -> &str {
+        self.over_threshold
+            .rule
+            .as_ref()
+            .map_or("", |r| r.id.as_str())
     }
 
     #[inline]

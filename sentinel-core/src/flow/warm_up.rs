@@ -50,6 +50,11 @@ impl WarmUp {
     /// The rate allowed now (entries per interval), after the once-a-second refill.
     pub fn allowed(&self, stats: &StatNode, now_ns: u64) -> f64 {
         self.sync(stats, now_ns);
+        self.rate()
+    }
+
+    /// The rate allowed by the tokens stored now (no refill: a read for exporters).
+    pub fn rate(&self) -> f64 {
         let stored = self.stored();
         if self.threshold <= 0.0 {
             return 0.0;

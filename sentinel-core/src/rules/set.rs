@@ -121,6 +121,14 @@ impl<K: RuleKind> RuleSet<K> {
         }
     }
 
+    /// The rules guarding `resource`, in rule order.
+    pub fn rules_for(&self, resource: &str) -> Vec<K::Rule> {
+        self.by_resource
+            .get(resource)
+            .map(|idx| idx.iter().map(|&i| self.rules[i].clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// The states of the rules guarding `resource`, in rule order.
     pub fn states_for(&self, resource: &str) -> Vec<Arc<K::State>> {
         self.by_resource

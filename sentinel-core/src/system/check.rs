@@ -1,6 +1,7 @@
 //! The system check: instance-wide, inbound entries only.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::rule::{AdaptiveStrategy, SystemMetric, SystemRule};
 use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule, TrafficType};
@@ -9,15 +10,21 @@ use crate::stat::{Event, Span, StatNode, VIEW};
 
 /// The compiled form of one system rule.
 pub(crate) struct SystemCheck {
+    id: String,
     metric: SystemMetric,
     trigger: f64,
     bbr: bool,
     info: Arc<BlockInfo>,
+    /// Whether this rule is shedding: logged once when an episode starts and once when it
+    /// ends, not once per blocked entry.
+    shedding: AtomicBool,
 }
 
 impl SystemCheck {
     pub fn new(rule: &SystemRule) -> Self {
         SystemCheck {
+            id: rule.id.clone(),
+            shedding: AtomicBool::new(false),
             metric: rule.metric_type,
             trigger: rule.trigger_count,
             bbr: rule.strategy == AdaptiveStrategy::Bbr,
@@ -102,12 +109,19 @@ impl Check for SystemCheck {
             }
         };
         if blocked {
+            if !self.shedding.swap(true, Ordering::Relaxed) {
+                tracing::warn!(rule_id = %self.id, metric = %self.metric, value, trigger = self.trigger, "system protection started shedding inbound traffic");
+            }
             Verdict::Block(
                 BlockError::from_info(self.info.clone())
                     .with_resource(ctx.resource_arc())
                     .with_snapshot(value),
             )
         } else {
+            if self.shedding.load(Ordering::Relaxed) && self.shedding.swap(false, Ordering::Relaxed)
+            {
+                tracing::info!(rule_id = %self.id, metric = %self.metric, value, trigger = self.trigger, "system protection stopped shedding");
+            }
             Verdict::Pass
         }
     }
