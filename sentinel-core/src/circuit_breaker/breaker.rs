@@ -108,6 +108,7 @@ impl Breaker {
     }
 
     /// The rule this breaker enforces.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub fn rule(&self) -> &CircuitBreakerRule {
         &self.rule
     }
