@@ -1,0 +1,147 @@
+//! What a blocked request gets instead of reaching the service.
+
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode};
+use sentinel_core::{BlockError, BlockType};
+
+use crate::grpc::{GRPC_CONTENT_TYPE, GRPC_MESSAGE, GRPC_STATUS, GrpcCode, grpc_message};
+
+/// Builds the response to a blocked request.
+///
+/// Closures `Fn(&BlockError, &Parts) -> Response<B>` are handlers:
+///
+/// ```
+/// use http::{request::Parts, Response, StatusCode};
+/// use sentinel_adapters::SentinelLayer;
+/// use sentinel_core::{BlockError, Sentinel};
+///
+/// let layer = SentinelLayer::new(Sentinel::new()).on_block(|block: &BlockError, _: &Parts| {
+///     let mut res = Response::new(format!("busy, try later ({})", block.block_type()));
+///     *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+///     res
+/// });
+/// # drop(layer);
+/// ```
+pub trait BlockHandler<Res> {
+    /// The response to a request (`request`: its head) that `block` refused.
+    fn block_response(&self, block: &BlockError, request: &Parts) -> Res;
+}
+
+impl<Res, F> BlockHandler<Res> for F
+where
+    F: Fn(&BlockError, &Parts) -> Res,
+{
+    fn block_response(&self, block: &BlockError, request: &Parts) -> Res {
+        self(block, request)
+    }
+}
+
+/// The HTTP status of a block: 429 Too Many Requests for flow and hot-parameter limits,
+/// 403 Forbidden for authority rules, 503 Service Unavailable for circuit breakers, system
+/// protection, isolation and custom checks.
+///
+/// ```
+/// use http::StatusCode;
+/// use sentinel_adapters::http_status;
+/// use sentinel_core::BlockType;
+/// assert_eq!(http_status(BlockType::HotSpotParamFlow), StatusCode::TOO_MANY_REQUESTS);
+/// assert_eq!(http_status(BlockType::CircuitBreaking), StatusCode::SERVICE_UNAVAILABLE);
+/// ```
+pub fn http_status(block_type: BlockType) -> StatusCode {
+    match block_type {
+        BlockType::Flow | BlockType::HotSpotParamFlow => StatusCode::TOO_MANY_REQUESTS,
+        BlockType::Authority => StatusCode::FORBIDDEN,
+        BlockType::CircuitBreaking
+        | BlockType::System
+        | BlockType::Isolation
+        | BlockType::Custom(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// The default HTTP answer to a block: the [`http_status`] of the block, an empty body,
+/// `Retry-After` (1 second unless set) on 429 responses, and the [`BlockError`] in the
+/// response's extensions for outer layers.
+///
+/// ```
+/// use http::{Request, Response};
+/// use sentinel_adapters::{BlockHandler, HttpBlockResponse};
+/// use sentinel_core::{BlockError, BlockType};
+///
+/// let block = BlockError::new(BlockType::Flow, "GET /items".into(), "over the limit");
+/// let (parts, ()) = Request::get("/items").body(()).unwrap().into_parts();
+/// let res: Response<String> = HttpBlockResponse::default().block_response(&block, &parts);
+/// assert_eq!(res.status(), 429);
+/// assert_eq!(res.headers()["retry-after"], "1");
+/// assert!(res.extensions().get::<BlockError>().is_some());
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpBlockResponse {
+    retry_after: HeaderValue,
+}
+
+impl Default for HttpBlockResponse {
+    fn default() -> Self {
+        HttpBlockResponse {
+            retry_after: HeaderValue::from_static("1"),
+        }
+    }
+}
+
+impl HttpBlockResponse {
+    /// The `Retry-After` of 429 responses, in whole seconds.
+    pub fn retry_after_secs(secs: u32) -> Self {
+        HttpBlockResponse {
+            retry_after: HeaderValue::from(secs),
+        }
+    }
+}
+
+impl<B: Default> BlockHandler<Response<B>> for HttpBlockResponse {
+    fn block_response(&self, block: &BlockError, _request: &Parts) -> Response<B> {
+        let status = http_status(block.block_type());
+        let mut response = Response::new(B::default());
+        *response.status_mut() = status;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, self.retry_after.clone());
+        }
+        response.extensions_mut().insert(block.clone());
+        response
+    }
+}
+
+/// The gRPC answer to a block: a trailers-only response (HTTP 200, `content-type:
+/// application/grpc`, no body) whose `grpc-status` is RESOURCE_EXHAUSTED (8) for flow and
+/// hot-parameter limits, PERMISSION_DENIED (7) for authority rules and UNAVAILABLE (14)
+/// otherwise, with the block in `grpc-message`.
+///
+/// ```
+/// use http::{Request, Response};
+/// use sentinel_adapters::{BlockHandler, GrpcBlockResponse};
+/// use sentinel_core::{BlockError, BlockType};
+///
+/// let block = BlockError::new(BlockType::Flow, "/shop.Inventory/Reserve".into(), "over the limit");
+/// let (parts, ()) = Request::post("/shop.Inventory/Reserve").body(()).unwrap().into_parts();
+/// let res: Response<()> = GrpcBlockResponse.block_response(&block, &parts);
+/// assert_eq!(res.status(), 200);
+/// assert_eq!(res.headers()["grpc-status"], "8");
+/// assert!(res.headers()["grpc-message"].to_str().unwrap().starts_with("Flow%20blocked"));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcBlockResponse;
+
+impl<B: Default> BlockHandler<Response<B>> for GrpcBlockResponse {
+    fn block_response(&self, block: &BlockError, _request: &Parts) -> Response<B> {
+        let mut response = Response::new(B::default());
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, GRPC_CONTENT_TYPE);
+        headers.insert(GRPC_STATUS, GrpcCode::of(block.block_type()).header_value());
+        if let Some(message) = grpc_message(block) {
+            headers.insert(GRPC_MESSAGE, message);
+        }
+        response.extensions_mut().insert(block.clone());
+        response
+    }
+}
