@@ -108,7 +108,8 @@ impl SystemMetricsSource for ManualSystemMetrics {
 /// usage as described in [`CpuSource`]: the container's cgroup against its CPU limit, else
 /// `/proc/stat`. Where those files do not exist (not Linux) the values read as 0.
 pub struct ProcessMetrics {
-    latest: Arc<Latest>,
+    /// The latest samples, in the same store the manual source uses.
+    values: ManualSystemMetrics,
     interval: Duration,
     root: PathBuf,
     started: std::sync::Once,
@@ -125,7 +126,7 @@ impl ProcessMetrics {
     /// A source that samples every `interval` once started.
     pub fn with_interval(interval: Duration) -> Self {
         ProcessMetrics {
-            latest: Arc::new(Latest::default()),
+            values: ManualSystemMetrics::new(),
             interval,
             root: PathBuf::from("/"),
             started: std::sync::Once::new(),
@@ -156,49 +157,49 @@ impl Sampler {
         }
     }
 
-    fn sample(&mut self, latest: &Latest) {
+    fn sample(&mut self, values: &ManualSystemMetrics) {
         if let Some(rss) = std::fs::read_to_string(self.root.join("proc/self/status"))
             .ok()
             .and_then(|s| parse_vm_rss(&s))
         {
-            latest.rss.store(rss, Relaxed);
+            values.set_rss_bytes(rss);
         }
         if let Some(load) = std::fs::read_to_string(self.root.join("proc/loadavg"))
             .ok()
             .and_then(|s| s.split_whitespace().next()?.parse().ok())
         {
-            latest.load1.set(load);
+            values.set_load(load);
         }
         if let Some(cpu) = self.cpu.sample(self.epoch.elapsed().as_micros() as u64) {
-            latest.cpu.set(cpu);
+            values.set_cpu_usage(cpu);
         }
     }
 }
 
 impl SystemMetricsSource for ProcessMetrics {
     fn rss_bytes(&self) -> u64 {
-        self.latest.rss.load(Relaxed)
+        self.values.rss_bytes()
     }
     fn load1(&self) -> f64 {
-        self.latest.load1.get()
+        self.values.load1()
     }
     fn cpu_usage(&self) -> f64 {
-        self.latest.cpu.get()
+        self.values.cpu_usage()
     }
 
     fn ensure_started(&self) {
         self.started.call_once(|| {
             let mut sampler = Sampler::new(self.root.clone());
-            sampler.sample(&self.latest);
+            sampler.sample(&self.values);
             let (tx, rx) = mpsc::channel::<()>();
-            let latest = self.latest.clone();
+            let values = self.values.clone();
             let interval = self.interval;
             let spawned = std::thread::Builder::new()
                 .name("sentinel-metrics".into())
                 .spawn(move || {
                     // Runs until the sender is dropped with the source.
                     while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(interval) {
-                        sampler.sample(&latest);
+                        sampler.sample(&values);
                     }
                 });
             match spawned {
