@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::UpdateError;
@@ -42,13 +43,10 @@ impl Format {
     /// This format, with [`Format::Auto`] resolved from the content.
     pub fn resolve(self, bytes: &[u8]) -> Format {
         match self {
-            Format::Auto => {
-                let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-                match body.iter().find(|b| !b.is_ascii_whitespace()) {
-                    Some(b'[' | b'{') => Format::Json,
-                    _ => Format::Yaml,
-                }
-            }
+            Format::Auto => match without_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()) {
+                Some(b'[' | b'{') => Format::Json,
+                _ => Format::Yaml,
+            },
             f => f,
         }
     }
@@ -62,14 +60,48 @@ impl Format {
                 serde_saphyr::from_slice_with_options::<Value>(bytes, yaml_options(bytes))
                     .map_err(|e| e.to_string())
             }
-            _ if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Value::Null),
-            _ => serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string()),
+            _ if without_bom(bytes).iter().all(u8::is_ascii_whitespace) => Ok(Value::Null),
+            _ => serde_json::from_slice::<Value>(without_bom(bytes)).map_err(|e| e.to_string()),
         }
         .map_err(|message| UpdateError::Syntax { format, message })?;
         if value.is_null() {
             return Err(UpdateError::Empty);
         }
         Ok(value)
+    }
+
+    /// Whether the document is a plain list (JSON `[`, YAML `-` or `[` first); `self` is a
+    /// resolved format.
+    pub(crate) fn starts_with_list(self, bytes: &[u8]) -> bool {
+        match self {
+            Format::Yaml => yaml_starts_with_list(bytes),
+            _ => without_bom(bytes)
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(|b| *b == b'['),
+        }
+    }
+
+    /// Reads `bytes` straight into `T` (no intermediate tree), telling `unknown` about
+    /// every field `T` does not have; `None` on any error. `self` is a resolved format.
+    pub(crate) fn read_typed<T: DeserializeOwned>(
+        self,
+        bytes: &[u8],
+        mut unknown: impl FnMut(serde_ignored::Path<'_>),
+    ) -> Option<T> {
+        match self {
+            Format::Yaml => serde_saphyr::with_deserializer_from_slice_with_options(
+                bytes,
+                yaml_options(bytes),
+                |de| serde_ignored::deserialize(de, &mut unknown),
+            )
+            .ok(),
+            _ => {
+                let mut de = serde_json::Deserializer::from_slice(without_bom(bytes));
+                let value = serde_ignored::deserialize(&mut de, &mut unknown).ok()?;
+                de.end().ok().map(|()| value)
+            }
+        }
     }
 
     /// Writes a tree in this format ([`Format::Auto`] writes YAML).
@@ -88,6 +120,12 @@ impl Format {
     }
 }
 
+/// Text without its UTF-8 byte-order mark (which some editors write; serde_json does not
+/// accept it).
+fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
 /// serde-saphyr's options with its node and event budgets grown with the input (its
 /// defaults, 250,000 nodes, stop at about 8,000 fully written flow rules). A node takes at
 /// least a byte of text unless it is an alias, and aliases keep their own default limits,
@@ -99,6 +137,21 @@ fn yaml_options(bytes: &[u8]) -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options
+}
+
+/// Whether a YAML document's first node is a sequence (a plain list of rules): its first
+/// line that is not blank, a comment, a directive or `---` starts with `-` or `[`.
+fn yaml_starts_with_list(bytes: &[u8]) -> bool {
+    without_bom(bytes)
+        .split(|b| *b == b'\n')
+        .map(|line| line.trim_ascii())
+        .find(|line| {
+            !(line.is_empty()
+                || line.starts_with(b"#")
+                || line.starts_with(b"%")
+                || line.starts_with(b"---"))
+        })
+        .is_some_and(|line| line.starts_with(b"-") || line.starts_with(b"["))
 }
 
 impl fmt::Display for Format {
@@ -142,6 +195,10 @@ mod tests {
             );
         }
         assert_eq!(Format::Json.read(b"[]"), Ok(Value::Array(vec![])));
+        assert_eq!(
+            Format::Json.read(b"\xEF\xBB\xBF[]"),
+            Ok(Value::Array(vec![]))
+        );
         assert_eq!(Format::Yaml.read(b"[]"), Ok(Value::Array(vec![])));
     }
 
@@ -170,6 +227,16 @@ mod tests {
         }
         let e = Format::Yaml.read(laughs.as_bytes()).unwrap_err();
         assert!(e.to_string().contains("budget"), "{e}");
+    }
+
+    #[test]
+    fn a_yaml_list_is_recognised_by_its_first_line() {
+        assert!(yaml_starts_with_list(b"# rules\n\n---\n- resource: a\n"));
+        assert!(yaml_starts_with_list(b"  [{resource: a}]"));
+        assert!(yaml_starts_with_list(b"\xEF\xBB\xBF- resource: a\n"));
+        assert!(!yaml_starts_with_list(b"flow:\n  - resource: a\n"));
+        assert!(!yaml_starts_with_list(b"apiVersion: v1\n"));
+        assert!(!yaml_starts_with_list(b"# nothing\n"));
     }
 
     #[test]

@@ -58,6 +58,9 @@
 //! with or without a tokio runtime. Other sources feed a [`Pipeline`] with
 //! [`Pipeline::apply`], [`Pipeline::source_deleted`] and [`Pipeline::report_error`].
 
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
 mod decode;
 mod document;
 mod erased;

@@ -296,6 +296,13 @@ impl Pipeline {
     /// Reads, splits and decodes a document into one list per kind it covers.
     fn parse(&self, bytes: &[u8], format: Format) -> Result<Vec<Box<dyn RuleList>>, UpdateError> {
         let kinds = &self.inner.kinds;
+        let resolved = format.resolve(bytes);
+        if let [kind] = kinds.as_slice()
+            && resolved.starts_with_list(bytes)
+            && let Some(list) = kind.decode_list(bytes, resolved, self.inner.unknown_fields)
+        {
+            return Ok(vec![list]);
+        }
         let parts = split(format.read(bytes)?, kinds)?;
         let mut lists = Vec::with_capacity(parts.len());
         let mut problems: Vec<RuleProblem> = Vec::new();

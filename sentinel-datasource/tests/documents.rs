@@ -105,6 +105,19 @@ fn go_flow_json_parses_to_the_rules_it_describes() {
 }
 
 #[test]
+fn a_byte_order_mark_is_accepted() {
+    for (name, format) in [("flow.json", Format::Json), ("flow.yaml", Format::Yaml)] {
+        let mut text = b"\xEF\xBB\xBF".to_vec();
+        text.extend(fixture(name));
+        let sentinel = Sentinel::new();
+        Pipeline::for_kind::<Flow>(&sentinel)
+            .apply(&text, format)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(sentinel.flow_rules(), expected_flow_rules(), "{name}");
+    }
+}
+
+#[test]
 fn yaml_named_enums_and_custom_resource_forms_give_the_same_flow_rules() {
     for name in ["flow.yaml", "flow-named-enums.json", "crd-flowrules.yaml"] {
         assert_eq!(
@@ -281,6 +294,42 @@ fn a_document_of_another_kind_is_refused_and_changes_nothing() {
     );
     assert_eq!(sentinel.flow_rules(), expected_flow_rules());
     assert_eq!(pipeline.status().updates_rejected, 3);
+}
+
+#[test]
+fn yaml_and_json_lists_report_the_same_problems() {
+    let json = br#"[
+        {"resource": "a", "threshold": 1},
+        {"id": "typo", "resource": "b", "threshhold": 2},
+        {"resource": "c", "threshold": "three"},
+        {"resource": "d", "controlBehavior": "Queue"}
+    ]"#;
+    let yaml = b"- {resource: a, threshold: 1}\n\
+- {id: typo, resource: b, threshhold: 2}\n\
+- {resource: c, threshold: three}\n\
+- {resource: d, controlBehavior: Queue}\n";
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::for_kind::<Flow>(&sentinel);
+    let from_json = pipeline.apply(json, Format::Json).unwrap_err();
+    let from_yaml = pipeline.apply(yaml, Format::Yaml).unwrap_err();
+    let blamed: Vec<(usize, &str)> = from_yaml
+        .problems()
+        .iter()
+        .map(|p| (p.index, p.field.as_str()))
+        .collect();
+    assert_eq!(
+        blamed,
+        [(1, "threshhold"), (2, "threshold"), (3, "controlBehavior")]
+    );
+    assert_eq!(from_yaml.problems()[0].id, "typo");
+    let same_fields = |e: &UpdateError| {
+        e.problems()
+            .iter()
+            .map(|p| p.field.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(same_fields(&from_json), same_fields(&from_yaml));
+    assert!(sentinel.flow_rules().is_empty());
 }
 
 #[test]
