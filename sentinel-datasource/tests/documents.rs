@@ -87,6 +87,14 @@ fn expected_breakers() -> Vec<CircuitBreakerRule> {
     ]
 }
 
+/// The (index, field) of every rule an error blames.
+fn blamed(err: &UpdateError) -> Vec<(usize, &str)> {
+    err.problems()
+        .iter()
+        .map(|p| (p.index, p.field.as_str()))
+        .collect()
+}
+
 /// Loads a fixture through a fresh pipeline of one kind and returns the instance.
 fn load<K: sentinel_datasource::RuleKind>(name: &str) -> Sentinel {
     let sentinel = Sentinel::new();
@@ -244,13 +252,8 @@ fn a_bad_set_is_rejected_naming_each_bad_rule_and_the_old_rules_stay() {
     let err = pipeline
         .apply(&fixture("bad-flow-rules.json"), Format::Json)
         .unwrap_err();
-    let blamed: Vec<(usize, &str)> = err
-        .problems()
-        .iter()
-        .map(|p| (p.index, p.field.as_str()))
-        .collect();
     assert_eq!(
-        blamed,
+        blamed(&err),
         [
             (1, "resource"),
             (2, "threshold"),
