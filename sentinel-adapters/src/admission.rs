@@ -103,7 +103,7 @@ impl<R, A, C> Admission<R, A, C> {
             let ready = std::mem::replace(service, service.clone());
             State::Waiting {
                 sleep: Box::pin(tokio::time::sleep(wait)),
-                call: Some((ready, request)),
+                call: Some(Box::new((ready, request))),
             }
         };
         AdmittedFuture {
@@ -131,10 +131,11 @@ impl Drop for ExitOnPanic<'_> {
 pin_project! {
     #[project = StateProj]
     enum State<S, Req, F> {
-        // Throttled: the call happens when the timer fires.
+        // Throttled: the call happens when the timer fires. Boxed, so that the common
+        // case does not carry (and move) room for a request in every future.
         Waiting {
             sleep: Pin<Box<Sleep>>,
-            call: Option<(S, Req)>,
+            call: Option<Box<(S, Req)>>,
         },
         Calling {
             #[pin]
@@ -183,7 +184,7 @@ where
                 StateProj::Waiting { sleep, call } => {
                     ready!(sleep.as_mut().poll(cx));
                     let (mut service, request) =
-                        call.take().expect("AdmittedFuture polled after completion");
+                        *call.take().expect("AdmittedFuture polled after completion");
                     let future = {
                         let _guard = ExitOnPanic(this.entry);
                         service.call(request)
