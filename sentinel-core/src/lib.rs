@@ -77,7 +77,7 @@ pub use entry::{
 };
 pub use rules::{FieldError, InvalidRule, RuleSetError};
 pub use sentinel::{
-    OVERFLOW_RESOURCE, Resource, Sentinel, SentinelBuilder, entry, global, load_flow_rules,
-    load_isolation_rules,
+    OVERFLOW_RESOURCE, Resource, RuleCounts, Sentinel, SentinelBuilder, entry, global,
+    load_flow_rules, load_isolation_rules,
 };
 pub use stats::{ResourceOverview, ResourceStats};

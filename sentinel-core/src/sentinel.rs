@@ -159,7 +159,7 @@ impl Inner {
     /// checks may have changed.
     fn load<K: RuleKind>(&self, rules: Vec<K::Rule>) -> Result<(), RuleSetError> {
         if let Err(e) = RuleSet::<K>::validate(&rules) {
-            tracing::warn!(kind = K::NAME, invalid = e.errors().len(), error = %e, "rule set rejected");
+            tracing::warn!(kind = <K::Rule as crate::rules::Rule>::KIND, invalid = e.errors().len(), error = %e, "rule set rejected");
             return Err(e);
         }
         let count = rules.len();
@@ -190,7 +190,11 @@ impl Inner {
                 }
             }
         }
-        tracing::info!(kind = K::NAME, rules = count, "rules loaded");
+        tracing::info!(
+            kind = <K::Rule as crate::rules::Rule>::KIND,
+            rules = count,
+            "rules loaded"
+        );
         Ok(())
     }
 
@@ -326,6 +330,21 @@ impl SentinelBuilder {
         }
         sentinel
     }
+}
+
+/// How many rules of each kind are in force.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleCounts {
+    /// Flow rules.
+    pub flow: usize,
+    /// Isolation rules.
+    pub isolation: usize,
+    /// Circuit-breaker rules.
+    pub circuit_breaker: usize,
+    /// Hot-parameter rules.
+    pub hotspot: usize,
+    /// System rules.
+    pub system: usize,
 }
 
 /// A resolved resource: entries made through it skip the name lookup.
@@ -514,6 +533,18 @@ impl Sentinel {
     /// an exporter is enabled; call it to be up to date now (tests with a manual clock do).
     pub fn flush_metrics(&self) {
         self.inner.observer.tick(&self.inner);
+    }
+
+    /// How many rules of each kind are in force (cheap: nothing is copied).
+    pub fn rule_counts(&self) -> RuleCounts {
+        let sets = self.inner.rules.lock();
+        RuleCounts {
+            flow: sets.flow.len(),
+            isolation: sets.isolation.len(),
+            circuit_breaker: sets.circuit_breaker.len(),
+            hotspot: sets.hotspot.len(),
+            system: sets.system.len(),
+        }
     }
 
     /// Lifetime totals of a resource, as of the last processed second (see

@@ -40,7 +40,6 @@ pub use rule::{CircuitBreakerRule, MAX_PROBES, Strategy};
 pub(crate) use breaker::Breaker;
 pub(crate) use events::EventHub;
 
-use crate::rules::FieldError;
 use crate::rules::set::{RuleKind, RuleSet};
 use crate::sentinel::{BuildEnv, RuleSets};
 
@@ -49,17 +48,7 @@ pub(crate) struct CircuitBreakerKind;
 
 impl RuleKind for CircuitBreakerKind {
     type Rule = CircuitBreakerRule;
-    const NAME: &'static str = "circuit breaker";
 
-    fn resource(rule: &CircuitBreakerRule) -> &str {
-        &rule.resource
-    }
-    fn id(rule: &CircuitBreakerRule) -> &str {
-        &rule.id
-    }
-    fn validate(rule: &CircuitBreakerRule) -> Result<(), FieldError> {
-        rule.validate()
-    }
     type State = Breaker;
     fn build(rule: &CircuitBreakerRule, env: &BuildEnv<'_>) -> Arc<Breaker> {
         Arc::new(Breaker::new(
@@ -75,5 +64,18 @@ impl RuleKind for CircuitBreakerKind {
     }
     fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
         &mut sets.circuit_breaker
+    }
+}
+
+impl crate::rules::Rule for CircuitBreakerRule {
+    const KIND: &'static str = "circuit breaker";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn resource(&self) -> &str {
+        self.resource.as_str()
+    }
+    fn validate(&self) -> Result<(), crate::rules::FieldError> {
+        CircuitBreakerRule::validate(self)
     }
 }

@@ -30,7 +30,6 @@ pub use rule::{
     ControlBehavior, FlowRule, MAX_STAT_INTERVAL_MS, RelationStrategy, TokenCalculateStrategy,
 };
 
-use crate::rules::FieldError;
 use crate::rules::set::{RuleKind, RuleSet};
 use crate::sentinel::{BuildEnv, RuleSets};
 
@@ -39,17 +38,7 @@ pub(crate) struct FlowKind;
 
 impl RuleKind for FlowKind {
     type Rule = FlowRule;
-    const NAME: &'static str = "flow";
 
-    fn resource(rule: &FlowRule) -> &str {
-        &rule.resource
-    }
-    fn id(rule: &FlowRule) -> &str {
-        &rule.id
-    }
-    fn validate(rule: &FlowRule) -> Result<(), FieldError> {
-        rule.validate()
-    }
     type State = check::FlowCheck;
     fn build(rule: &FlowRule, env: &BuildEnv<'_>) -> Arc<check::FlowCheck> {
         Arc::new(check::FlowCheck::new(rule, env))
@@ -59,5 +48,18 @@ impl RuleKind for FlowKind {
     }
     fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
         &mut sets.flow
+    }
+}
+
+impl crate::rules::Rule for FlowRule {
+    const KIND: &'static str = "flow";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn resource(&self) -> &str {
+        self.resource.as_str()
+    }
+    fn validate(&self) -> Result<(), crate::rules::FieldError> {
+        FlowRule::validate(self)
     }
 }

@@ -32,7 +32,6 @@ pub use rule::{ControlBehavior, DEFAULT_CONCURRENCY_CAPACITY, HotspotRule, Metri
 
 pub(crate) use check::HotspotCheck;
 
-use crate::rules::FieldError;
 use crate::rules::set::{RuleKind, RuleSet};
 use crate::sentinel::{BuildEnv, RuleSets};
 
@@ -41,17 +40,7 @@ pub(crate) struct HotspotKind;
 
 impl RuleKind for HotspotKind {
     type Rule = HotspotRule;
-    const NAME: &'static str = "hotspot";
 
-    fn resource(rule: &HotspotRule) -> &str {
-        &rule.resource
-    }
-    fn id(rule: &HotspotRule) -> &str {
-        &rule.id
-    }
-    fn validate(rule: &HotspotRule) -> Result<(), FieldError> {
-        rule.validate()
-    }
     type State = HotspotCheck;
     fn build(rule: &HotspotRule, _env: &BuildEnv<'_>) -> Arc<HotspotCheck> {
         Arc::new(HotspotCheck::new(rule))
@@ -61,5 +50,18 @@ impl RuleKind for HotspotKind {
     }
     fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
         &mut sets.hotspot
+    }
+}
+
+impl crate::rules::Rule for HotspotRule {
+    const KIND: &'static str = "hotspot";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn resource(&self) -> &str {
+        self.resource.as_str()
+    }
+    fn validate(&self) -> Result<(), crate::rules::FieldError> {
+        HotspotRule::validate(self)
     }
 }

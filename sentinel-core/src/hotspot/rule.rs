@@ -168,9 +168,37 @@ mod specific_items {
     #[derive(Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Item {
+        #[serde(deserialize_with = "val_kind")]
         val_kind: i64,
         val_str: String,
         threshold: i64,
+    }
+
+    /// `valKind` as Go's integer or as a name (`Int`, `String`, `Bool`, `Float64`, also
+    /// with a `Kind` prefix, any case).
+    fn val_kind<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Name(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(i) => Ok(i),
+            Raw::Name(n) => {
+                let lower = n.trim().to_ascii_lowercase();
+                let name = lower.strip_prefix("kind").unwrap_or(&lower);
+                match name {
+                    "int" => Ok(0),
+                    "string" => Ok(1),
+                    "bool" => Ok(2),
+                    "float64" | "float" => Ok(3),
+                    _ => Err(D::Error::custom(format!(
+                        "specificItems: unknown valKind {n:?}; expected 0 (Int), 1 (String), 2 (Bool) or 3 (Float64)"
+                    ))),
+                }
+            }
+        }
     }
 
     fn parse(item: &Item) -> Result<ParamValue, String> {

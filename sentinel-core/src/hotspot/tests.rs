@@ -272,4 +272,10 @@ fn specific_items_round_trip_through_go_json() {
     .unwrap_err()
     .to_string();
     assert!(bad.contains("valStr \"x\" is not an integer"), "{bad}");
+    let named: HotspotRule = serde_json::from_str(
+        r#"{"resource": "r", "specificItems": [{"valKind": "KindString", "valStr": "vip", "threshold": 3}, {"valKind": "int", "valStr": "7", "threshold": 1}]}"#,
+    )
+    .unwrap();
+    assert_eq!(named.specific_items[&ParamValue::from("vip")], 3);
+    assert_eq!(named.specific_items[&ParamValue::from(7)], 1);
 }

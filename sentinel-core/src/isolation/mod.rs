@@ -105,17 +105,7 @@ pub(crate) struct IsolationKind;
 
 impl RuleKind for IsolationKind {
     type Rule = IsolationRule;
-    const NAME: &'static str = "isolation";
 
-    fn resource(rule: &IsolationRule) -> &str {
-        &rule.resource
-    }
-    fn id(rule: &IsolationRule) -> &str {
-        &rule.id
-    }
-    fn validate(rule: &IsolationRule) -> Result<(), FieldError> {
-        rule.validate()
-    }
     type State = IsolationCheck;
     fn build(rule: &IsolationRule, _env: &BuildEnv<'_>) -> Arc<IsolationCheck> {
         Arc::new(IsolationCheck {
@@ -137,6 +127,19 @@ impl RuleKind for IsolationKind {
     }
     fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
         &mut sets.isolation
+    }
+}
+
+impl crate::rules::Rule for IsolationRule {
+    const KIND: &'static str = "isolation";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn resource(&self) -> &str {
+        self.resource.as_str()
+    }
+    fn validate(&self) -> Result<(), crate::rules::FieldError> {
+        IsolationRule::validate(self)
     }
 }
 

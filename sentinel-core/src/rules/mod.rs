@@ -1,8 +1,10 @@
-//! Rule-set plumbing shared by every rule kind: validation errors, the generic manager,
-//! and Go-compatible enums.
+//! Rule-set plumbing shared by every rule kind: the [`Rule`] trait, validation errors, the
+//! generic manager, and Go-compatible enums.
 
 mod error;
 pub(crate) mod go_enum;
+mod rule;
 pub(crate) mod set;
 
 pub use error::{FieldError, InvalidRule, RuleSetError};
+pub use rule::{Rule, validate_set};

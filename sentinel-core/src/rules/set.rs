@@ -2,23 +2,20 @@
 //! state) built for every rule.
 
 use std::collections::HashMap;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
-use super::error::{FieldError, InvalidRule, RuleSetError};
+use super::error::RuleSetError;
+use super::rule::{Rule, validate_set};
 use crate::pipeline::Check;
 use crate::sentinel::{BuildEnv, RuleSets};
 
 /// What the generic manager needs to know about one rule kind.
 pub(crate) trait RuleKind: 'static {
-    type Rule: Clone + PartialEq + Send + Sync + 'static;
-    /// The kind's name in errors and logs (`flow`).
-    const NAME: &'static str;
+    type Rule: Rule;
     /// Rules of this kind guard every resource (their `resource` is empty).
     const GLOBAL: bool = false;
-    /// The resource a rule guards; empty for instance-wide rules (system).
-    fn resource(rule: &Self::Rule) -> &str;
-    fn id(rule: &Self::Rule) -> &str;
-    fn validate(rule: &Self::Rule) -> Result<(), FieldError>;
     /// The compiled rule with its state.
     type State: Check;
     /// Builds a fresh check (with fresh state) for a valid rule.
@@ -39,7 +36,7 @@ pub(crate) trait RuleKind: 'static {
 pub(crate) struct RuleSet<K: RuleKind> {
     rules: Vec<K::Rule>,
     checks: Vec<Arc<K::State>>,
-    by_resource: HashMap<String, Vec<usize>>,
+    by_resource: FastMap<String, Vec<usize>>,
 }
 
 impl<K: RuleKind> Default for RuleSet<K> {
@@ -47,7 +44,7 @@ impl<K: RuleKind> Default for RuleSet<K> {
         RuleSet {
             rules: Vec::new(),
             checks: Vec::new(),
-            by_resource: HashMap::new(),
+            by_resource: FastMap::default(),
         }
     }
 }
@@ -55,38 +52,21 @@ impl<K: RuleKind> Default for RuleSet<K> {
 impl<K: RuleKind> RuleSet<K> {
     /// Validates a whole set, naming every invalid rule.
     pub fn validate(rules: &[K::Rule]) -> Result<(), RuleSetError> {
-        let errors: Vec<InvalidRule> = rules
-            .iter()
-            .enumerate()
-            .filter_map(|(index, r)| {
-                K::validate(r).err().map(|error| InvalidRule {
-                    kind: K::NAME,
-                    index,
-                    id: K::id(r).to_string(),
-                    resource: K::resource(r).to_string(),
-                    error,
-                })
-            })
-            .collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(RuleSetError::new(K::NAME, errors))
-        }
+        validate_set(rules)
     }
 
     /// A new set for `rules` (already validated). A rule equal to one in force keeps that
     /// rule's check, and so its state (warm-up tokens, pacing, breaker state...).
     pub fn rebuild(&self, rules: Vec<K::Rule>, env: &BuildEnv<'_>) -> Self {
-        let mut reusable: HashMap<&str, Vec<usize>> = self
+        let mut reusable: FastMap<&str, Vec<usize>> = self
             .by_resource
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
         let mut checks = Vec::with_capacity(rules.len());
-        let mut by_resource: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_resource: FastMap<String, Vec<usize>> = FastMap::default();
         for (i, rule) in rules.iter().enumerate() {
-            let old = reusable.get_mut(K::resource(rule)).and_then(|candidates| {
+            let old = reusable.get_mut(rule.resource()).and_then(|candidates| {
                 let pos = candidates.iter().position(|&j| self.rules[j] == *rule)?;
                 Some(candidates.swap_remove(pos))
             });
@@ -95,7 +75,7 @@ impl<K: RuleKind> RuleSet<K> {
                 None => K::build(rule, env),
             });
             by_resource
-                .entry(K::resource(rule).to_string())
+                .entry(rule.resource().to_string())
                 .or_default()
                 .push(i);
         }
@@ -140,6 +120,11 @@ impl<K: RuleKind> RuleSet<K> {
     /// The resources that have at least one rule.
     pub fn resources(&self) -> impl Iterator<Item = &str> {
         self.by_resource.keys().map(String::as_str)
+    }
+
+    /// How many rules are in force.
+    pub fn len(&self) -> usize {
+        self.rules.len()
     }
 
     /// The rules in force, in load order.

@@ -35,7 +35,6 @@ pub use rule::{AdaptiveStrategy, SystemMetric, SystemRule};
 
 pub(crate) use check::SystemCheck;
 
-use crate::rules::FieldError;
 use crate::rules::set::{RuleKind, RuleSet};
 use crate::sentinel::{BuildEnv, RuleSets};
 
@@ -44,18 +43,8 @@ pub(crate) struct SystemKind;
 
 impl RuleKind for SystemKind {
     type Rule = SystemRule;
-    const NAME: &'static str = "system";
     const GLOBAL: bool = true;
 
-    fn resource(_rule: &SystemRule) -> &str {
-        ""
-    }
-    fn id(rule: &SystemRule) -> &str {
-        &rule.id
-    }
-    fn validate(rule: &SystemRule) -> Result<(), FieldError> {
-        rule.validate()
-    }
     type State = SystemCheck;
     fn build(rule: &SystemRule, env: &BuildEnv<'_>) -> Arc<SystemCheck> {
         if SystemCheck::needs_sampling(rule) {
@@ -68,5 +57,18 @@ impl RuleKind for SystemKind {
     }
     fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
         &mut sets.system
+    }
+}
+
+impl crate::rules::Rule for SystemRule {
+    const KIND: &'static str = "system";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn resource(&self) -> &str {
+        ""
+    }
+    fn validate(&self) -> Result<(), crate::rules::FieldError> {
+        SystemRule::validate(self)
     }
 }
