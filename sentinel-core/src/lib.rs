@@ -53,6 +53,7 @@
 
 pub mod circuit_breaker;
 pub mod clock;
+mod engine;
 pub mod entry;
 pub mod flow;
 pub mod hotspot;
