@@ -1,5 +1,6 @@
 //! Rule kinds behind trait objects, so one pipeline can carry several kinds.
 
+use std::any::Any;
 use std::marker::PhantomData;
 
 use sentinel_core::{RuleSetError, Sentinel};
@@ -25,6 +26,8 @@ pub(crate) trait DynKind: Send + Sync {
     ) -> Result<Box<dyn RuleList>, Vec<RuleProblem>>;
     /// An empty list.
     fn empty(&self) -> Box<dyn RuleList>;
+    /// One list of the rules of `lists`, in order; lists of other kinds are skipped.
+    fn concat(&self, lists: &[&dyn RuleList]) -> Box<dyn RuleList>;
     /// Decodes a plain list of rules straight from the text, without an intermediate tree
     /// to build and free (half the time for a 10,000-rule JSON file). `None` when that
     /// fails for any reason (bad content, unknown fields to reject): the general path then
@@ -53,6 +56,8 @@ pub(crate) trait RuleList: Send {
     /// fails.
     fn snapshot(&self, sentinel: &Sentinel) -> Box<dyn RuleList>;
     fn load(self: Box<Self>, sentinel: &Sentinel) -> Result<(), RuleSetError>;
+    /// The list as `Any`, for [`DynKind::concat`].
+    fn as_any(&self) -> &dyn Any;
 }
 
 struct Ops<K>(PhantomData<fn() -> K>);
@@ -112,6 +117,14 @@ impl<K: RuleKind> DynKind for Ops<K> {
     fn empty(&self) -> Box<dyn RuleList> {
         Box::new(List::<K>(Vec::new()))
     }
+    fn concat(&self, lists: &[&dyn RuleList]) -> Box<dyn RuleList> {
+        let rules = lists
+            .iter()
+            .filter_map(|l| l.as_any().downcast_ref::<List<K>>())
+            .flat_map(|l| l.0.iter().cloned())
+            .collect();
+        Box::new(List::<K>(rules))
+    }
     fn count(&self, sentinel: &Sentinel) -> usize {
         K::current(sentinel).len()
     }
@@ -158,5 +171,8 @@ impl<K: RuleKind> RuleList for List<K> {
     }
     fn load(self: Box<Self>, sentinel: &Sentinel) -> Result<(), RuleSetError> {
         K::load(sentinel, self.0)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }

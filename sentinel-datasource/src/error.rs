@@ -117,6 +117,16 @@ pub enum UpdateError {
         /// The watcher's message.
         message: String,
     },
+    /// One document of a source that merges several (the keys under an etcd prefix, the
+    /// custom resources of a namespace) was rejected. The rules of the other documents, and
+    /// this document's last good rules, stay in force.
+    #[error("{name}: {error}")]
+    Document {
+        /// The document (an etcd key, `FlowRules default/checkout`).
+        name: String,
+        /// Why it was rejected.
+        error: Box<UpdateError>,
+    },
 }
 
 impl UpdateError {
@@ -124,6 +134,7 @@ impl UpdateError {
     pub fn problems(&self) -> &[RuleProblem] {
         match self {
             UpdateError::InvalidRules(p) => p,
+            UpdateError::Document { error, .. } => error.problems(),
             _ => &[],
         }
     }

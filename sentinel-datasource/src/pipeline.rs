@@ -294,7 +294,11 @@ impl Pipeline {
     }
 
     /// Reads, splits and decodes a document into one list per kind it covers.
-    fn parse(&self, bytes: &[u8], format: Format) -> Result<Vec<Box<dyn RuleList>>, UpdateError> {
+    pub(crate) fn parse(
+        &self,
+        bytes: &[u8],
+        format: Format,
+    ) -> Result<Vec<Box<dyn RuleList>>, UpdateError> {
         let kinds = &self.inner.kinds;
         let resolved = format.resolve(bytes);
         if let [kind] = kinds.as_slice()
@@ -303,7 +307,13 @@ impl Pipeline {
         {
             return Ok(vec![list]);
         }
-        let parts = split(format.read(bytes)?, kinds)?;
+        self.parse_tree(format.read(bytes)?)
+    }
+
+    /// Splits and decodes a document tree into one list per kind it covers.
+    pub(crate) fn parse_tree(&self, doc: Value) -> Result<Vec<Box<dyn RuleList>>, UpdateError> {
+        let kinds = &self.inner.kinds;
+        let parts = split(doc, kinds)?;
         let mut lists = Vec::with_capacity(parts.len());
         let mut problems: Vec<RuleProblem> = Vec::new();
         for part in parts {
@@ -321,6 +331,37 @@ impl Pipeline {
         } else {
             Err(UpdateError::InvalidRules(problems))
         }
+    }
+
+    /// The pipeline's rule kinds.
+    pub(crate) fn dyn_kinds(&self) -> &[&'static dyn DynKind] {
+        &self.inner.kinds
+    }
+
+    /// What a deleted source does to the rules.
+    pub(crate) fn delete_policy(&self) -> DeletePolicy {
+        self.inner.on_delete
+    }
+
+    /// Loads lists decoded by [`Pipeline::parse`] (merged from several documents, say) as
+    /// one update, all or nothing, and records the outcome.
+    pub(crate) fn install_lists(
+        &self,
+        lists: Vec<Box<dyn RuleList>>,
+    ) -> Result<Applied, UpdateError> {
+        let _updating = self.inner.updating.lock();
+        let result = self.install(lists);
+        self.record(result)
+    }
+
+    /// Records that the source is connected again and the rules in force are its content
+    /// (after an outage, a resumed watch): the status is healthy again, no update is
+    /// counted.
+    pub(crate) fn report_in_sync(&self) {
+        let _updating = self.inner.updating.lock();
+        let mut log = self.inner.log.lock();
+        log.last_success = Some(SystemTime::now());
+        tracing::info!(source = %self.inner.label, "source reachable again; the rules in force are current");
     }
 
     /// Loads the lists in order; if one is refused, the kinds loaded before it get their
