@@ -20,8 +20,8 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use sentinel_adapters::SentinelLayer;
-use sentinel_core::{Entry, Sentinel, TrafficType};
 use sentinel_core::flow::FlowRule;
+use sentinel_core::{Entry, Sentinel, TrafficType};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 /// Drives a future that needs no I/O or timer to completion on this thread.
@@ -49,7 +49,9 @@ fn passing_rule(resource: &str) -> Sentinel {
 }
 
 fn request() -> Request<Body> {
-    Request::get("/items/42").body(Body::empty()).expect("request")
+    Request::get("/items/42")
+        .body(Body::empty())
+        .expect("request")
 }
 
 /// Times one `oneshot` request through a clone of `service`.

@@ -5,15 +5,17 @@ use std::task::{Context, Poll};
 use http::Request;
 use tower_service::Service;
 
-use super::{ClientError, OnBlock, ResponseFuture};
+use super::{ClientError, NoFallback, OnBlock, ResponseFuture};
 use crate::admission::Admission;
-use crate::args::RequestArgs;
-use crate::classify::Classify;
-use crate::resource::ResourceName;
+use crate::args::{NoArgs, RequestArgs};
+use crate::classify::{Classify, ServerErrors};
+use crate::resource::{FixedName, ResourceName};
 
 /// A client guarded by Sentinel; made by [`SentinelClientLayer`](super::SentinelClientLayer).
+/// With the defaults of [`SentinelClientLayer::new`](super::SentinelClientLayer::new), its
+/// type is `SentinelClient<S>`.
 #[derive(Debug, Clone)]
-pub struct SentinelClient<S, R, A, C, F> {
+pub struct SentinelClient<S, R = FixedName, A = NoArgs, C = ServerErrors, F = NoFallback> {
     inner: S,
     admission: Admission<R, A, C>,
     on_block: F,

@@ -7,14 +7,16 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use crate::admission::Admission;
-use crate::args::RequestArgs;
-use crate::block::BlockHandler;
-use crate::classify::Classify;
-use crate::resource::ResourceName;
+use crate::args::{NoArgs, RequestArgs};
+use crate::block::{BlockHandler, HttpBlockResponse};
+use crate::classify::{Classify, ServerErrors};
+use crate::resource::{ResourceName, RouteName};
 
-/// A service guarded by Sentinel; made by [`SentinelLayer`](super::SentinelLayer).
+/// A service guarded by Sentinel; made by [`SentinelLayer`](super::SentinelLayer). With
+/// the defaults of [`SentinelLayer::new`](super::SentinelLayer::new), its type is
+/// `SentinelService<S>`.
 #[derive(Debug, Clone)]
-pub struct SentinelService<S, R, A, C, H> {
+pub struct SentinelService<S, R = RouteName, A = NoArgs, C = ServerErrors, H = HttpBlockResponse> {
     inner: S,
     admission: Admission<R, A, C>,
     block: H,
