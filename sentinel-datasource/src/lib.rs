@@ -65,17 +65,27 @@ mod decode;
 mod document;
 mod erased;
 mod error;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod file;
 mod format;
 mod kind;
 mod merge;
 mod pipeline;
 mod status;
+#[cfg(any(feature = "etcd", feature = "k8s"))]
+mod task;
 mod watch;
 
 pub use decode::UnknownFields;
 pub use document::CRD_GROUP;
 pub use error::{ExportError, RuleProblem, UpdateError, WatchError};
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdSource, EtcdSourceBuilder};
+/// The etcd client crate, at the version the `etcd` feature uses (for
+/// [`EtcdSourceBuilder::connect_options`]).
+#[cfg(feature = "etcd")]
+pub use etcd_client;
 pub use file::{DEFAULT_DEBOUNCE, DEFAULT_MAX_BYTES, FileSource, FileSourceBuilder};
 pub use format::Format;
 pub use kind::{CircuitBreaker, Flow, Hotspot, Isolation, RuleKind, System};
@@ -83,3 +93,5 @@ pub use merge::{Change, Document, DocumentSet, MergeOutcome};
 pub use pipeline::{Applied, DeletePolicy, KindUpdate, Pipeline, PipelineBuilder};
 pub use sentinel_core;
 pub use status::{ErrorRecord, KindCount, SourceStatus};
+#[cfg(any(feature = "etcd", feature = "k8s"))]
+pub use task::{DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN};

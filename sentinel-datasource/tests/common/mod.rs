@@ -23,12 +23,25 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Polls `condition` every few milliseconds until it holds; fails the test after
 /// [`PATIENCE`], saying what was awaited.
-pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
+pub fn wait_until(what: &str, condition: impl FnMut() -> bool) {
+    wait_within(PATIENCE, what, condition);
+}
+
+/// How long a condition involving a server (etcd, an API server) may take: reconnecting
+/// after an outage waits for a retry delay, and the machine may be busy.
+pub const SERVER_PATIENCE: Duration = Duration::from_secs(60);
+
+/// [`wait_until`] with [`SERVER_PATIENCE`].
+pub fn wait_for_server(what: &str, condition: impl FnMut() -> bool) {
+    wait_within(SERVER_PATIENCE, what, condition);
+}
+
+fn wait_within(patience: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + patience;
     while !condition() {
         assert!(
             Instant::now() < deadline,
-            "timed out after {PATIENCE:?} waiting for: {what}"
+            "timed out after {patience:?} waiting for: {what}"
         );
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -1,0 +1,385 @@
+//! Rules from etcd v3: one key (its value a rule document) or every key under a prefix
+//! (each one document, merged per kind).
+//!
+//! The source reads the key or prefix, then watches from the revision of that read, so no
+//! update between the two is missed. When etcd cannot be reached or the watch breaks, the
+//! rules in force stay, the status shows the error, and the source retries with growing
+//! delays; on reconnecting it watches on from the last revision it saw, so updates made
+//! during the outage arrive (if etcd has compacted that revision away, it reads everything
+//! again). The source only reads: it never writes to etcd.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{Client, ConnectOptions, EventType, GetOptions, WatchOptions};
+use tokio::runtime::Handle;
+
+use crate::error::WatchError;
+use crate::format::Format;
+use crate::merge::{Change, Document, DocumentSet};
+use crate::pipeline::Pipeline;
+use crate::status::SourceStatus;
+use crate::task::{Backoff, Gate, Health, SourceTask, Synced, TaskOptions};
+
+/// What an [`EtcdSource`] follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Key(String),
+    Prefix(String),
+}
+
+impl Target {
+    fn key(&self) -> &str {
+        match self {
+            Target::Key(k) | Target::Prefix(k) => k,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Target::Key(k) => format!("etcd key {k}"),
+            Target::Prefix(p) => format!("etcd prefix {p}"),
+        }
+    }
+
+    fn get_options(&self) -> Option<GetOptions> {
+        matches!(self, Target::Prefix(_)).then(|| GetOptions::new().with_prefix())
+    }
+
+    fn watch_options(&self, start_revision: i64) -> WatchOptions {
+        let options = WatchOptions::new().with_start_revision(start_revision);
+        match self {
+            Target::Key(_) => options,
+            Target::Prefix(_) => options.with_prefix(),
+        }
+    }
+}
+
+/// Configures an [`EtcdSource`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EtcdSourceBuilder {
+    endpoints: Vec<String>,
+    target: Target,
+    format: Format,
+    connect: ConnectOptions,
+    task: TaskOptions,
+}
+
+impl EtcdSourceBuilder {
+    /// The values' format (default [`Format::Auto`]: JSON if a value starts with `[` or
+    /// `{`, YAML otherwise).
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// etcd-client's connection options: user and password, TLS (with etcd-client's TLS
+    /// features), timeouts. Replaces the defaults: 5 s to connect, 10 s per request, HTTP/2
+    /// keep-alive pings every 10 s (a dead connection is noticed within 15 s).
+    pub fn connect_options(mut self, options: ConnectOptions) -> Self {
+        self.connect = options;
+        self
+    }
+
+    /// Retry delays after a failure: from `min`, doubling up to `max` (defaults
+    /// [`DEFAULT_RETRY_MIN`](crate::DEFAULT_RETRY_MIN) and
+    /// [`DEFAULT_RETRY_MAX`](crate::DEFAULT_RETRY_MAX)).
+    pub fn retry(mut self, min: Duration, max: Duration) -> Self {
+        self.task.retry(min, max);
+        self
+    }
+
+    /// Runs the source's task on this tokio runtime instead of on a thread of its own.
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.task.runtime = Some(handle);
+        self
+    }
+
+    /// Starts following the key or prefix into `pipeline` and returns at once; the first
+    /// read happens in the background ([`EtcdSource::wait_synced`] waits for it). An
+    /// unreachable etcd is not an error here: the source keeps trying, and the status
+    /// shows why it cannot read. Fails only if no endpoint is given or the source's thread
+    /// cannot start.
+    pub fn start(self, pipeline: Pipeline) -> Result<EtcdSource, WatchError> {
+        let what = self.target.describe();
+        if self.endpoints.is_empty() {
+            return Err(WatchError {
+                what,
+                message: "no etcd endpoint given".into(),
+            });
+        }
+        let gate = Gate::new();
+        let synced = Arc::new(Synced::default());
+        let follower = Follower {
+            what: what.clone(),
+            endpoints: self.endpoints,
+            target: self.target,
+            format: self.format,
+            connect: self.connect,
+            set: DocumentSet::new(pipeline.clone()),
+            gate: gate.clone(),
+            synced: synced.clone(),
+            revision: None,
+            health: Health::default(),
+            backoff: self.task.backoff(),
+        };
+        let task = SourceTask::spawn(
+            "sentinel-etcd",
+            &what,
+            self.task.runtime,
+            gate,
+            follower.run(),
+        )?;
+        Ok(EtcdSource {
+            what,
+            pipeline,
+            synced,
+            _task: task,
+        })
+    }
+}
+
+/// Rules kept in step with an etcd key or prefix.
+///
+/// No tokio runtime is needed: by default the source runs on a thread of its own (with a
+/// single-threaded runtime), so it suits synchronous programs; inside an async program,
+/// [`EtcdSourceBuilder::runtime`] puts it on yours. Dropping the source stops it: once
+/// `drop` returns, no update is applied, and nothing is ever written to etcd.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sentinel_core::Sentinel;
+/// use sentinel_datasource::{EtcdSource, Flow, Pipeline};
+///
+/// let sentinel = Sentinel::new();
+/// // One key whose value is a list of flow rules ...
+/// let flow = EtcdSource::key(["http://127.0.0.1:2379"], "/sentinel/checkout/flow")
+///     .start(Pipeline::for_kind::<Flow>(&sentinel))?;
+/// // ... or every key under a prefix, each a document, merged per kind.
+/// let all = EtcdSource::prefix(["http://127.0.0.1:2379"], "/sentinel/checkout/")
+///     .start(Pipeline::builder(&sentinel).all_kinds().build())?;
+/// flow.wait_synced(Duration::from_secs(5));
+/// println!("{:?}", flow.status());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct EtcdSource {
+    what: String,
+    pipeline: Pipeline,
+    synced: Arc<Synced>,
+    _task: SourceTask,
+}
+
+impl std::fmt::Debug for EtcdSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdSource")
+            .field("what", &self.what)
+            .field("pipeline", &self.pipeline)
+            .finish()
+    }
+}
+
+impl EtcdSource {
+    /// Starts configuring a source that follows one key; its value is a rule document.
+    pub fn key<E: Into<String>>(
+        endpoints: impl IntoIterator<Item = E>,
+        key: impl Into<String>,
+    ) -> EtcdSourceBuilder {
+        Self::builder(endpoints, Target::Key(key.into()))
+    }
+
+    /// Starts configuring a source that follows every key under `prefix`; each value is a
+    /// rule document, and the rules of all of them are merged per kind (see
+    /// [`DocumentSet`]).
+    pub fn prefix<E: Into<String>>(
+        endpoints: impl IntoIterator<Item = E>,
+        prefix: impl Into<String>,
+    ) -> EtcdSourceBuilder {
+        Self::builder(endpoints, Target::Prefix(prefix.into()))
+    }
+
+    fn builder<E: Into<String>>(
+        endpoints: impl IntoIterator<Item = E>,
+        target: Target,
+    ) -> EtcdSourceBuilder {
+        EtcdSourceBuilder {
+            endpoints: endpoints.into_iter().map(Into::into).collect(),
+            target,
+            format: Format::Auto,
+            connect: ConnectOptions::new()
+                .with_connect_timeout(Duration::from_secs(5))
+                .with_timeout(Duration::from_secs(10))
+                .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5)),
+            task: TaskOptions::default(),
+        }
+    }
+
+    /// What the source follows (`etcd key /sentinel/flow`).
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// The pipeline the source feeds.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The pipeline's status: rules in force, last success, last error (an unreachable
+    /// etcd shows here).
+    pub fn status(&self) -> SourceStatus {
+        self.pipeline.status()
+    }
+
+    /// Blocks until the source has read etcd once (its rules are loaded, or rejected and
+    /// reported), or until `timeout` has passed; whether it has. Not for async code: use
+    /// [`EtcdSource::synced`] there.
+    pub fn wait_synced(&self, timeout: Duration) -> bool {
+        self.synced.wait(timeout)
+    }
+
+    /// Waits until the source has read etcd once.
+    pub async fn synced(&self) {
+        self.synced.wait_async().await
+    }
+}
+
+/// Why a session with etcd ended.
+enum Ended {
+    /// The watch's start revision was compacted: read everything again, at once.
+    Compacted,
+    /// Connection or watch failure: retry after a delay.
+    Failed(String),
+}
+
+impl From<etcd_client::Error> for Ended {
+    fn from(e: etcd_client::Error) -> Self {
+        Ended::Failed(e.to_string())
+    }
+}
+
+/// The source's task.
+struct Follower {
+    what: String,
+    endpoints: Vec<String>,
+    target: Target,
+    format: Format,
+    connect: ConnectOptions,
+    set: DocumentSet,
+    gate: Gate,
+    synced: Arc<Synced>,
+    /// The last revision applied; `None` until the first read, and after a compaction.
+    revision: Option<i64>,
+    health: Health,
+    backoff: Backoff,
+}
+
+impl Follower {
+    async fn run(mut self) {
+        loop {
+            match self.session().await {
+                Ended::Compacted => {
+                    tracing::info!(source = %self.what, "watch revision compacted; reading everything again");
+                    self.revision = None;
+                }
+                Ended::Failed(message) => {
+                    let pipeline = self.set.pipeline().clone();
+                    self.health.failed(&pipeline, &self.what, message);
+                    tokio::time::sleep(self.backoff.delay()).await;
+                }
+            }
+        }
+    }
+
+    /// Connects, reads unless resuming, and follows the watch until it ends.
+    async fn session(&mut self) -> Ended {
+        let mut client = match Client::connect(&self.endpoints, Some(self.connect.clone())).await {
+            Ok(c) => c,
+            Err(e) => return e.into(),
+        };
+        let revision = match self.revision {
+            Some(r) => r,
+            None => match self.read_all(&mut client).await {
+                Ok(r) => r,
+                Err(e) => return e,
+            },
+        };
+        let key = self.target.key().to_string();
+        let mut watch = match client
+            .watch(key, Some(self.target.watch_options(revision + 1)))
+            .await
+        {
+            Ok(w) => w,
+            Err(e) => return e.into(),
+        };
+        loop {
+            let response = match watch.message().await {
+                Ok(Some(r)) => r,
+                Ok(None) => return Ended::Failed("the watch stream was closed".into()),
+                Err(e) => return e.into(),
+            };
+            if response.compact_revision() > 0 {
+                return Ended::Compacted;
+            }
+            if response.canceled() {
+                return Ended::Failed(format!(
+                    "the watch was cancelled: {}",
+                    response.cancel_reason()
+                ));
+            }
+            self.connected();
+            let mut changes = Vec::new();
+            for event in response.events() {
+                let Some(kv) = event.kv() else { continue };
+                let name = String::from_utf8_lossy(kv.key()).into_owned();
+                changes.push(match event.event_type() {
+                    EventType::Put => Change::Put {
+                        name,
+                        document: Document::bytes(kv.value(), self.format),
+                    },
+                    EventType::Delete => Change::Remove { name },
+                });
+                self.revision = self.revision.max(Some(kv.mod_revision()));
+            }
+            if !changes.is_empty() {
+                let set = &mut self.set;
+                self.gate.run(|| set.apply(changes));
+            }
+        }
+    }
+
+    /// Reads the key or prefix whole and makes it the rules in force; the revision read.
+    async fn read_all(&mut self, client: &mut Client) -> Result<i64, Ended> {
+        let key = self.target.key().to_string();
+        let response = client.get(key, self.target.get_options()).await?;
+        let revision = response.header().map_or(0, |h| h.revision());
+        let documents: Vec<(String, Document)> = response
+            .kvs()
+            .iter()
+            .map(|kv| {
+                let name = String::from_utf8_lossy(kv.key()).into_owned();
+                (name, Document::bytes(kv.value(), self.format))
+            })
+            .collect();
+        let first = !self.synced.is_set();
+        let set = &mut self.set;
+        let what = &self.what;
+        self.gate.run(|| {
+            if documents.is_empty() && first {
+                set.pipeline()
+                    .report_error(crate::UpdateError::Missing { what: what.clone() });
+            }
+            set.replace_all(documents)
+        });
+        self.revision = Some(revision);
+        self.connected();
+        self.synced.set();
+        Ok(revision)
+    }
+
+    /// etcd answered: the outage, if any, is over.
+    fn connected(&mut self) {
+        self.backoff.reset();
+        let pipeline = self.set.pipeline().clone();
+        self.gate.run(|| self.health.recovered(&pipeline));
+    }
+}

@@ -1,0 +1,320 @@
+//! What the network sources (etcd, Kubernetes) share: the task that follows the store, on
+//! the caller's tokio runtime or on a thread of its own; retry delays; reporting an outage
+//! once; telling waiters the first read is done.
+
+use std::collections::hash_map::RandomState;
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, oneshot};
+
+use crate::error::{UpdateError, WatchError};
+use crate::pipeline::Pipeline;
+
+/// Default first retry delay after a failure.
+pub const DEFAULT_RETRY_MIN: Duration = Duration::from_millis(250);
+/// Default longest retry delay.
+pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// Where a source's task runs and how it retries: the settings both network sources take.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskOptions {
+    pub runtime: Option<Handle>,
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for TaskOptions {
+    fn default() -> Self {
+        TaskOptions {
+            runtime: None,
+            retry_min: DEFAULT_RETRY_MIN,
+            retry_max: DEFAULT_RETRY_MAX,
+        }
+    }
+}
+
+impl TaskOptions {
+    pub fn retry(&mut self, min: Duration, max: Duration) {
+        self.retry_min = min.max(Duration::from_millis(1));
+        self.retry_max = max.max(self.retry_min);
+    }
+
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            min: self.retry_min,
+            max: self.retry_max,
+            next: self.retry_min,
+        }
+    }
+}
+
+/// Exponential retry delays, from `min` doubling to `max`, each shortened by up to a fifth
+/// at random so that a fleet does not retry in step.
+#[derive(Debug, Clone)]
+pub(crate) struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    /// The delay before the next attempt.
+    pub fn delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.max);
+        let random = RandomState::new().hash_one(Instant::now());
+        delay.mul_f64(1.0 - (random % 1000) as f64 / 5000.0)
+    }
+
+    /// Back to the shortest delay (after a success).
+    pub fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+/// Whether the source can reach its store: an outage is reported once (again only when its
+/// reason changes), and the end of an outage marks the status healthy.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    broken: Option<String>,
+}
+
+impl Health {
+    /// Reports a failure to reach or follow the store; the rules in force stay.
+    pub fn failed(&mut self, pipeline: &Pipeline, what: &str, message: String) {
+        if self.broken.as_deref() == Some(message.as_str()) {
+            tracing::debug!(source = %pipeline.label(), what, %message, "still failing; retrying");
+            return;
+        }
+        pipeline.report_error(UpdateError::Watch {
+            what: what.to_string(),
+            message: message.clone(),
+        });
+        self.broken = Some(message);
+    }
+
+    /// The store answers again.
+    pub fn recovered(&mut self, pipeline: &Pipeline) {
+        if self.broken.take().is_some() {
+            pipeline.report_in_sync();
+        }
+    }
+}
+
+/// Tells waiters that the source has read its store once.
+#[derive(Debug, Default)]
+pub(crate) struct Synced {
+    done: Mutex<bool>,
+    changed: Condvar,
+    notify: Notify,
+}
+
+impl Synced {
+    pub fn set(&self) {
+        let mut done = self.done.lock();
+        if !*done {
+            *done = true;
+            self.changed.notify_all();
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Whether it is set.
+    pub fn is_set(&self) -> bool {
+        *self.done.lock()
+    }
+
+    /// Blocks until set or until `timeout` has passed; whether it was set.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let mut done = self.done.lock();
+        if !*done {
+            self.changed
+                .wait_while_for(&mut done, |done| !*done, timeout);
+        }
+        *done
+    }
+
+    /// Waits until set.
+    pub async fn wait_async(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if *self.done.lock() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Lets the task update the rules only while the source is open: once closed, no update
+/// starts, and closing waits for one in progress.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate(Arc<Mutex<bool>>);
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate(Arc::new(Mutex::new(true)))
+    }
+
+    /// Runs `f` unless the source is closed.
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        let open = self.0.lock();
+        open.then(f)
+    }
+
+    fn close(&self) {
+        *self.0.lock() = false;
+    }
+}
+
+/// A source's task: stopped, and its updates with it, when this is dropped.
+pub(crate) struct SourceTask {
+    gate: Gate,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SourceTask {
+    /// Runs `task` on `runtime`, or on a new thread `name` with a single-threaded runtime
+    /// of its own.
+    pub fn spawn<F>(
+        name: &str,
+        what: &str,
+        runtime: Option<Handle>,
+        gate: Gate,
+        task: F,
+    ) -> Result<SourceTask, WatchError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let until_stopped = async move {
+            tokio::select! {
+                () = task => {}
+                _ = stopped => {}
+            }
+        };
+        let mut source = SourceTask {
+            gate,
+            stop: Some(stop),
+            thread: None,
+            task: None,
+        };
+        let error = |e: std::io::Error| WatchError {
+            what: what.to_string(),
+            message: format!("cannot start the source's runtime: {e}"),
+        };
+        match runtime {
+            Some(handle) => source.task = Some(handle.spawn(until_stopped)),
+            None => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(error)?;
+                let thread = std::thread::Builder::new()
+                    .name(name.to_string())
+                    .spawn(move || {
+                        rt.block_on(until_stopped);
+                        // Ends the client's background tasks (connections) with the runtime.
+                        rt.shutdown_timeout(Duration::from_secs(1));
+                    })
+                    .map_err(error)?;
+                source.thread = Some(thread);
+            }
+        }
+        Ok(source)
+    }
+}
+
+impl Drop for SourceTask {
+    fn drop(&mut self) {
+        // Waits for an update in progress; none starts after this.
+        self.gate.close();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_up_to_the_maximum_and_reset() {
+        let mut options = TaskOptions::default();
+        options.retry(Duration::from_millis(100), Duration::from_millis(350));
+        let mut backoff = options.backoff();
+        let delays: Vec<Duration> = (0..4).map(|_| backoff.delay()).collect();
+        for (delay, full) in delays.iter().zip([100, 200, 350, 350]) {
+            let full = Duration::from_millis(full);
+            assert!(*delay <= full && *delay >= full.mul_f64(0.8), "{delays:?}");
+        }
+        backoff.reset();
+        assert!(backoff.delay() <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn an_outage_is_reported_once_and_its_end_marks_the_status_healthy() {
+        let sentinel = sentinel_core::Sentinel::new();
+        let pipeline = Pipeline::for_kind::<crate::Flow>(&sentinel);
+        let mut health = Health::default();
+        health.failed(&pipeline, "etcd", "connection refused".into());
+        health.failed(&pipeline, "etcd", "connection refused".into());
+        assert_eq!(pipeline.status().updates_rejected, 1);
+        health.failed(&pipeline, "etcd", "timed out".into());
+        assert_eq!(pipeline.status().updates_rejected, 2);
+        assert!(!pipeline.status().is_healthy());
+        health.recovered(&pipeline);
+        assert!(pipeline.status().is_healthy());
+        assert_eq!(pipeline.status().updates_applied, 0);
+    }
+
+    #[test]
+    fn dropping_a_task_on_its_own_thread_stops_it() {
+        let gate = Gate::new();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let task = SourceTask::spawn("t", "test", None, gate.clone(), async move {
+            let _tx = tx; // dropped when the task ends
+            std::future::pending::<()>().await;
+        })
+        .unwrap();
+        drop(task);
+        assert_eq!(gate.run(|| ()), None);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+        );
+    }
+
+    #[test]
+    fn synced_wakes_blocking_and_async_waiters() {
+        let synced = Arc::new(Synced::default());
+        assert!(!synced.wait(Duration::from_millis(1)));
+        let waiter = {
+            let synced = synced.clone();
+            std::thread::spawn(move || synced.wait(Duration::from_secs(30)))
+        };
+        synced.set();
+        assert!(waiter.join().unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(synced.wait_async());
+    }
+}

@@ -1,0 +1,388 @@
+//! The etcd source against a real etcd (Debian's etcd-server) on loopback: each test starts
+//! its own server with a temporary data directory and kills it when done.
+#![cfg(feature = "etcd")]
+
+mod common;
+#[path = "support/etcd_server.rs"]
+mod etcd_server;
+#[path = "support/tcp_proxy.rs"]
+mod tcp_proxy;
+
+use std::time::Duration;
+
+use common::{wait_for_server, wait_until};
+use etcd_server::EtcdServer;
+use sentinel_core::Sentinel;
+use sentinel_datasource::etcd_client::{Client, CompactionOptions, GetOptions};
+use sentinel_datasource::{
+    DeletePolicy, EtcdSource, EtcdSourceBuilder, Flow, Isolation, Pipeline, UpdateError,
+};
+use tcp_proxy::TcpProxy;
+
+/// A second etcd client, as the people or tools that change the rules.
+struct Writer {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl Writer {
+    fn connect(endpoint: &str) -> Writer {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = rt
+            .block_on(Client::connect([endpoint], None))
+            .expect("writer cannot connect to etcd");
+        Writer { rt, client }
+    }
+
+    /// Puts `value` and returns the store's revision after it.
+    fn put(&mut self, key: &str, value: &str) -> i64 {
+        let response = self.rt.block_on(self.client.put(key, value, None)).unwrap();
+        response.header().unwrap().revision()
+    }
+
+    fn delete(&mut self, key: &str) {
+        self.rt.block_on(self.client.delete(key, None)).unwrap();
+    }
+
+    fn revision(&mut self) -> i64 {
+        let response = self
+            .rt
+            .block_on(self.client.get("/", Some(GetOptions::new().with_prefix())))
+            .unwrap();
+        response.header().unwrap().revision()
+    }
+
+    fn compact(&mut self, revision: i64) {
+        let options = CompactionOptions::new().with_physical();
+        self.rt
+            .block_on(self.client.compact(revision, Some(options)))
+            .unwrap();
+    }
+}
+
+fn flow(resource: &str, threshold: u32) -> String {
+    format!(r#"[{{"resource": "{resource}", "threshold": {threshold}}}]"#)
+}
+
+/// The flow rules in force as `(resource, threshold)`.
+fn flow_rules(sentinel: &Sentinel) -> Vec<(String, f64)> {
+    sentinel
+        .flow_rules()
+        .into_iter()
+        .map(|r| (r.resource, r.threshold))
+        .collect()
+}
+
+fn rules(list: &[(&str, f64)]) -> Vec<(String, f64)> {
+    list.iter().map(|(r, t)| (r.to_string(), *t)).collect()
+}
+
+/// Quick retries, so that reconnecting takes a fraction of a second.
+fn quick(builder: EtcdSourceBuilder) -> EtcdSourceBuilder {
+    builder.retry(Duration::from_millis(50), Duration::from_millis(500))
+}
+
+fn last_error(source: &EtcdSource) -> Option<UpdateError> {
+    source.status().last_error.map(|e| e.error)
+}
+
+#[test]
+fn a_key_is_followed_through_updates_bad_values_deletion_and_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = EtcdServer::start(dir.path());
+    let mut writer = Writer::connect(&etcd.endpoint());
+    writer.put("/rules/flow", &flow("checkout", 10));
+    let sentinel = Sentinel::new();
+    let source = quick(EtcdSource::key([etcd.endpoint()], "/rules/flow"))
+        .start(Pipeline::for_kind::<Flow>(&sentinel))
+        .unwrap();
+    assert!(source.wait_synced(common::SERVER_PATIENCE));
+    assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 10.0)]));
+
+    writer.put("/rules/flow", &flow("checkout", 20));
+    wait_until("the update", || {
+        flow_rules(&sentinel) == rules(&[("checkout", 20.0)])
+    });
+
+    // Another key, even one sharing the prefix, is not this source's.
+    writer.put("/rules/flow-other", &flow("other", 1));
+    writer.put(
+        "/rules/flow",
+        r#"[{"resource": "checkout", "threshold": -1}]"#,
+    );
+    wait_until("the invalid value to be reported", || {
+        last_error(&source).is_some_and(|e| e.to_string().contains("field `threshold`"))
+    });
+    assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 20.0)]));
+    assert!(!source.status().is_healthy());
+
+    writer.put("/rules/flow", "");
+    wait_until("the empty value to be reported", || {
+        last_error(&source).is_some_and(|e| e.to_string().contains("empty"))
+    });
+    writer.delete("/rules/flow");
+    wait_until("the deletion to be reported", || {
+        matches!(last_error(&source), Some(UpdateError::Missing { .. }))
+    });
+    assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 20.0)]));
+
+    writer.put("/rules/flow", &flow("checkout", 30));
+    wait_until("the key to come back", || {
+        flow_rules(&sentinel) == rules(&[("checkout", 30.0)])
+    });
+    assert!(source.status().is_healthy());
+    assert_eq!(source.status().updates_applied, 3);
+}
+
+#[test]
+fn a_deleted_key_clears_the_rules_under_the_clear_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = EtcdServer::start(dir.path());
+    let mut writer = Writer::connect(&etcd.endpoint());
+    writer.put("/rules/flow", &flow("checkout", 10));
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::builder(&sentinel)
+        .kind::<Flow>()
+        .on_delete(DeletePolicy::ClearRules)
+        .build();
+    let source = quick(EtcdSource::key([etcd.endpoint()], "/rules/flow"))
+        .start(pipeline)
+        .unwrap();
+    assert!(source.wait_synced(common::SERVER_PATIENCE));
+    assert_eq!(sentinel.flow_rules().len(), 1);
+    writer.delete("/rules/flow");
+    wait_until("the rules to be cleared", || {
+        sentinel.flow_rules().is_empty()
+    });
+    assert!(source.status().is_healthy());
+}
+
+#[test]
+fn a_missing_key_is_reported_and_loaded_when_it_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = EtcdServer::start(dir.path());
+    let sentinel = Sentinel::new();
+    let source = quick(EtcdSource::key([etcd.endpoint()], "/rules/flow"))
+        .start(Pipeline::for_kind::<Flow>(&sentinel))
+        .unwrap();
+    assert!(source.wait_synced(common::SERVER_PATIENCE));
+    let Some(UpdateError::Missing { what }) = last_error(&source) else {
+        panic!("{:?}", source.status())
+    };
+    assert_eq!(what, "etcd key /rules/flow");
+    Writer::connect(&etcd.endpoint()).put("/rules/flow", &flow("late", 1));
+    wait_until("the new key", || {
+        flow_rules(&sentinel) == rules(&[("late", 1.0)])
+    });
+}
+
+#[test]
+fn every_key_under_a_prefix_is_one_document_merged_per_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = EtcdServer::start(dir.path());
+    let mut writer = Writer::connect(&etcd.endpoint());
+    writer.put("/svc/a", &flow("a", 1));
+    writer.put(
+        "/svc/b",
+        "- {resource: b1, threshold: 2}\n- {resource: b2, threshold: 3}\n",
+    );
+    writer.put(
+        "/svc/pools",
+        "isolation:\n  - {resource: pool, threshold: 4}\n",
+    );
+    writer.put("/svcX", &flow("not under the prefix", 1));
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::builder(&sentinel)
+        .kind::<Flow>()
+        .kind::<Isolation>()
+        .build();
+    let source = quick(EtcdSource::prefix([etcd.endpoint()], "/svc/"))
+        .start(pipeline)
+        .unwrap();
+    assert!(source.wait_synced(common::SERVER_PATIENCE));
+    // A plain list fits a source of one kind only; this one loads two.
+    let Some(UpdateError::Document { name, .. }) = last_error(&source) else {
+        panic!("{:?}", source.status())
+    };
+    assert!(name == "/svc/a" || name == "/svc/b", "{name}");
+    assert_eq!(sentinel.isolation_rules().len(), 1);
+
+    writer.put("/svc/a", "flow: [{resource: a, threshold: 1}]");
+    writer.put(
+        "/svc/b",
+        "flow:\n  - {resource: b1, threshold: 2}\n  - {resource: b2, threshold: 3}\n",
+    );
+    wait_until("both flow documents", || sentinel.flow_rules().len() == 3);
+    assert_eq!(
+        flow_rules(&sentinel),
+        rules(&[("a", 1.0), ("b1", 2.0), ("b2", 3.0)])
+    );
+
+    writer.put(
+        "/svc/c",
+        "flow: [{resource: c, threshold: 0, controlBehavior: Sideways}]",
+    );
+    wait_until(
+        "the bad document to be reported",
+        || matches!(last_error(&source), Some(UpdateError::Document { name, .. }) if name == "/svc/c"),
+    );
+    assert_eq!(sentinel.flow_rules().len(), 3);
+
+    writer.delete("/svc/a");
+    wait_until("a's rules to go", || {
+        flow_rules(&sentinel) == rules(&[("b1", 2.0), ("b2", 3.0)])
+    });
+    assert_eq!(sentinel.isolation_rules().len(), 1);
+}
+
+#[test]
+fn rules_stay_while_etcd_is_down_and_an_update_after_its_restart_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut etcd = EtcdServer::start(dir.path());
+    Writer::connect(&etcd.endpoint()).put("/rules/flow", &flow("checkout", 10));
+    let sentinel = Sentinel::new();
+    let source = quick(EtcdSource::key([etcd.endpoint()], "/rules/flow"))
+        .start(Pipeline::for_kind::<Flow>(&sentinel))
+        .unwrap();
+    assert!(source.wait_synced(common::SERVER_PATIENCE));
+
+    etcd.kill();
+    wait_for_server("the outage to show in the status", || {
+        matches!(last_error(&source), Some(UpdateError::Watch { .. }))
+    });
+    assert!(!source.status().is_healthy());
+    assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 10.0)]));
+
+    etcd.start_again();
+    Writer::connect(&etcd.endpoint()).put("/rules/flow", &flow("checkout", 20));
+    wait_for_server("the update after the restart", || {
+        flow_rules(&sentinel) == rules(&[("checkout", 20.0)])
+    });
+    wait_for_server("the status to be healthy", || source.status().is_healthy());
+}
+
+#[test]
+fn updates_written_while_the_watch_was_broken_are_not_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = EtcdServer::start(dir.path());
+    let proxy = TcpProxy::start(&etcd.address());
+    let mut writer = Writer::connect(&etcd.endpoint());
+    writer.put("/rules/flow", &flow("checkout", 10));
+    let sentinel = Sentinel::new();
+    let source = quick(EtcdSource::key([proxy.endpoint()], "/rules/flow"))
+        .start(Pipeline::for_kind::<Flow>(&sentinel))
+        .unwrap();
+    assert!(source.wait_synced(common::SERVER_PATIENCE));
+
+    proxy.cut();
+    wait_for_server("the broken watch to show in the status", || {
+        matches!(last_error(&source), Some(UpdateError::Watch { .. }))
+    });
+    writer.put("/rules/flow", &flow("checkout", 20));
+    writer.put("/rules/other", &flow("other", 1));
+    assert!(
+        !source.status().is_healthy(),
+        "the source must still be cut off"
+    );
+    assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 10.0)]));
+
+    proxy.resume();
+    wait_for_server("the update made during the outage", || {
+        flow_rules(&sentinel) == rules(&[("checkout", 20.0)])
+    });
+    assert!(source.status().is_healthy());
+}
+
+#[test]
+fn a_compacted_revision_is_read_again_after_reconnecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = EtcdServer::start(dir.path());
+    let proxy = TcpProxy::start(&etcd.address());
+    let mut writer = Writer::connect(&etcd.endpoint());
+    writer.put("/svc/a", &flow("a", 1));
+    writer.put("/svc/b", &flow("b", 1));
+    let sentinel = Sentinel::new();
+    let source = quick(EtcdSource::prefix([proxy.endpoint()], "/svc/"))
+        .start(Pipeline::for_kind::<Flow>(&sentinel))
+        .unwrap();
+    assert!(source.wait_synced(common::SERVER_PATIENCE));
+    assert_eq!(flow_rules(&sentinel), rules(&[("a", 1.0), ("b", 1.0)]));
+
+    proxy.cut();
+    wait_for_server("the broken watch to show in the status", || {
+        matches!(last_error(&source), Some(UpdateError::Watch { .. }))
+    });
+    writer.delete("/svc/a");
+    let revision = writer.put("/svc/b", &flow("b", 2));
+    writer.compact(revision);
+
+    proxy.resume();
+    wait_for_server("the state after the compaction", || {
+        flow_rules(&sentinel) == rules(&[("b", 2.0)])
+    });
+    assert!(source.status().is_healthy());
+}
+
+#[test]
+fn dropping_the_source_stops_it_and_nothing_is_written_to_etcd() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = EtcdServer::start(dir.path());
+    let mut writer = Writer::connect(&etcd.endpoint());
+    writer.put("/rules/flow", &flow("checkout", 10));
+    let revision = writer.revision();
+    let sentinel = Sentinel::new();
+    let source = quick(EtcdSource::key([etcd.endpoint()], "/rules/flow"))
+        .start(Pipeline::for_kind::<Flow>(&sentinel))
+        .unwrap();
+    assert!(source.wait_synced(common::SERVER_PATIENCE));
+    let pipeline = source.pipeline().clone();
+    drop(source);
+    assert_eq!(writer.revision(), revision, "the source wrote to etcd");
+
+    // A live source on a second instance shows when the updates could have arrived.
+    let control = Sentinel::new();
+    let _live = quick(EtcdSource::key([etcd.endpoint()], "/rules/flow"))
+        .start(Pipeline::for_kind::<Flow>(&control))
+        .unwrap();
+    writer.put("/rules/flow", &flow("checkout", 20));
+    wait_until("the live source to see the update", || {
+        flow_rules(&control) == rules(&[("checkout", 20.0)])
+    });
+    assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 10.0)]));
+    assert_eq!(pipeline.status().updates_applied, 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_source_runs_on_the_callers_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = EtcdServer::start(dir.path());
+    let mut client = Client::connect([etcd.endpoint()], None).await.unwrap();
+    client
+        .put("/rules/flow", flow("checkout", 10), None)
+        .await
+        .unwrap();
+    let sentinel = Sentinel::new();
+    let source = quick(EtcdSource::key([etcd.endpoint()], "/rules/flow"))
+        .runtime(tokio::runtime::Handle::current())
+        .start(Pipeline::for_kind::<Flow>(&sentinel))
+        .unwrap();
+    tokio::time::timeout(common::SERVER_PATIENCE, source.synced())
+        .await
+        .expect("the first read");
+    assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 10.0)]));
+    client
+        .put("/rules/flow", flow("checkout", 20), None)
+        .await
+        .unwrap();
+    tokio::time::timeout(common::SERVER_PATIENCE, async {
+        while flow_rules(&sentinel) != rules(&[("checkout", 20.0)]) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the update");
+    drop(source);
+}
