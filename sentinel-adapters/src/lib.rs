@@ -80,19 +80,18 @@ mod block;
 mod classify;
 mod client;
 mod grpc;
+mod guarded;
 mod resource;
 mod server;
 
 pub use args::{Arg, NoArgs, RequestArgs};
 pub use block::{BlockHandler, GrpcBlockResponse, HttpBlockResponse, http_status};
 pub use classify::{Classify, GrpcErrors, ServerErrors};
-pub use client::{
-    ClientError, Fallback, NoFallback, OnBlock, ResponseFuture as ClientResponseFuture,
-    SentinelClient, SentinelClientLayer,
-};
+pub use client::{ClientError, Fallback, NoFallback, SentinelClient, SentinelClientLayer};
 pub use grpc::GrpcCode;
 #[cfg(feature = "tonic")]
 pub use grpc::block_status;
+pub use guarded::{BlockMode, Guarded, Respond, ResponseFuture};
 pub use resource::{FixedName, PathName, ResourceName, RouteName};
 pub use sentinel_core;
-pub use server::{ResponseFuture, SentinelLayer, SentinelService};
+pub use server::{SentinelLayer, SentinelService};

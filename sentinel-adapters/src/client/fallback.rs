@@ -3,24 +3,24 @@
 use http::request::Parts;
 use sentinel_core::BlockError;
 
+use super::ClientError;
 use crate::block::BlockHandler;
+use crate::guarded::BlockMode;
 
-/// Turns a blocked call into its result: `Err(block)` (the caller sees
-/// [`ClientError::Blocked`](super::ClientError::Blocked)) or a fallback response.
-pub trait OnBlock<Res> {
-    /// The result of a call (`request`: its head) that `block` refused.
-    fn on_block(&self, block: BlockError, request: &Parts) -> Result<Res, BlockError>;
-}
-
-/// Blocked calls fail with [`ClientError::Blocked`](super::ClientError::Blocked) (the
-/// default).
+/// Blocked calls fail with [`ClientError::Blocked`] (the default).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoFallback;
 
-impl<Res> OnBlock<Res> for NoFallback {
+impl<Res, E> BlockMode<Res, E> for NoFallback {
+    type Error = ClientError<E>;
+
+    fn on_block(&self, block: BlockError, _request: &Parts) -> Result<Res, ClientError<E>> {
+        Err(ClientError::Blocked(block))
+    }
+
     #[inline]
-    fn on_block(&self, block: BlockError, _request: &Parts) -> Result<Res, BlockError> {
-        Err(block)
+    fn service_error(error: E) -> ClientError<E> {
+        ClientError::Service(error)
     }
 }
 
@@ -28,8 +28,15 @@ impl<Res> OnBlock<Res> for NoFallback {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Fallback<H>(pub H);
 
-impl<Res, H: BlockHandler<Res>> OnBlock<Res> for Fallback<H> {
-    fn on_block(&self, block: BlockError, request: &Parts) -> Result<Res, BlockError> {
+impl<Res, E, H: BlockHandler<Res>> BlockMode<Res, E> for Fallback<H> {
+    type Error = ClientError<E>;
+
+    fn on_block(&self, block: BlockError, request: &Parts) -> Result<Res, ClientError<E>> {
         Ok(self.0.block_response(&block, request))
+    }
+
+    #[inline]
+    fn service_error(error: E) -> ClientError<E> {
+        ClientError::Service(error)
     }
 }

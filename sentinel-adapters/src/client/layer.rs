@@ -10,6 +10,7 @@ use crate::admission::Admission;
 use crate::args::NoArgs;
 use crate::block::GrpcBlockResponse;
 use crate::classify::{GrpcErrors, ServerErrors};
+use crate::guarded::Guarded;
 use crate::resource::FixedName;
 
 /// Guards a tower client (hyper's client, a tonic `Channel`, any
@@ -125,6 +126,6 @@ impl<S, R: Clone, A: Clone, C: Clone, F: Clone> Layer<S> for SentinelClientLayer
     type Service = SentinelClient<S, R, A, C, F>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SentinelClient::new(inner, self.admission.clone(), self.on_block.clone())
+        Guarded::new(inner, self.admission.clone(), self.on_block.clone())
     }
 }

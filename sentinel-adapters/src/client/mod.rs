@@ -2,12 +2,20 @@
 
 mod error;
 mod fallback;
-mod future;
 mod layer;
-mod service;
 
 pub use error::ClientError;
-pub use fallback::{Fallback, NoFallback, OnBlock};
-pub use future::ResponseFuture;
+pub use fallback::{Fallback, NoFallback};
 pub use layer::SentinelClientLayer;
-pub use service::SentinelClient;
+
+use crate::args::NoArgs;
+use crate::classify::ServerErrors;
+use crate::guarded::Guarded;
+use crate::resource::FixedName;
+
+/// The service [`SentinelClientLayer`] makes: errors are [`ClientError`]s, and blocked
+/// calls fail with [`ClientError::Blocked`] ([`NoFallback`]) or get a fallback response
+/// ([`Fallback`]). With the defaults of [`SentinelClientLayer::new`] its type is
+/// `SentinelClient<S>`.
+pub type SentinelClient<S, R = FixedName, A = NoArgs, C = ServerErrors, F = NoFallback> =
+    Guarded<S, R, A, C, F>;

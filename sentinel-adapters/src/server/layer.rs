@@ -8,6 +8,7 @@ use crate::admission::Admission;
 use crate::args::NoArgs;
 use crate::block::{GrpcBlockResponse, HttpBlockResponse};
 use crate::classify::{GrpcErrors, ServerErrors};
+use crate::guarded::{Guarded, Respond};
 use crate::resource::{PathName, RouteName};
 
 /// Guards a server: each request is an Inbound entry of its resource, decided when the
@@ -126,6 +127,6 @@ impl<S, R: Clone, A: Clone, C: Clone, H: Clone> Layer<S> for SentinelLayer<R, A,
     type Service = SentinelService<S, R, A, C, H>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SentinelService::new(inner, self.admission.clone(), self.block.clone())
+        Guarded::new(inner, self.admission.clone(), Respond(self.block.clone()))
     }
 }

@@ -1,33 +1,35 @@
-//! [`SentinelService`]: the server-side middleware.
+//! [`Guarded`]: the middleware service of both layers.
 
 use std::task::{Context, Poll};
 
 use http::Request;
 use tower_service::Service;
 
-use super::ResponseFuture;
+use super::{BlockMode, ResponseFuture};
 use crate::admission::Admission;
-use crate::args::{NoArgs, RequestArgs};
-use crate::block::{BlockHandler, HttpBlockResponse};
-use crate::classify::{Classify, ServerErrors};
-use crate::resource::{ResourceName, RouteName};
+use crate::args::RequestArgs;
+use crate::classify::Classify;
+use crate::resource::ResourceName;
 
-/// A service guarded by Sentinel; made by [`SentinelLayer`](super::SentinelLayer). With
-/// the defaults of [`SentinelLayer::new`](super::SentinelLayer::new), its type is
-/// `SentinelService<S>`.
+/// A service guarded by Sentinel, made by [`SentinelLayer`](crate::SentinelLayer) (as a
+/// [`SentinelService`](crate::SentinelService)) or
+/// [`SentinelClientLayer`](crate::SentinelClientLayer) (as a
+/// [`SentinelClient`](crate::SentinelClient)). Each request is admitted in `call`; a
+/// blocked one is answered as the [`BlockMode`] `M` says without reaching the wrapped
+/// service.
 #[derive(Debug, Clone)]
-pub struct SentinelService<S, R = RouteName, A = NoArgs, C = ServerErrors, H = HttpBlockResponse> {
+pub struct Guarded<S, R, A, C, M> {
     inner: S,
     admission: Admission<R, A, C>,
-    block: H,
+    mode: M,
 }
 
-impl<S, R, A, C, H> SentinelService<S, R, A, C, H> {
-    pub(crate) fn new(inner: S, admission: Admission<R, A, C>, block: H) -> Self {
-        SentinelService {
+impl<S, R, A, C, M> Guarded<S, R, A, C, M> {
+    pub(crate) fn new(inner: S, admission: Admission<R, A, C>, mode: M) -> Self {
+        Guarded {
             inner,
             admission,
-            block,
+            mode,
         }
     }
 
@@ -47,21 +49,21 @@ impl<S, R, A, C, H> SentinelService<S, R, A, C, H> {
     }
 }
 
-impl<S, B, R, A, C, H> Service<Request<B>> for SentinelService<S, R, A, C, H>
+impl<S, B, R, A, C, M> Service<Request<B>> for Guarded<S, R, A, C, M>
 where
     S: Service<Request<B>> + Clone,
     R: ResourceName<B>,
     A: RequestArgs<B>,
     C: Classify<S::Response> + Clone,
-    H: BlockHandler<S::Response>,
+    M: BlockMode<S::Response, S::Error>,
 {
     type Response = S::Response;
-    type Error = S::Error;
-    type Future = ResponseFuture<S, Request<B>, C>;
+    type Error = M::Error;
+    type Future = ResponseFuture<S, Request<B>, C, M>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(M::service_error)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
@@ -71,7 +73,7 @@ where
             }
             Err(block) => {
                 let (parts, _body) = request.into_parts();
-                ResponseFuture::blocked(self.block.block_response(&block, &parts))
+                ResponseFuture::blocked(self.mode.on_block(block, &parts))
             }
         }
     }
