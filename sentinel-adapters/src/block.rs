@@ -49,13 +49,34 @@ where
 /// assert_eq!(http_status(BlockType::CircuitBreaking), StatusCode::SERVICE_UNAVAILABLE);
 /// ```
 pub fn http_status(block_type: BlockType) -> StatusCode {
-    match block_type {
-        BlockType::Flow | BlockType::HotSpotParamFlow => StatusCode::TOO_MANY_REQUESTS,
-        BlockType::Authority => StatusCode::FORBIDDEN,
-        BlockType::CircuitBreaking
-        | BlockType::System
-        | BlockType::Isolation
-        | BlockType::Custom(_) => StatusCode::SERVICE_UNAVAILABLE,
+    match Refusal::of(block_type) {
+        Refusal::OverLimit => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::Forbidden => StatusCode::FORBIDDEN,
+        Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// What a block means to the caller, which both HTTP statuses and gRPC codes follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Over a flow or hot-parameter limit: slow down.
+    OverLimit,
+    /// An authority rule refused the caller.
+    Forbidden,
+    /// A breaker, system protection, isolation or a custom check: try later.
+    Unavailable,
+}
+
+impl Refusal {
+    pub(crate) fn of(block_type: BlockType) -> Self {
+        match block_type {
+            BlockType::Flow | BlockType::HotSpotParamFlow => Refusal::OverLimit,
+            BlockType::Authority => Refusal::Forbidden,
+            BlockType::CircuitBreaking
+            | BlockType::System
+            | BlockType::Isolation
+            | BlockType::Custom(_) => Refusal::Unavailable,
+        }
     }
 }
 

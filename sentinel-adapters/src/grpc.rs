@@ -5,6 +5,8 @@ use http::header::HeaderName;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use sentinel_core::{BlockError, BlockType};
 
+use crate::block::Refusal;
+
 pub(crate) const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 pub(crate) const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 pub(crate) const GRPC_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/grpc");
@@ -34,13 +36,10 @@ impl GrpcCode {
     /// assert_eq!(GrpcCode::of(BlockType::System) as i32, 14);
     /// ```
     pub fn of(block_type: BlockType) -> Self {
-        match block_type {
-            BlockType::Flow | BlockType::HotSpotParamFlow => GrpcCode::ResourceExhausted,
-            BlockType::Authority => GrpcCode::PermissionDenied,
-            BlockType::CircuitBreaking
-            | BlockType::System
-            | BlockType::Isolation
-            | BlockType::Custom(_) => GrpcCode::Unavailable,
+        match Refusal::of(block_type) {
+            Refusal::OverLimit => GrpcCode::ResourceExhausted,
+            Refusal::Forbidden => GrpcCode::PermissionDenied,
+            Refusal::Unavailable => GrpcCode::Unavailable,
         }
     }
 

@@ -24,7 +24,7 @@
 //! ## Servers: [`SentinelLayer`]
 //!
 //! Each request is an Inbound entry (so system rules apply), decided in `call`, never in
-//! `poll_ready`, and every clone of the layer or service shares the one [`Sentinel`]
+//! `poll_ready`, and every clone of the layer or service shares the one [`Sentinel`](sentinel_core::Sentinel)
 //! (so the limit holds under axum, which clones services per request).
 //!
 //! - **Resource**: `"{METHOD} {route}"`, the route being axum's `MatchedPath`
