@@ -22,6 +22,7 @@ use http::{Request, Response};
 use sentinel_adapters::SentinelLayer;
 use sentinel_core::flow::FlowRule;
 use sentinel_core::{Entry, Sentinel, TrafficType};
+use tower::util::MapRequestLayer;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 /// Drives a future that needs no I/O or timer to completion on this thread.
@@ -79,6 +80,13 @@ fn service_fn_layer(c: &mut Criterion) {
 fn axum_router(c: &mut Criterion) {
     let app = || Router::new().route("/items/{id}", get(|| async { "hello" }));
     bench(c, "tower_layer/axum_router/plain", app());
+    // What axum charges for any layer (a boxed clone and a boxed future per request).
+    let pass_through = MapRequestLayer::new(|request: Request<Body>| request);
+    bench(
+        c,
+        "tower_layer/axum_router/pass_through_layer",
+        app().layer(pass_through),
+    );
     let layer = SentinelLayer::new(passing_rule("GET /items/{id}"));
     bench(c, "tower_layer/axum_router/sentinel", app().layer(layer));
 }
