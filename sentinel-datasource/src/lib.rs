@@ -69,6 +69,8 @@ mod error;
 mod etcd;
 mod file;
 mod format;
+#[cfg(feature = "k8s")]
+mod k8s;
 mod kind;
 mod merge;
 mod pipeline;
@@ -88,7 +90,15 @@ pub use etcd::{EtcdSource, EtcdSourceBuilder};
 pub use etcd_client;
 pub use file::{DEFAULT_DEBOUNCE, DEFAULT_MAX_BYTES, FileSource, FileSourceBuilder};
 pub use format::Format;
+#[cfg(feature = "k8s")]
+pub use k8s::crd;
+#[cfg(feature = "k8s")]
+pub use k8s::{KubeSource, KubeSourceBuilder};
 pub use kind::{CircuitBreaker, Flow, Hotspot, Isolation, RuleKind, System};
+/// The Kubernetes client crate, at the version the `k8s` feature uses (for
+/// [`KubeSourceBuilder::config`] and [`KubeSourceBuilder::client`]).
+#[cfg(feature = "k8s")]
+pub use kube;
 pub use merge::{Change, Document, DocumentSet, MergeOutcome};
 pub use pipeline::{Applied, DeletePolicy, KindUpdate, Pipeline, PipelineBuilder};
 pub use sentinel_core;

@@ -126,6 +126,7 @@ impl Synced {
     }
 
     /// Whether it is set.
+    #[cfg(feature = "etcd")]
     pub fn is_set(&self) -> bool {
         *self.done.lock()
     }

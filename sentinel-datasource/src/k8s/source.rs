@@ -1,0 +1,395 @@
+//! Rules from Kubernetes custom resources, followed with kube-runtime's watcher.
+//!
+//! For each rule kind of its pipeline, the source watches that kind's custom resources in
+//! one namespace (all of them, one by name, or those a label selector picks) and loads the
+//! union of their rules. The watcher lists, then watches from the list's resource version;
+//! it resumes a cut stream from the last version seen (bookmarks keep that version fresh),
+//! and lists again when the API server answers `410 Gone`. When the API server cannot be
+//! reached, the rules in force stay, the status shows why, and the source retries with
+//! growing delays, then lists again: changes made meanwhile, deletions included, are
+//! applied. The source only reads: it never creates, changes or deletes anything.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+use kube::api::{Api, DynamicObject};
+use kube::core::ApiResource;
+use kube::runtime::watcher::{self, Event, watcher};
+use kube::{Client, Config};
+use serde_json::{Value, json};
+use tokio::runtime::Handle;
+
+use super::crd::api_resource;
+use crate::error::WatchError;
+use crate::merge::{Change, Document, DocumentSet};
+use crate::pipeline::Pipeline;
+use crate::status::SourceStatus;
+use crate::task::{Gate, Health, SourceTask, Synced, TaskOptions};
+
+/// How the source gets its client.
+#[derive(Clone)]
+enum Connection {
+    /// From the environment: kubeconfig, or the pod's service account.
+    Infer,
+    /// From this configuration.
+    Config(Box<Config>),
+    /// This client.
+    Client(Client),
+}
+
+/// Configures a [`KubeSource`].
+#[derive(Clone)]
+#[must_use]
+pub struct KubeSourceBuilder {
+    namespace: String,
+    name: Option<String>,
+    labels: Option<String>,
+    connection: Connection,
+    task: TaskOptions,
+}
+
+impl std::fmt::Debug for KubeSourceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeSourceBuilder")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("labels", &self.labels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubeSourceBuilder {
+    /// Follows only the objects with this name (one per kind).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Follows only the objects this label selector picks (`app=checkout,tier!=canary`).
+    pub fn labels(mut self, selector: impl Into<String>) -> Self {
+        self.labels = Some(selector.into());
+        self
+    }
+
+    /// Connects with this configuration (default: inferred from the environment, as
+    /// `kubectl` does: `KUBECONFIG`, `~/.kube/config`, or the pod's service account).
+    pub fn config(mut self, config: Config) -> Self {
+        self.connection = Connection::Config(Box::new(config));
+        self
+    }
+
+    /// Uses this client. A client belongs to the runtime it was made on: give that
+    /// runtime with [`KubeSourceBuilder::runtime`] too.
+    pub fn client(mut self, client: Client) -> Self {
+        self.connection = Connection::Client(client);
+        self
+    }
+
+    /// Retry delays after a failure: from `min`, doubling up to `max` (defaults
+    /// [`DEFAULT_RETRY_MIN`](crate::DEFAULT_RETRY_MIN) and
+    /// [`DEFAULT_RETRY_MAX`](crate::DEFAULT_RETRY_MAX)).
+    pub fn retry(mut self, min: Duration, max: Duration) -> Self {
+        self.task.retry(min, max);
+        self
+    }
+
+    /// Runs the source's task on this tokio runtime instead of on a thread of its own.
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.task.runtime = Some(handle);
+        self
+    }
+
+    /// Starts following the custom resources of the pipeline's kinds and returns at once;
+    /// the first list happens in the background ([`KubeSource::wait_synced`] waits for
+    /// it). An unreachable API server is not an error here: the source keeps trying and
+    /// the status shows why it cannot list. Fails only if the source's thread cannot
+    /// start.
+    pub fn start(self, pipeline: Pipeline) -> Result<KubeSource, WatchError> {
+        let mut what = format!("custom resources in namespace {}", self.namespace);
+        if let Some(name) = &self.name {
+            what.push_str(&format!(" named {name}"));
+        }
+        if let Some(labels) = &self.labels {
+            what.push_str(&format!(" labelled {labels}"));
+        }
+        let mut config = watcher::Config::default();
+        if let Some(name) = &self.name {
+            config = config.fields(&format!("metadata.name={name}"));
+        }
+        if let Some(labels) = &self.labels {
+            config = config.labels(labels);
+        }
+        let kinds: Vec<ApiResource> = pipeline
+            .dyn_kinds()
+            .iter()
+            .map(|k| api_resource(k.crd_kind()))
+            .collect();
+        let gate = Gate::new();
+        let synced = Arc::new(Synced::default());
+        let task = Watch {
+            namespace: self.namespace,
+            config,
+            connection: self.connection,
+            options: self.task.clone(),
+            pipeline: pipeline.clone(),
+            gate: gate.clone(),
+            synced: synced.clone(),
+            unsynced: Arc::new(AtomicUsize::new(kinds.len())),
+        };
+        let task = SourceTask::spawn(
+            "sentinel-k8s",
+            &what,
+            self.task.runtime,
+            gate,
+            task.run(kinds, what.clone()),
+        )?;
+        Ok(KubeSource {
+            what,
+            pipeline,
+            synced,
+            _task: task,
+        })
+    }
+}
+
+/// Rules kept in step with the custom resources of a namespace.
+///
+/// No tokio runtime is needed: by default the source runs on a thread of its own (with a
+/// single-threaded runtime); inside an async program, [`KubeSourceBuilder::runtime`] puts
+/// it on yours. Dropping the source stops it: once `drop` returns, no update is applied,
+/// and nothing in the cluster is ever changed.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sentinel_core::Sentinel;
+/// use sentinel_datasource::{KubeSource, Pipeline};
+///
+/// let sentinel = Sentinel::new();
+/// // Every kind: FlowRules, IsolationRules, CircuitBreakerRules, HotspotRules, SystemRules.
+/// let source = KubeSource::namespace("checkout")
+///     .labels("app=checkout")
+///     .start(Pipeline::builder(&sentinel).all_kinds().build())?;
+/// source.wait_synced(Duration::from_secs(10));
+/// println!("{:?}", source.status());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct KubeSource {
+    what: String,
+    pipeline: Pipeline,
+    synced: Arc<Synced>,
+    _task: SourceTask,
+}
+
+impl std::fmt::Debug for KubeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeSource")
+            .field("what", &self.what)
+            .field("pipeline", &self.pipeline)
+            .finish()
+    }
+}
+
+impl KubeSource {
+    /// Starts configuring a source that follows the custom resources of `namespace`.
+    pub fn namespace(namespace: impl Into<String>) -> KubeSourceBuilder {
+        KubeSourceBuilder {
+            namespace: namespace.into(),
+            name: None,
+            labels: None,
+            connection: Connection::Infer,
+            task: TaskOptions::default(),
+        }
+    }
+
+    /// What the source follows (`custom resources in namespace checkout`).
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// The pipeline the source feeds.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The pipeline's status: rules in force, last success, last error (a rejected
+    /// object, an unreachable API server).
+    pub fn status(&self) -> SourceStatus {
+        self.pipeline.status()
+    }
+
+    /// Blocks until every kind has been listed once, or until `timeout` has passed;
+    /// whether it has. Not for async code: use [`KubeSource::synced`] there.
+    pub fn wait_synced(&self, timeout: Duration) -> bool {
+        self.synced.wait(timeout)
+    }
+
+    /// Waits until every kind has been listed once.
+    pub async fn synced(&self) {
+        self.synced.wait_async().await
+    }
+}
+
+/// The source's task: a client, then one watch per kind.
+struct Watch {
+    namespace: String,
+    config: watcher::Config,
+    connection: Connection,
+    options: TaskOptions,
+    pipeline: Pipeline,
+    gate: Gate,
+    synced: Arc<Synced>,
+    /// Kinds not listed yet.
+    unsynced: Arc<AtomicUsize>,
+}
+
+impl Watch {
+    async fn run(self, kinds: Vec<ApiResource>, what: String) {
+        let client = self.client(&what).await;
+        let watches = kinds.into_iter().map(|kind| {
+            KindWatch {
+                what: format!("{} in namespace {}", kind.kind, self.namespace),
+                api: Api::namespaced_with(client.clone(), &self.namespace, &kind),
+                namespace: self.namespace.clone(),
+                kind,
+                set: DocumentSet::new(self.pipeline.clone()),
+                health: Health::default(),
+                listed: false,
+            }
+            .run(&self)
+        });
+        join_all(watches).await;
+    }
+
+    /// The client, once it can be made (retried: a kubeconfig may appear).
+    async fn client(&self, what: &str) -> Client {
+        let mut backoff = self.options.backoff();
+        let mut health = Health::default();
+        loop {
+            let made = match &self.connection {
+                Connection::Client(client) => Ok(client.clone()),
+                Connection::Config(config) => Client::try_from(config.as_ref().clone()),
+                Connection::Infer => Client::try_default().await,
+            };
+            match made {
+                Ok(client) => return client,
+                Err(e) => {
+                    let message = format!("cannot make a Kubernetes client: {e}");
+                    self.gate
+                        .run(|| health.failed(&self.pipeline, what, message));
+                    tokio::time::sleep(backoff.delay()).await;
+                }
+            }
+        }
+    }
+}
+
+/// The watch of one kind.
+struct KindWatch {
+    what: String,
+    api: Api<DynamicObject>,
+    namespace: String,
+    kind: ApiResource,
+    set: DocumentSet,
+    health: Health,
+    /// Listed at least once.
+    listed: bool,
+}
+
+impl KindWatch {
+    /// Follows the kind until the source stops. After an error the watcher is made anew,
+    /// so the kind is listed again: what changed while the watch was down is applied, and
+    /// the status turns healthy at that list.
+    async fn run(mut self, shared: &Watch) {
+        let mut backoff = shared.options.backoff();
+        loop {
+            let mut events = watcher(self.api.clone(), shared.config.clone()).boxed();
+            let mut listing: Vec<(String, Document)> = Vec::new();
+            while let Some(event) = events.next().await {
+                let changes = match event {
+                    Ok(Event::Init) => {
+                        listing.clear();
+                        continue;
+                    }
+                    Ok(Event::InitApply(object)) => {
+                        listing.push(self.document(&object));
+                        continue;
+                    }
+                    Ok(Event::InitDone) => {
+                        let listed = std::mem::take(&mut listing);
+                        self.listed(shared, listed);
+                        backoff.reset();
+                        continue;
+                    }
+                    Ok(Event::Apply(object)) => {
+                        let (name, document) = self.document(&object);
+                        Change::Put { name, document }
+                    }
+                    Ok(Event::Delete(object)) => Change::Remove {
+                        name: self.document(&object).0,
+                    },
+                    Err(e) if is_gone(&e) => {
+                        tracing::info!(source = %self.what, "resource version too old (410 Gone); listing again");
+                        break;
+                    }
+                    Err(e) => {
+                        let message = e.to_string();
+                        let (health, pipeline) = (&mut self.health, shared.pipeline.clone());
+                        shared
+                            .gate
+                            .run(|| health.failed(&pipeline, &self.what, message));
+                        tokio::time::sleep(backoff.delay()).await;
+                        break;
+                    }
+                };
+                let set = &mut self.set;
+                shared.gate.run(|| set.apply([changes]));
+            }
+        }
+    }
+
+    /// A complete list: it replaces what the kind had.
+    fn listed(&mut self, shared: &Watch, documents: Vec<(String, Document)>) {
+        let (set, health) = (&mut self.set, &mut self.health);
+        shared.gate.run(|| {
+            set.replace_all(documents);
+            health.recovered(&shared.pipeline);
+        });
+        if !std::mem::replace(&mut self.listed, true)
+            && shared.unsynced.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            shared.synced.set();
+        }
+    }
+
+    /// An object's name (`FlowRules default/checkout`) and its rules as a document.
+    fn document(&self, object: &DynamicObject) -> (String, Document) {
+        let namespace = object
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or(&self.namespace);
+        let name = object.metadata.name.as_deref().unwrap_or_default();
+        let tree = json!({
+            "apiVersion": self.kind.api_version,
+            "kind": self.kind.kind,
+            "spec": object.data.get("spec").cloned().unwrap_or(Value::Null),
+        });
+        (
+            format!("{} {namespace}/{name}", self.kind.kind),
+            Document::tree(tree),
+        )
+    }
+}
+
+/// Whether the API server answered `410 Gone` (the version the watch asked for is too
+/// old): in a watch event, or as the HTTP status of the watch request.
+fn is_gone(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::WatchError(status) => status.code == 410,
+        watcher::Error::WatchStartFailed(kube::Error::Api(status)) => status.code == 410,
+        _ => false,
+    }
+}
