@@ -75,14 +75,18 @@ impl KubeSourceBuilder {
     }
 
     /// Connects with this configuration (default: inferred from the environment, as
-    /// `kubectl` does: `KUBECONFIG`, `~/.kube/config`, or the pod's service account).
+    /// `kubectl` does: `KUBECONFIG`, `~/.kube/config`, or the pod's service account). The
+    /// client's own retries are turned off: the source retries with its delays and shows
+    /// each outage in its status.
     pub fn config(mut self, config: Config) -> Self {
         self.connection = Connection::Config(Box::new(config));
         self
     }
 
     /// Uses this client. A client belongs to the runtime it was made on: give that
-    /// runtime with [`KubeSourceBuilder::runtime`] too.
+    /// runtime with [`KubeSourceBuilder::runtime`] too. A client made with kube's default
+    /// retries retries 503 answers for minutes before the source sees the outage; prefer
+    /// [`KubeSourceBuilder::config`].
     pub fn client(mut self, client: Client) -> Self {
         self.connection = Connection::Client(client);
         self
@@ -268,11 +272,17 @@ impl Watch {
         let mut backoff = self.options.backoff();
         let mut health = Health::default();
         loop {
-            let made = match &self.connection {
-                Connection::Client(client) => Ok(client.clone()),
-                Connection::Config(config) => Client::try_from(config.as_ref().clone()),
-                Connection::Infer => Client::try_default().await,
+            let config = match &self.connection {
+                Connection::Client(client) => return client.clone(),
+                Connection::Config(config) => Ok(config.as_ref().clone()),
+                Connection::Infer => Config::infer().await.map_err(|e| e.to_string()),
             };
+            let made = config.and_then(|mut config| {
+                // The source retries (and reports) failures itself: the client's own
+                // retries of 503s would hide an outage for minutes.
+                config.default_retry = false;
+                Client::try_from(config).map_err(|e| e.to_string())
+            });
             match made {
                 Ok(client) => return client,
                 Err(e) => {
