@@ -357,6 +357,7 @@ impl Pipeline {
     /// Records that the source is connected again and the rules in force are its content
     /// (after an outage, a resumed watch): the status is healthy again, no update is
     /// counted.
+    #[cfg(any(feature = "etcd", feature = "k8s"))]
     pub(crate) fn report_in_sync(&self) {
         let _updating = self.inner.updating.lock();
         let mut log = self.inner.log.lock();
