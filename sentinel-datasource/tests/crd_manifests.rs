@@ -379,3 +379,29 @@ fn the_schema_check_rejects_what_the_api_server_would() {
     }
     assert!(check(&schema, &resource(json!({"resource": "r", "threshold": 1}))).is_empty());
 }
+
+#[test]
+fn the_sample_resources_validate_and_load() {
+    let definitions = crd::definitions();
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::builder(&sentinel).all_kinds().build();
+    let mut samples = 0;
+    for entry in std::fs::read_dir(deploy().join("samples")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read(&path).unwrap();
+        let resource: Value = serde_saphyr::from_slice(&text).unwrap();
+        let kind = resource["kind"].as_str().unwrap();
+        let definition = definitions
+            .iter()
+            .find(|d| d.spec.names.kind == kind)
+            .unwrap_or_else(|| panic!("{}: no CRD for {kind}", path.display()));
+        let problems = check(&schema_of(definition), &resource);
+        assert!(problems.is_empty(), "{}: {problems:#?}", path.display());
+        pipeline
+            .apply(&text, Format::Yaml)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        samples += 1;
+    }
+    assert!(samples >= 2);
+    assert_eq!(sentinel.circuit_breaker_rules()[0].threshold, 0.4);
+}
