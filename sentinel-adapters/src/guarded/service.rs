@@ -3,6 +3,7 @@
 use std::task::{Context, Poll};
 
 use http::Request;
+use sentinel_core::BlockError;
 use tower_service::Service;
 
 use super::{BlockMode, ResponseFuture};
@@ -71,10 +72,23 @@ where
             Ok(entry) => {
                 ResponseFuture::admitted(self.admission.call(&mut self.inner, request, entry))
             }
-            Err(block) => {
-                let (parts, _body) = request.into_parts();
-                ResponseFuture::blocked(self.mode.on_block(block, &parts))
-            }
+            Err(block) => blocked(&self.mode, block, request),
         }
     }
+}
+
+/// Answers a blocked request (kept out of line: the admitted path is the hot one).
+#[cold]
+#[inline(never)]
+fn blocked<S, B, C, M>(
+    mode: &M,
+    block: BlockError,
+    request: Request<B>,
+) -> ResponseFuture<S, Request<B>, C, M>
+where
+    S: Service<Request<B>>,
+    M: BlockMode<S::Response, S::Error>,
+{
+    let (parts, _body) = request.into_parts();
+    ResponseFuture::blocked(mode.on_block(block, &parts))
 }
