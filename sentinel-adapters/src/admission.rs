@@ -74,8 +74,7 @@ impl<R, A, C> Admission<R, A, C> {
                 .resource_type(self.resource_type);
             self.args
                 .add_args(request, entry)
-                .try_enter()
-                .map(Entry::into_owned)
+                .try_enter_owned()
         })
     }
 

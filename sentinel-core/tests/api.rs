@@ -66,6 +66,7 @@ fn the_documented_api_works_as_written() -> Result<(), Box<dyn std::error::Error
 
 fn assert_traits<T: Clone + Send + Sync>() {}
 fn assert_send<T: Send>() {}
+fn assert_traits_sync<T: Send + Sync>() {}
 fn assert_rule<
     T: Default + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
 >() {
@@ -76,6 +77,7 @@ fn assert_enum<T: std::fmt::Debug + Copy + PartialEq>() {}
 fn the_promised_traits_hold() {
     assert_traits::<Sentinel>();
     assert_send::<sentinel_core::Entry<'static>>();
+    assert_traits_sync::<sentinel_core::Entry<'static>>();
     assert_rule::<FlowRule>();
     assert_rule::<IsolationRule>();
     assert_enum::<TokenCalculateStrategy>();

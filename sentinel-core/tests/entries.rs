@@ -101,10 +101,17 @@ fn owned_entries_outlive_the_borrow_and_exit_once() {
     handle.join().unwrap();
     let e = s.entry_owned("r").try_enter().unwrap();
     drop(e);
+    let name = String::from("r");
+    let e: sentinel_core::Entry<'static> = s.entry(&name).try_enter_owned().unwrap();
+    e.set_error("first");
+    e.set_error("second");
+    assert_eq!(e.error().as_deref(), Some("first"));
+    drop(name);
+    std::thread::spawn(move || drop(e)).join().unwrap();
     let st = s.resource_stats("r").unwrap();
     assert_eq!(
-        (st.pass_qps, st.complete_qps, st.concurrency),
-        (2.0, 2.0, 0)
+        (st.pass_qps, st.complete_qps, st.error_qps, st.concurrency),
+        (3.0, 3.0, 1.0, 0)
     );
 }
 

@@ -1,8 +1,7 @@
 //! The entry guard.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::{Args, ParamValue, TrafficType};
@@ -76,7 +75,8 @@ impl Admitted {
 pub struct Entry<'a> {
     sentinel: SentinelRef<'a>,
     state: Admitted,
-    error: RefCell<Option<Cow<'static, str>>>,
+    /// Set once by [`Entry::set_error`] (the first message is kept).
+    error: OnceLock<Cow<'static, str>>,
     /// Set by [`Entry::abandon`]: the entry exits without a result.
     abandoned: bool,
     /// Set when the state moved to another guard ([`Entry::into_owned`]).
@@ -88,7 +88,7 @@ impl<'a> Entry<'a> {
         Entry {
             sentinel,
             state,
-            error: RefCell::new(None),
+            error: OnceLock::new(),
             abandoned: false,
             moved: false,
         }
@@ -102,14 +102,14 @@ impl<'a> Entry<'a> {
     }
 
     /// Marks the call as failed: it counts as an error on exit (error statistics, circuit
-    /// breakers).
+    /// breakers). Calling it again keeps the first message.
     pub fn set_error(&self, message: impl Into<Cow<'static, str>>) {
-        *self.error.borrow_mut() = Some(message.into());
+        let _ = self.error.set(message.into());
     }
 
     /// The message given to [`Entry::set_error`], if any.
     pub fn error(&self) -> Option<String> {
-        self.error.borrow().as_ref().map(|m| m.to_string())
+        self.error.get().map(|m| m.to_string())
     }
 
     /// The entry's arguments.
@@ -147,12 +147,12 @@ impl<'a> Entry<'a> {
     pub fn into_owned(mut self) -> Entry<'static> {
         let sentinel = self.sentinel.sentinel().clone();
         let state = std::mem::replace(&mut self.state, Admitted::moved_out());
-        let error = self.error.take();
+        let error = std::mem::take(&mut self.error);
         self.moved = true;
         Entry {
             sentinel: SentinelRef::Owned(sentinel),
             state,
-            error: RefCell::new(error),
+            error,
             abandoned: self.abandoned,
             moved: false,
         }
@@ -182,7 +182,7 @@ impl Drop for Entry<'_> {
         let now_ns = inner.clock.now_nanos();
         let rt_ns = now_ns.saturating_sub(st.start_ns);
         let rt_us = rt_ns / 1000;
-        let error = self.error.get_mut().is_some();
+        let error = self.error.get().is_some();
         node.stats
             .on_complete(st.stripe as usize, now_ns, st.batch, rt_us, error);
         if st.traffic == TrafficType::Inbound {

@@ -136,6 +136,25 @@ impl<'a> EntryBuilder<'a> {
     /// with [`Entry::wait`] set: the caller must wait that long before doing the work
     /// (the tower layer awaits an async timer).
     pub fn try_enter(self) -> Result<Entry<'a>, BlockError> {
+        let (sentinel, admitted) = self.admit()?;
+        Ok(Entry::new(sentinel, admitted))
+    }
+
+    /// As [`EntryBuilder::try_enter`], with a guard that holds its own handle on the
+    /// instance, for futures and spawned tasks (cheaper than
+    /// [`Entry::into_owned`] on a borrowed guard).
+    pub fn try_enter_owned(self) -> Result<Entry<'static>, BlockError> {
+        let (sentinel, admitted) = self.admit()?;
+        let owned = match sentinel {
+            SentinelRef::Owned(s) => s,
+            SentinelRef::Borrowed(s) => s.clone(),
+        };
+        Ok(Entry::new(SentinelRef::Owned(owned), admitted))
+    }
+
+    /// Runs admission; on success the guard's state.
+    #[inline]
+    fn admit(self) -> Result<(SentinelRef<'a>, guard::Admitted), BlockError> {
         let EntryBuilder {
             sentinel,
             resource,
@@ -195,7 +214,7 @@ impl<'a> EntryBuilder<'a> {
         } else {
             0
         };
-        Ok(Entry::new(
+        Ok((
             sentinel,
             guard::Admitted {
                 node: index,
