@@ -72,9 +72,7 @@ impl<R, A, C> Admission<R, A, C> {
                 .entry(name)
                 .traffic(self.traffic)
                 .resource_type(self.resource_type);
-            self.args
-                .add_args(request, entry)
-                .try_enter_owned()
+            self.args.add_args(request, entry).try_enter_owned()
         })
     }
 

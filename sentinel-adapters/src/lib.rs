@@ -73,6 +73,7 @@
 //!
 //! - `axum` (default): `MatchedPath` routes, path parameters, `ConnectInfo` client IPs.
 //! - `tonic`: `tonic::Status` conversions and tonic's connection info for client IPs.
+//! - `prometheus`: [`metrics_router`], a ready axum `/metrics` route (with `axum`).
 
 mod admission;
 mod args;
@@ -81,6 +82,8 @@ mod classify;
 mod client;
 mod grpc;
 mod guarded;
+#[cfg(all(feature = "axum", feature = "prometheus"))]
+mod metrics;
 mod resource;
 mod server;
 
@@ -92,6 +95,8 @@ pub use grpc::GrpcCode;
 #[cfg(feature = "tonic")]
 pub use grpc::block_status;
 pub use guarded::{BlockMode, Guarded, Respond, ResponseFuture};
+#[cfg(all(feature = "axum", feature = "prometheus"))]
+pub use metrics::metrics_router;
 pub use resource::{FixedName, PathName, ResourceName, RouteName};
 pub use sentinel_core;
 pub use server::{SentinelLayer, SentinelService};
