@@ -27,6 +27,7 @@ use etcd_server::{EtcdServer, etcd_available};
 use sentinel_core::Sentinel;
 use sentinel_datasource::etcd_client::Client;
 use sentinel_datasource::{EtcdSource, Flow, Pipeline, SourceStatus};
+use sentinel_examples::print_changes;
 
 const KEY: &str = "/sentinel/example/flow";
 const RESOURCE: &str = "GET /items";
@@ -47,15 +48,7 @@ fn follow(endpoint: &str, key: &str) -> Result<(), Box<dyn Error>> {
     let sentinel = Sentinel::new();
     let source = EtcdSource::key([endpoint], key).start(Pipeline::for_kind::<Flow>(&sentinel))?;
     println!("Following {key} on {endpoint}; Ctrl-C to stop.");
-    let mut last = String::new();
-    loop {
-        let line = report(&sentinel, &source.status());
-        if line != last {
-            println!("{line}");
-            last = line;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    print_changes(|| report(&sentinel, &source.status()))
 }
 
 /// Starts etcd, follows a key in it, and changes it every way.

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use sentinel_core::Sentinel;
 use sentinel_datasource::{KubeSource, Pipeline, SourceStatus, crd};
+use sentinel_examples::print_changes;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,15 +48,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     if !source.wait_synced(Duration::from_secs(30)) {
         println!("Not listed yet (no cluster, or no CRDs?); still trying.");
     }
-    let mut last = String::new();
-    loop {
-        let line = report(&sentinel, &source.status());
-        if line != last {
-            println!("{line}");
-            last = line;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    print_changes(|| report(&sentinel, &source.status()))
 }
 
 /// The rules in force per kind and the source's health.

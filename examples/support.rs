@@ -109,3 +109,17 @@ pub async fn next_second(sentinel: &Sentinel) -> u64 {
     tokio::time::sleep(Duration::from_millis(second * 1000 + 20 - now_ms)).await;
     second
 }
+
+/// Prints `line()` whenever it changes (checked five times a second), until the process is
+/// stopped: the "follow your own store" mode of the rule-source examples.
+pub fn print_changes(mut line: impl FnMut() -> String) -> ! {
+    let mut last = String::new();
+    loop {
+        let now = line();
+        if now != last {
+            println!("{now}");
+            last = now;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -18,8 +18,7 @@ use crate::error::WatchError;
 use crate::format::Format;
 use crate::merge::{Change, Document, DocumentSet};
 use crate::pipeline::Pipeline;
-use crate::status::SourceStatus;
-use crate::task::{Backoff, Gate, Health, SourceTask, Synced, TaskOptions};
+use crate::task::{Backoff, Gate, Health, RemoteSource, SourceTask, Synced, TaskOptions};
 
 /// What an [`EtcdSource`] follows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +96,7 @@ impl EtcdSourceBuilder {
     }
 
     /// Starts following the key or prefix into `pipeline` and returns at once; the first
-    /// read happens in the background ([`EtcdSource::wait_synced`] waits for it). An
+    /// read happens in the background ([`RemoteSource::wait_synced`] waits for it). An
     /// unreachable etcd is not an error here: the source keeps trying, and the status
     /// shows why it cannot read. Fails only if no endpoint is given or the source's thread
     /// cannot start.
@@ -131,12 +130,7 @@ impl EtcdSourceBuilder {
             gate,
             follower.run(),
         )?;
-        Ok(EtcdSource {
-            what,
-            pipeline,
-            synced,
-            _task: task,
-        })
+        Ok(EtcdSource(RemoteSource::new(what, pipeline, synced, task)))
     }
 }
 
@@ -163,19 +157,14 @@ impl EtcdSourceBuilder {
 /// println!("{:?}", flow.status());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct EtcdSource {
-    what: String,
-    pipeline: Pipeline,
-    synced: Arc<Synced>,
-    _task: SourceTask,
-}
+#[derive(Debug)]
+pub struct EtcdSource(RemoteSource);
 
-impl std::fmt::Debug for EtcdSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EtcdSource")
-            .field("what", &self.what)
-            .field("pipeline", &self.pipeline)
-            .finish()
+impl std::ops::Deref for EtcdSource {
+    type Target = RemoteSource;
+
+    fn deref(&self) -> &RemoteSource {
+        &self.0
     }
 }
 
@@ -212,34 +201,6 @@ impl EtcdSource {
                 .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5)),
             task: TaskOptions::default(),
         }
-    }
-
-    /// What the source follows (`etcd key /sentinel/flow`).
-    pub fn what(&self) -> &str {
-        &self.what
-    }
-
-    /// The pipeline the source feeds.
-    pub fn pipeline(&self) -> &Pipeline {
-        &self.pipeline
-    }
-
-    /// The pipeline's status: rules in force, last success, last error (an unreachable
-    /// etcd shows here).
-    pub fn status(&self) -> SourceStatus {
-        self.pipeline.status()
-    }
-
-    /// Blocks until the source has read etcd once (its rules are loaded, or rejected and
-    /// reported), or until `timeout` has passed; whether it has. Not for async code: use
-    /// [`EtcdSource::synced`] there.
-    pub fn wait_synced(&self, timeout: Duration) -> bool {
-        self.synced.wait(timeout)
-    }
-
-    /// Waits until the source has read etcd once.
-    pub async fn synced(&self) {
-        self.synced.wait_async().await
     }
 }
 

@@ -104,4 +104,4 @@ pub use pipeline::{Applied, DeletePolicy, KindUpdate, Pipeline, PipelineBuilder}
 pub use sentinel_core;
 pub use status::{ErrorRecord, KindCount, SourceStatus};
 #[cfg(any(feature = "etcd", feature = "k8s"))]
-pub use task::{DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN};
+pub use task::{DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN, RemoteSource};

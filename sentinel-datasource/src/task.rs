@@ -15,6 +15,7 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::error::{UpdateError, WatchError};
 use crate::pipeline::Pipeline;
+use crate::status::SourceStatus;
 
 /// Default first retry delay after a failure.
 pub const DEFAULT_RETRY_MIN: Duration = Duration::from_millis(250);
@@ -171,6 +172,70 @@ impl Gate {
 
     fn close(&self) {
         *self.0.lock() = false;
+    }
+}
+
+/// A running source that follows a remote store ([`EtcdSource`](crate::EtcdSource),
+/// [`KubeSource`](crate::KubeSource) dereference to it): its status, and waiting for its
+/// first read. Dropping it stops the source: once `drop` returns, no update is applied.
+pub struct RemoteSource {
+    what: String,
+    pipeline: Pipeline,
+    synced: Arc<Synced>,
+    _task: SourceTask,
+}
+
+impl std::fmt::Debug for RemoteSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSource")
+            .field("what", &self.what)
+            .field("pipeline", &self.pipeline)
+            .finish()
+    }
+}
+
+impl RemoteSource {
+    pub(crate) fn new(
+        what: String,
+        pipeline: Pipeline,
+        synced: Arc<Synced>,
+        task: SourceTask,
+    ) -> Self {
+        RemoteSource {
+            what,
+            pipeline,
+            synced,
+            _task: task,
+        }
+    }
+
+    /// What the source follows (`etcd key /sentinel/flow`, `custom resources in namespace
+    /// shop`).
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// The pipeline the source feeds.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The pipeline's status: rules in force, last success, last error (a rejected
+    /// document, an unreachable store).
+    pub fn status(&self) -> SourceStatus {
+        self.pipeline.status()
+    }
+
+    /// Blocks until the source has read its store once (every kind listed, for
+    /// Kubernetes), or until `timeout` has passed; whether it has. Not for async code:
+    /// use [`RemoteSource::synced`] there.
+    pub fn wait_synced(&self, timeout: Duration) -> bool {
+        self.synced.wait(timeout)
+    }
+
+    /// Waits until the source has read its store once.
+    pub async fn synced(&self) {
+        self.synced.wait_async().await
     }
 }
 

@@ -10,7 +10,7 @@ mod tcp_proxy;
 
 use std::time::Duration;
 
-use common::{wait_for_server, wait_until};
+use common::{flow_rules, rules, wait_for_server, wait_until};
 use etcd_server::EtcdServer;
 use sentinel_core::Sentinel;
 use sentinel_datasource::etcd_client::{Client, CompactionOptions, GetOptions};
@@ -65,19 +65,6 @@ impl Writer {
 
 fn flow(resource: &str, threshold: u32) -> String {
     format!(r#"[{{"resource": "{resource}", "threshold": {threshold}}}]"#)
-}
-
-/// The flow rules in force as `(resource, threshold)`.
-fn flow_rules(sentinel: &Sentinel) -> Vec<(String, f64)> {
-    sentinel
-        .flow_rules()
-        .into_iter()
-        .map(|r| (r.resource, r.threshold))
-        .collect()
-}
-
-fn rules(list: &[(&str, f64)]) -> Vec<(String, f64)> {
-    list.iter().map(|(r, t)| (r.to_string(), *t)).collect()
 }
 
 /// Quick retries, so that reconnecting takes a fraction of a second.

@@ -9,7 +9,7 @@ mod fake_api_server;
 
 use std::time::Duration;
 
-use common::{SERVER_PATIENCE, wait_for_server};
+use common::{SERVER_PATIENCE, flow_rules, rules, wait_for_server};
 use fake_api_server::FakeApiServer;
 use sentinel_core::Sentinel;
 use sentinel_datasource::kube::Config;
@@ -42,19 +42,6 @@ fn flow_spec(rules: &[(&str, u32)]) -> Value {
         .map(|(r, t)| json!({"resource": r, "threshold": t}))
         .collect();
     json!({ "rules": rules })
-}
-
-/// The flow rules in force as `(resource, threshold)`, in merge order.
-fn flow_rules(sentinel: &Sentinel) -> Vec<(String, f64)> {
-    sentinel
-        .flow_rules()
-        .into_iter()
-        .map(|r| (r.resource, r.threshold))
-        .collect()
-}
-
-fn rules(list: &[(&str, f64)]) -> Vec<(String, f64)> {
-    list.iter().map(|(r, t)| (r.to_string(), *t)).collect()
 }
 
 fn last_error(source: &KubeSource) -> Option<UpdateError> {

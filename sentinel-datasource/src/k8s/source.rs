@@ -26,8 +26,7 @@ use super::crd::api_resource;
 use crate::error::WatchError;
 use crate::merge::{Change, Document, DocumentSet};
 use crate::pipeline::Pipeline;
-use crate::status::SourceStatus;
-use crate::task::{Gate, Health, SourceTask, Synced, TaskOptions};
+use crate::task::{Gate, Health, RemoteSource, SourceTask, Synced, TaskOptions};
 
 /// How the source gets its client.
 #[derive(Clone)]
@@ -107,7 +106,7 @@ impl KubeSourceBuilder {
     }
 
     /// Starts following the custom resources of the pipeline's kinds and returns at once;
-    /// the first list happens in the background ([`KubeSource::wait_synced`] waits for
+    /// the first list happens in the background ([`RemoteSource::wait_synced`] waits for
     /// it). An unreachable API server is not an error here: the source keeps trying and
     /// the status shows why it cannot list. Fails only if the source's thread cannot
     /// start.
@@ -150,12 +149,7 @@ impl KubeSourceBuilder {
             gate,
             task.run(kinds, what.clone()),
         )?;
-        Ok(KubeSource {
-            what,
-            pipeline,
-            synced,
-            _task: task,
-        })
+        Ok(KubeSource(RemoteSource::new(what, pipeline, synced, task)))
     }
 }
 
@@ -180,19 +174,14 @@ impl KubeSourceBuilder {
 /// println!("{:?}", source.status());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct KubeSource {
-    what: String,
-    pipeline: Pipeline,
-    synced: Arc<Synced>,
-    _task: SourceTask,
-}
+#[derive(Debug)]
+pub struct KubeSource(RemoteSource);
 
-impl std::fmt::Debug for KubeSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KubeSource")
-            .field("what", &self.what)
-            .field("pipeline", &self.pipeline)
-            .finish()
+impl std::ops::Deref for KubeSource {
+    type Target = RemoteSource;
+
+    fn deref(&self) -> &RemoteSource {
+        &self.0
     }
 }
 
@@ -206,33 +195,6 @@ impl KubeSource {
             connection: Connection::Infer,
             task: TaskOptions::default(),
         }
-    }
-
-    /// What the source follows (`custom resources in namespace checkout`).
-    pub fn what(&self) -> &str {
-        &self.what
-    }
-
-    /// The pipeline the source feeds.
-    pub fn pipeline(&self) -> &Pipeline {
-        &self.pipeline
-    }
-
-    /// The pipeline's status: rules in force, last success, last error (a rejected
-    /// object, an unreachable API server).
-    pub fn status(&self) -> SourceStatus {
-        self.pipeline.status()
-    }
-
-    /// Blocks until every kind has been listed once, or until `timeout` has passed;
-    /// whether it has. Not for async code: use [`KubeSource::synced`] there.
-    pub fn wait_synced(&self, timeout: Duration) -> bool {
-        self.synced.wait(timeout)
-    }
-
-    /// Waits until every kind has been listed once.
-    pub async fn synced(&self) {
-        self.synced.wait_async().await
     }
 }
 

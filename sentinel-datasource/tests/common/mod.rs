@@ -47,6 +47,20 @@ fn wait_within(patience: Duration, what: &str, mut condition: impl FnMut() -> bo
     }
 }
 
+/// The flow rules in force as `(resource, threshold)`, in order.
+pub fn flow_rules(sentinel: &sentinel_core::Sentinel) -> Vec<(String, f64)> {
+    sentinel
+        .flow_rules()
+        .into_iter()
+        .map(|r| (r.resource, r.threshold))
+        .collect()
+}
+
+/// `(resource, threshold)` pairs, to compare with [`flow_rules`].
+pub fn rules(list: &[(&str, f64)]) -> Vec<(String, f64)> {
+    list.iter().map(|(r, t)| (r.to_string(), *t)).collect()
+}
+
 /// Runs `f` with a subscriber that records every `tracing` event on this thread as
 /// `LEVEL field=value ...`.
 pub fn capture_events<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
