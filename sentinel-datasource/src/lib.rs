@@ -56,7 +56,22 @@
 //!
 //! [`FileSource`] watches a file's directory (so rename-on-save works) on plain threads,
 //! with or without a tokio runtime. Other sources feed a [`Pipeline`] with
-//! [`Pipeline::apply`], [`Pipeline::source_deleted`] and [`Pipeline::report_error`].
+//! [`Pipeline::apply`], [`Pipeline::source_deleted`] and [`Pipeline::report_error`]; a
+//! source of several documents (keys under a prefix, objects in a namespace) merges them
+//! per kind with a [`DocumentSet`], where a bad document is rejected alone.
+//!
+//! Behind cargo features, sources that follow a store over the network, keeping the rules
+//! in force through outages and catching up on what changed meanwhile:
+//!
+//! * `etcd`: `EtcdSource` follows an etcd v3 key or prefix (get, then watch from that
+//!   revision; resumes from the last revision after an outage, reads again after a
+//!   compaction).
+//! * `k8s`: `KubeSource` follows the custom resources of a namespace (kube-runtime's
+//!   watcher: relists on 410 Gone and after outages, resumes cut streams from bookmarks);
+//!   `crd` has the resources' types and their CustomResourceDefinitions.
+//!
+//! Both run on a thread of their own by default (no tokio runtime needed) or on yours, and
+//! never write to the store.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
