@@ -10,7 +10,7 @@ mod tcp_proxy;
 
 use std::time::Duration;
 
-use common::{flow_rules, rules, wait_for_server, wait_until};
+use common::{flow_rules, rules, wait_for_server};
 use etcd_server::EtcdServer;
 use sentinel_core::Sentinel;
 use sentinel_datasource::etcd_client::{Client, CompactionOptions, GetOptions};
@@ -90,7 +90,7 @@ fn a_key_is_followed_through_updates_bad_values_deletion_and_return() {
     assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 10.0)]));
 
     writer.put("/rules/flow", &flow("checkout", 20));
-    wait_until("the update", || {
+    wait_for_server("the update", || {
         flow_rules(&sentinel) == rules(&[("checkout", 20.0)])
     });
 
@@ -100,24 +100,24 @@ fn a_key_is_followed_through_updates_bad_values_deletion_and_return() {
         "/rules/flow",
         r#"[{"resource": "checkout", "threshold": -1}]"#,
     );
-    wait_until("the invalid value to be reported", || {
+    wait_for_server("the invalid value to be reported", || {
         last_error(&source).is_some_and(|e| e.to_string().contains("field `threshold`"))
     });
     assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 20.0)]));
     assert!(!source.status().is_healthy());
 
     writer.put("/rules/flow", "");
-    wait_until("the empty value to be reported", || {
+    wait_for_server("the empty value to be reported", || {
         last_error(&source).is_some_and(|e| e.to_string().contains("empty"))
     });
     writer.delete("/rules/flow");
-    wait_until("the deletion to be reported", || {
+    wait_for_server("the deletion to be reported", || {
         matches!(last_error(&source), Some(UpdateError::Missing { .. }))
     });
     assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 20.0)]));
 
     writer.put("/rules/flow", &flow("checkout", 30));
-    wait_until("the key to come back", || {
+    wait_for_server("the key to come back", || {
         flow_rules(&sentinel) == rules(&[("checkout", 30.0)])
     });
     assert!(source.status().is_healthy());
@@ -141,7 +141,7 @@ fn a_deleted_key_clears_the_rules_under_the_clear_policy() {
     assert!(source.wait_synced(common::SERVER_PATIENCE));
     assert_eq!(sentinel.flow_rules().len(), 1);
     writer.delete("/rules/flow");
-    wait_until("the rules to be cleared", || {
+    wait_for_server("the rules to be cleared", || {
         sentinel.flow_rules().is_empty()
     });
     assert!(source.status().is_healthy());
@@ -161,7 +161,7 @@ fn a_missing_key_is_reported_and_loaded_when_it_appears() {
     };
     assert_eq!(what, "etcd key /rules/flow");
     Writer::connect(&etcd.endpoint()).put("/rules/flow", &flow("late", 1));
-    wait_until("the new key", || {
+    wait_for_server("the new key", || {
         flow_rules(&sentinel) == rules(&[("late", 1.0)])
     });
 }
@@ -202,7 +202,7 @@ fn every_key_under_a_prefix_is_one_document_merged_per_kind() {
         "/svc/b",
         "flow:\n  - {resource: b1, threshold: 2}\n  - {resource: b2, threshold: 3}\n",
     );
-    wait_until("both flow documents", || sentinel.flow_rules().len() == 3);
+    wait_for_server("both flow documents", || sentinel.flow_rules().len() == 3);
     assert_eq!(
         flow_rules(&sentinel),
         rules(&[("a", 1.0), ("b1", 2.0), ("b2", 3.0)])
@@ -212,14 +212,14 @@ fn every_key_under_a_prefix_is_one_document_merged_per_kind() {
         "/svc/c",
         "flow: [{resource: c, threshold: 0, controlBehavior: Sideways}]",
     );
-    wait_until(
+    wait_for_server(
         "the bad document to be reported",
         || matches!(last_error(&source), Some(UpdateError::Document { name, .. }) if name == "/svc/c"),
     );
     assert_eq!(sentinel.flow_rules().len(), 3);
 
     writer.delete("/svc/a");
-    wait_until("a's rules to go", || {
+    wait_for_server("a's rules to go", || {
         flow_rules(&sentinel) == rules(&[("b1", 2.0), ("b2", 3.0)])
     });
     assert_eq!(sentinel.isolation_rules().len(), 1);
@@ -335,7 +335,7 @@ fn dropping_the_source_stops_it_and_nothing_is_written_to_etcd() {
         .start(Pipeline::for_kind::<Flow>(&control))
         .unwrap();
     writer.put("/rules/flow", &flow("checkout", 20));
-    wait_until("the live source to see the update", || {
+    wait_for_server("the live source to see the update", || {
         flow_rules(&control) == rules(&[("checkout", 20.0)])
     });
     assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 10.0)]));

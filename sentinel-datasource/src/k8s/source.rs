@@ -155,6 +155,10 @@ impl KubeSourceBuilder {
 
 /// Rules kept in step with the custom resources of a namespace.
 ///
+/// The CRD of each kind the pipeline loads must be installed: a kind whose resources
+/// cannot be listed (404) shows in the status, is retried, and keeps
+/// [`wait_synced`](RemoteSource::wait_synced) waiting.
+///
 /// No tokio runtime is needed: by default the source runs on a thread of its own (with a
 /// single-threaded runtime); inside an async program, [`KubeSourceBuilder::runtime`] puts
 /// it on yours. Dropping the source stops it: once `drop` returns, no update is applied,
@@ -304,6 +308,9 @@ impl KindWatch {
                     },
                     Err(e) if is_gone(&e) => {
                         tracing::info!(source = %self.what, "resource version too old (410 Gone); listing again");
+                        // Not a failure, but a server answering 410 to every watch must
+                        // not be listed in a tight loop.
+                        tokio::time::sleep(backoff.delay()).await;
                         break;
                     }
                     Err(e) => {
