@@ -142,7 +142,7 @@ impl Inner {
     }
 
     /// The node of a resource, created on first use.
-    #[inline]
+    #[inline(always)]
     pub fn registry_node(&self, name: &str) -> (u32, &ResourceNode) {
         let index = match self.registry.lookup(name) {
             Some(i) => i,

@@ -33,7 +33,7 @@ impl NameIndex {
     }
 
     /// The index of `name`; `name_of` gives the name of a node index.
-    #[inline]
+    #[inline(always)]
     pub fn find<'a>(&self, name: &str, name_of: impl Fn(u32) -> &'a str) -> Option<u32> {
         let h = self.hash(name);
         let tag = h >> 32;

@@ -140,7 +140,7 @@ impl<'a> ExitContext<'a> {
 /// Tokens that checks attached to one entry: (position of the check, token).
 pub(crate) type Tokens = Vec<(u32, u64)>;
 
-fn token_of(tokens: &Tokens, index: usize) -> Option<u64> {
+fn token_of(tokens: &[(u32, u64)], index: usize) -> Option<u64> {
     tokens
         .iter()
         .find(|(i, _)| *i as usize == index)
@@ -235,7 +235,7 @@ impl Compiled {
 
     /// Runs the checks in order. Returns the wait (nanoseconds) of an admitted entry;
     /// tokens checks attach to it are pushed onto `tokens`.
-    #[inline]
+    #[inline(always)]
     pub fn admit(&self, ctx: &CheckContext<'_>, tokens: &mut Tokens) -> Result<u64, BlockError> {
         let mut wait = 0u64;
         for (i, c) in self.checks.iter().enumerate() {
@@ -267,7 +267,7 @@ impl Compiled {
     }
 
     /// Runs the exit hooks of an admitted entry.
-    pub fn exit(&self, ctx: &mut ExitContext<'_>, tokens: &Tokens) {
+    pub fn exit(&self, ctx: &mut ExitContext<'_>, tokens: &[(u32, u64)]) {
         for (i, c) in self.checks.iter().enumerate() {
             if c.needs_exit() {
                 ctx.token = token_of(tokens, i);

@@ -79,7 +79,7 @@ impl ResourceNode {
     }
 
     /// Runs `f` with this resource's checks (`None` when it has none).
-    #[inline]
+    #[inline(always)]
     pub fn with_checks<R>(&self, f: impl FnOnce(Option<&Arc<Compiled>>) -> R) -> R {
         let version = self.version.load(Ordering::Acquire);
         if version == 0 {

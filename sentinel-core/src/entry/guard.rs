@@ -39,10 +39,36 @@ pub(crate) struct Admitted {
     pub start_ns: u64,
     pub wait_ns: u64,
     pub hooks: Option<Arc<Compiled>>,
-    /// Tokens checks attached to this entry (see `Verdict::PassWith`).
-    pub tokens: Tokens,
+    /// Arguments, attachments and check tokens; boxed, and only when there are any, so
+    /// that the guard of a plain entry stays small (it is moved several times per entry).
+    pub extras: Option<Box<Extras>>,
+}
+
+/// The parts of an entry most entries do not have.
+#[derive(Default)]
+pub(crate) struct Extras {
     pub args: Args,
     pub attachments: Vec<(Cow<'static, str>, ParamValue)>,
+    /// Tokens checks attached to this entry (see `Verdict::PassWith`).
+    pub tokens: Tokens,
+}
+
+impl Extras {
+    /// The extras of an entry, `None` when it has none.
+    #[inline(always)]
+    pub fn boxed(
+        args: Args,
+        attachments: Vec<(Cow<'static, str>, ParamValue)>,
+        tokens: Tokens,
+    ) -> Option<Box<Extras>> {
+        (!args.is_empty() || !attachments.is_empty() || !tokens.is_empty()).then(|| {
+            Box::new(Extras {
+                args,
+                attachments,
+                tokens,
+            })
+        })
+    }
 }
 
 impl Admitted {
@@ -57,9 +83,7 @@ impl Admitted {
             start_ns: 0,
             wait_ns: 0,
             hooks: None,
-            tokens: Vec::new(),
-            args: Args::new(),
-            attachments: Vec::new(),
+            extras: None,
         }
     }
 }
@@ -114,7 +138,7 @@ impl<'a> Entry<'a> {
 
     /// The entry's arguments.
     pub fn args(&self) -> &[ParamValue] {
-        &self.state.args
+        self.state.extras.as_ref().map_or(&[], |x| &x.args)
     }
 
     /// The resource name.
@@ -198,15 +222,15 @@ impl Drop for Entry<'_> {
                     now_ns,
                     batch: st.batch,
                     traffic: st.traffic,
-                    args: &st.args,
-                    attachments: &st.attachments,
+                    args: st.extras.as_ref().map_or(&[], |x| &x.args),
+                    attachments: st.extras.as_ref().map_or(&[], |x| &x.attachments),
                 },
                 rt_ns,
                 error,
                 abandoned: self.abandoned,
                 token: None,
             };
-            hooks.exit(&mut ctx, &st.tokens);
+            hooks.exit(&mut ctx, st.extras.as_ref().map_or(&[], |x| &x.tokens));
         }
     }
 }

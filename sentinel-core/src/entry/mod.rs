@@ -64,13 +64,18 @@ pub enum ResourceType {
 /// ```
 #[must_use = "an entry builder does nothing until try_enter() or enter()"]
 pub struct EntryBuilder<'a> {
-    pub(crate) sentinel: SentinelRef<'a>,
-    pub(crate) resource: ResourceKey<'a>,
-    pub(crate) traffic: TrafficType,
-    pub(crate) batch: u32,
-    pub(crate) resource_type: ResourceType,
-    pub(crate) args: Args,
-    pub(crate) attachments: Vec<(Cow<'static, str>, ParamValue)>,
+    sentinel: SentinelRef<'a>,
+    spec: EntrySpec<'a>,
+}
+
+/// What an entry asks for, apart from the instance it asks.
+struct EntrySpec<'a> {
+    resource: ResourceKey<'a>,
+    traffic: TrafficType,
+    batch: u32,
+    resource_type: ResourceType,
+    args: Args,
+    attachments: Vec<(Cow<'static, str>, ParamValue)>,
 }
 
 /// How the builder names its resource: by name, or by a pre-resolved node.
@@ -83,42 +88,44 @@ impl<'a> EntryBuilder<'a> {
     pub(crate) fn new(sentinel: SentinelRef<'a>, resource: ResourceKey<'a>) -> Self {
         EntryBuilder {
             sentinel,
-            resource,
-            traffic: TrafficType::Outbound,
-            batch: 1,
-            resource_type: ResourceType::Common,
-            args: Args::new(),
-            attachments: Vec::new(),
+            spec: EntrySpec {
+                resource,
+                traffic: TrafficType::Outbound,
+                batch: 1,
+                resource_type: ResourceType::Common,
+                args: Args::new(),
+                attachments: Vec::new(),
+            },
         }
     }
 
     /// Inbound or outbound (default outbound).
     pub fn traffic(mut self, traffic: TrafficType) -> Self {
-        self.traffic = traffic;
+        self.spec.traffic = traffic;
         self
     }
 
     /// Tokens to acquire at once (default 1; 0 is treated as 1).
     pub fn batch(mut self, n: u32) -> Self {
-        self.batch = n.max(1);
+        self.spec.batch = n.max(1);
         self
     }
 
     /// The resource's type, for the metric log.
     pub fn resource_type(mut self, t: ResourceType) -> Self {
-        self.resource_type = t;
+        self.spec.resource_type = t;
         self
     }
 
     /// Appends an argument (for hot-parameter rules, by index).
     pub fn arg(mut self, v: impl Into<ParamValue>) -> Self {
-        self.args.push(v.into());
+        self.spec.args.push(v.into());
         self
     }
 
     /// Replaces the arguments.
     pub fn args(mut self, args: impl IntoIterator<Item = ParamValue>) -> Self {
-        self.args = args.into_iter().collect();
+        self.spec.args = args.into_iter().collect();
         self
     }
 
@@ -128,7 +135,7 @@ impl<'a> EntryBuilder<'a> {
         key: impl Into<Cow<'static, str>>,
         v: impl Into<ParamValue>,
     ) -> Self {
-        self.attachments.push((key.into(), v.into()));
+        self.spec.attachments.push((key.into(), v.into()));
         self
     }
 
@@ -136,27 +143,37 @@ impl<'a> EntryBuilder<'a> {
     /// with [`Entry::wait`] set: the caller must wait that long before doing the work
     /// (the tower layer awaits an async timer).
     pub fn try_enter(self) -> Result<Entry<'a>, BlockError> {
-        let (sentinel, admitted) = self.admit()?;
-        Ok(Entry::new(sentinel, admitted))
+        self.spec.admit(self.sentinel)
     }
 
     /// As [`EntryBuilder::try_enter`], with a guard that holds its own handle on the
     /// instance, for futures and spawned tasks (cheaper than
     /// [`Entry::into_owned`] on a borrowed guard).
     pub fn try_enter_owned(self) -> Result<Entry<'static>, BlockError> {
-        let (sentinel, admitted) = self.admit()?;
-        let owned = match sentinel {
+        let owned = match self.sentinel {
             SentinelRef::Owned(s) => s,
             SentinelRef::Borrowed(s) => s.clone(),
         };
-        Ok(Entry::new(SentinelRef::Owned(owned), admitted))
+        self.spec.admit(SentinelRef::Owned(owned))
     }
 
-    /// Runs admission; on success the guard's state.
-    #[inline]
-    fn admit(self) -> Result<(SentinelRef<'a>, guard::Admitted), BlockError> {
-        let EntryBuilder {
-            sentinel,
+    /// Admits or refuses the entry; a throttled entry sleeps through the instance clock
+    /// before this returns. Do not call it on an async executor: use
+    /// [`EntryBuilder::try_enter`] and an async timer there.
+    pub fn enter(self) -> Result<Entry<'a>, BlockError> {
+        let e = self.try_enter()?;
+        if !e.wait().is_zero() {
+            e.sentinel().clock().sleep(e.wait());
+        }
+        Ok(e)
+    }
+}
+
+impl EntrySpec<'_> {
+    /// Runs admission for the instance `sentinel` and builds the guard in place.
+    #[inline(always)]
+    fn admit<'s>(self, sentinel: SentinelRef<'s>) -> Result<Entry<'s>, BlockError> {
+        let EntrySpec {
             resource,
             traffic,
             batch,
@@ -214,7 +231,7 @@ impl<'a> EntryBuilder<'a> {
         } else {
             0
         };
-        Ok((
+        Ok(Entry::new(
             sentinel,
             guard::Admitted {
                 node: index,
@@ -225,21 +242,8 @@ impl<'a> EntryBuilder<'a> {
                 start_ns,
                 wait_ns,
                 hooks,
-                tokens,
-                args,
-                attachments,
+                extras: guard::Extras::boxed(args, attachments, tokens),
             },
         ))
-    }
-
-    /// Admits or refuses the entry; a throttled entry sleeps through the instance clock
-    /// before this returns. Do not call it on an async executor: use
-    /// [`EntryBuilder::try_enter`] and an async timer there.
-    pub fn enter(self) -> Result<Entry<'a>, BlockError> {
-        let e = self.try_enter()?;
-        if !e.wait().is_zero() {
-            e.sentinel().clock().sleep(e.wait());
-        }
-        Ok(e)
     }
 }
