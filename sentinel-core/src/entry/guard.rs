@@ -39,15 +39,16 @@ pub(crate) struct Admitted {
     pub start_ns: u64,
     pub wait_ns: u64,
     pub hooks: Option<Arc<Compiled>>,
-    /// Arguments, attachments and check tokens; boxed, and only when there are any, so
-    /// that the guard of a plain entry stays small (it is moved several times per entry).
+    /// Arguments (up to two inline, so hot-parameter entries need no allocation for them).
+    pub args: Args,
+    /// Attachments and check tokens: boxed, and only when there are any, so that the
+    /// guard stays small (it is moved several times per entry).
     pub extras: Option<Box<Extras>>,
 }
 
 /// The parts of an entry most entries do not have.
 #[derive(Default)]
 pub(crate) struct Extras {
-    pub args: Args,
     pub attachments: Vec<(Cow<'static, str>, ParamValue)>,
     /// Tokens checks attached to this entry (see `Verdict::PassWith`).
     pub tokens: Tokens,
@@ -57,13 +58,11 @@ impl Extras {
     /// The extras of an entry, `None` when it has none.
     #[inline(always)]
     pub fn boxed(
-        args: Args,
         attachments: Vec<(Cow<'static, str>, ParamValue)>,
         tokens: Tokens,
     ) -> Option<Box<Extras>> {
-        (!args.is_empty() || !attachments.is_empty() || !tokens.is_empty()).then(|| {
+        (!attachments.is_empty() || !tokens.is_empty()).then(|| {
             Box::new(Extras {
-                args,
                 attachments,
                 tokens,
             })
@@ -83,6 +82,7 @@ impl Admitted {
             start_ns: 0,
             wait_ns: 0,
             hooks: None,
+            args: Args::new(),
             extras: None,
         }
     }
@@ -138,7 +138,7 @@ impl<'a> Entry<'a> {
 
     /// The entry's arguments.
     pub fn args(&self) -> &[ParamValue] {
-        self.state.extras.as_ref().map_or(&[], |x| &x.args)
+        &self.state.args
     }
 
     /// The resource name.
@@ -222,7 +222,7 @@ impl Drop for Entry<'_> {
                     now_ns,
                     batch: st.batch,
                     traffic: st.traffic,
-                    args: st.extras.as_ref().map_or(&[], |x| &x.args),
+                    args: &st.args,
                     attachments: st.extras.as_ref().map_or(&[], |x| &x.attachments),
                 },
                 rt_ns,

@@ -242,7 +242,8 @@ impl EntrySpec<'_> {
                 start_ns,
                 wait_ns,
                 hooks,
-                extras: guard::Extras::boxed(args, attachments, tokens),
+                args,
+                extras: guard::Extras::boxed(attachments, tokens),
             },
         ))
     }
