@@ -5,11 +5,11 @@
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use governor::{Quota, RateLimiter};
+use sentinel_benches::run_on_threads;
 use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
 use sentinel_core::flow::FlowRule;
 use sentinel_core::metric_log::MetricLogConfig;
@@ -104,26 +104,9 @@ fn single_thread(c: &mut Criterion) {
 
 /// Runs `per_thread` entry + exit pairs on each of `threads` threads at once; returns the
 /// wall time of the slowest.
-fn run_threads(s: &Sentinel, resource: &str, threads: usize, per_thread: u64) -> Duration {
-    let barrier = Barrier::new(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    barrier.wait();
-                    let start = Instant::now();
-                    for _ in 0..per_thread {
-                        drop(black_box(s.entry(resource).try_enter()));
-                    }
-                    start.elapsed()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .max()
-            .unwrap()
+fn run_threads(s: &Sentinel, resource: &str, threads: u64, per_thread: u64) -> Duration {
+    run_on_threads(threads, per_thread, |_, _| {
+        drop(black_box(s.entry(resource).try_enter()));
     })
 }
 

@@ -5,11 +5,11 @@
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use governor::{Quota, RateLimiter};
+use sentinel_benches::run_on_threads;
 use sentinel_core::hotspot::{HotspotRule, MetricType};
 use sentinel_core::{ParamValue, Sentinel};
 
@@ -60,30 +60,11 @@ fn single_thread(c: &mut Criterion) {
 }
 
 fn run_threads(s: &Sentinel, threads: u64, per_thread: u64) -> Duration {
-    let barrier = Barrier::new(threads as usize);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let barrier = &barrier;
-                scope.spawn(move || {
-                    // Each thread works on its own half of the values.
-                    let base = t * VALUES / threads;
-                    let span = VALUES / threads;
-                    barrier.wait();
-                    let start = Instant::now();
-                    for n in 0..per_thread {
-                        let v = ParamValue::from(base + n % span);
-                        drop(black_box(s.entry("GET /items/{id}").arg(v).try_enter()));
-                    }
-                    start.elapsed()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .max()
-            .unwrap()
+    // Each thread works on its own share of the values.
+    let span = VALUES / threads;
+    run_on_threads(threads, per_thread, |t, n| {
+        let v = ParamValue::from(t * span + n % span);
+        drop(black_box(s.entry("GET /items/{id}").arg(v).try_enter()));
     })
 }
 
