@@ -185,7 +185,7 @@ async fn a_limited_tonic_service_answers_resource_exhausted() {
     assert!(status.message().contains("Flow blocked"), "{status:?}");
     assert_eq!(echo.calls.load(Ordering::SeqCst), 1);
 
-    clock.advance(Duration::from_secs(1));
+    clock.advance(Duration::from_millis(1100));
     assert_eq!(say(channel, "later").await.unwrap(), "later");
 }
 

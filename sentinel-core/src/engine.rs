@@ -58,12 +58,20 @@ impl Registry {
         }
     }
 
-    /// Creates the node for `name` (the caller holds the rules lock).
-    pub(crate) fn create(&self, name: &str, sets: &RuleSets) -> u32 {
+    /// Creates the node for `name` (the caller holds the rules lock). Past the resource
+    /// limit, entries of new resources share the overflow node, unless `ruled`: a resource
+    /// that rules name always gets its own node (and so its checks), up to a second
+    /// `max_resources` reserved for rule resources.
+    pub(crate) fn create(&self, name: &str, sets: &RuleSets, ruled: bool) -> u32 {
         if let Some(i) = self.lookup(name) {
             return i;
         }
-        if self.nodes.count() > self.max_resources {
+        let limit = if ruled {
+            self.max_resources * 2
+        } else {
+            self.max_resources
+        };
+        if self.nodes.count() > limit {
             tracing::warn!(
                 resource = name,
                 limit = self.max_resources,
@@ -115,9 +123,9 @@ pub(crate) struct BuildEnv<'a> {
 }
 
 impl BuildEnv<'_> {
-    /// The node index of a resource, creating the node if needed.
+    /// The node index of a resource that a rule names, creating the node if needed.
     pub fn node_index(&self, resource: &str) -> u32 {
-        self.inner.registry.create(resource, self.sets)
+        self.inner.registry.create(resource, self.sets, true)
     }
 }
 
@@ -127,6 +135,8 @@ pub(crate) struct Inner {
     pub inbound: StatNode,
     pub system: Arc<dyn SystemMetricsSource>,
     pub check_panics: AtomicU64,
+    /// How long a half-open breaker's probe may stay silent before its round is given up.
+    pub probe_timeout_ns: u64,
     pub breaker_events: Arc<EventHub>,
     /// Whether blocks are counted by type for the life of each node (exporters ask).
     pub count_block_types: AtomicBool,
@@ -146,7 +156,7 @@ impl Inner {
     pub fn registry_node(&self, name: &str) -> (u32, &ResourceNode) {
         let index = match self.registry.lookup(name) {
             Some(i) => i,
-            None => self.registry.create(name, &self.rules.lock()),
+            None => self.registry.create(name, &self.rules.lock(), false),
         };
         (index, self.registry.node_or_overflow(index))
     }
@@ -160,6 +170,7 @@ impl Inner {
         }
         let count = rules.len();
         let mut sets = self.rules.lock();
+        self.reserve_nodes::<K>(&rules, &sets)?;
         let new_set = K::set(&sets).rebuild(
             rules,
             &BuildEnv {
@@ -191,6 +202,54 @@ impl Inner {
             rules = count,
             "rules loaded"
         );
+        Ok(())
+    }
+
+    /// Gives every resource the rules name a node of its own before they load, so that a
+    /// full resource table never leaves a ruled resource unchecked; refuses a set that
+    /// would need more nodes than the table keeps for rule resources.
+    fn reserve_nodes<K: RuleKind>(
+        &self,
+        rules: &[K::Rule],
+        sets: &RuleSets,
+    ) -> Result<(), RuleSetError> {
+        use crate::rules::{FieldError, InvalidRule, Rule as _};
+        let mut missing: Vec<(usize, &K::Rule)> = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                !r.resource().is_empty() && self.registry.lookup(r.resource()).is_none()
+            })
+            .collect();
+        missing.sort_by_key(|(_, r)| r.resource());
+        missing.dedup_by_key(|(_, r)| r.resource());
+        let room =
+            (self.registry.max_resources * 2 + 1).saturating_sub(self.registry.nodes.count());
+        if let Some((index, rule)) = missing.get(room) {
+            let error = FieldError::new(
+                "resource",
+                format!(
+                    "the set names {} resources not seen before, but only {room} more fit (raise SentinelBuilder::max_resources, now {})",
+                    missing.len(),
+                    self.registry.max_resources
+                ),
+            );
+            let e = RuleSetError::new(
+                K::Rule::KIND,
+                vec![InvalidRule {
+                    kind: K::Rule::KIND,
+                    index: *index,
+                    id: rule.id().to_string(),
+                    resource: rule.resource().to_string(),
+                    error,
+                }],
+            );
+            tracing::warn!(kind = K::Rule::KIND, error = %e, "rule set rejected");
+            return Err(e);
+        }
+        for (_, rule) in missing {
+            self.registry.create(rule.resource(), sets, true);
+        }
         Ok(())
     }
 

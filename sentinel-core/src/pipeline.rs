@@ -190,6 +190,13 @@ pub trait Check: Send + Sync + 'static {
         false
     }
 
+    /// Whether this check takes something at admission that it must give back when a later
+    /// check refuses the entry ([`Check::on_cancel`]): a reserved pass, a pacing slot,
+    /// tokens, an in-flight slot. Defaults to [`Check::needs_exit`].
+    fn needs_cancel(&self) -> bool {
+        self.needs_exit()
+    }
+
     /// Whether this check must see every admitted entry ([`Check::on_admitted`]).
     fn needs_admitted(&self) -> bool {
         false
@@ -198,8 +205,9 @@ pub trait Check: Send + Sync + 'static {
     /// The entry passed every check and was admitted.
     fn on_admitted(&self, _ctx: &CheckContext<'_>) {}
 
-    /// This check passed the entry, but a later check blocked it: release what was taken.
-    /// `token` is what this check returned with [`Verdict::PassWith`], if anything.
+    /// This check passed the entry, but a later check blocked it: give back what was taken.
+    /// `token` is what this check returned with [`Verdict::PassWith`], or the wait in
+    /// nanoseconds it returned with [`Verdict::Wait`]; `None` after [`Verdict::Pass`].
     fn on_cancel(&self, _ctx: &CheckContext<'_>, _token: Option<u64>) {}
 
     /// An entry this check passed has exited.
@@ -211,6 +219,7 @@ pub trait Check: Send + Sync + 'static {
 pub(crate) struct Compiled {
     checks: Box<[Arc<dyn Check>]>,
     exit_hooks: bool,
+    cancel_hooks: bool,
     admitted_hooks: bool,
 }
 
@@ -219,6 +228,7 @@ impl Compiled {
         checks.sort_by_key(|c| c.order());
         Compiled {
             exit_hooks: checks.iter().any(|c| c.needs_exit()),
+            cancel_hooks: checks.iter().any(|c| c.needs_cancel()),
             admitted_hooks: checks.iter().any(|c| c.needs_admitted()),
             checks: checks.into(),
         }
@@ -238,21 +248,22 @@ impl Compiled {
     #[inline(always)]
     pub fn admit(&self, ctx: &CheckContext<'_>, tokens: &mut Tokens) -> Result<u64, BlockError> {
         let mut wait = 0u64;
+        // The waits of throttling checks, for their `on_cancel` if a later check refuses.
+        let mut waits: smallvec::SmallVec<[(u32, u64); 2]> = smallvec::SmallVec::new();
         for (i, c) in self.checks.iter().enumerate() {
             match guarded(ctx.inner, || c.check(ctx)) {
                 Some(Verdict::Pass) | None => {}
                 Some(Verdict::PassWith(t)) => tokens.push((i as u32, t)),
                 Some(Verdict::Wait(d)) => {
-                    wait = wait.max(d.as_nanos().min(u64::MAX as u128) as u64)
+                    let ns = d.as_nanos().min(u64::MAX as u128) as u64;
+                    wait = wait.max(ns);
+                    if self.cancel_hooks {
+                        waits.push((i as u32, ns));
+                    }
                 }
                 Some(Verdict::Block(e)) => {
-                    if self.exit_hooks {
-                        for (j, earlier) in self.checks[..i].iter().enumerate().rev() {
-                            if earlier.needs_exit() {
-                                let token = token_of(tokens, j);
-                                guarded(ctx.inner, || earlier.on_cancel(ctx, token));
-                            }
-                        }
+                    if self.cancel_hooks {
+                        self.cancel(ctx, &self.checks[..i], tokens, &waits);
                     }
                     return Err(e);
                 }
@@ -264,6 +275,23 @@ impl Compiled {
             }
         }
         Ok(wait)
+    }
+
+    /// Lets the checks that passed a refused entry give back what they took, latest first.
+    #[cold]
+    fn cancel(
+        &self,
+        ctx: &CheckContext<'_>,
+        passed: &[Arc<dyn Check>],
+        tokens: &[(u32, u64)],
+        waits: &[(u32, u64)],
+    ) {
+        for (j, earlier) in passed.iter().enumerate().rev() {
+            if earlier.needs_cancel() {
+                let token = token_of(tokens, j).or_else(|| token_of(waits, j));
+                guarded(ctx.inner, || earlier.on_cancel(ctx, token));
+            }
+        }
     }
 
     /// Runs the exit hooks of an admitted entry.

@@ -44,7 +44,7 @@ use crate::system::{ProcessMetrics, SystemKind, SystemMetricsSource, SystemRule}
 /// assert!(sentinel.entry("GET /items").try_enter().is_ok());
 /// assert!(sentinel.entry("GET /items").try_enter().is_ok());
 /// assert!(sentinel.entry("GET /items").try_enter().is_err()); // third in one second
-/// clock.advance(Duration::from_secs(1));
+/// clock.advance(Duration::from_millis(1100)); // no 1 s span holds the first two now
 /// assert!(sentinel.entry("GET /items").try_enter().is_ok());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -76,6 +76,7 @@ pub struct SentinelBuilder {
     max_resources: usize,
     stripes: usize,
     metric_log: Option<MetricLogConfig>,
+    probe_timeout: std::time::Duration,
 }
 
 impl SentinelBuilder {
@@ -99,9 +100,20 @@ impl SentinelBuilder {
         self
     }
 
+    /// How long a half-open circuit breaker waits for a silent probe (default 60 s). A
+    /// probe that runs long is still the round's probe: nobody else is admitted and its
+    /// result decides. Only past this bound is it taken for leaked (a guard that is never
+    /// dropped), and the round is given up so that the next caller may probe.
+    pub fn probe_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.probe_timeout = timeout;
+        self
+    }
+
     /// How many distinct resources get their own statistics and rules (default 10,000).
     /// Entries of further resources share an overflow node and are not checked, so a
-    /// resource name built from unbounded input cannot exhaust memory.
+    /// resource name built from unbounded input cannot exhaust memory. A resource that
+    /// rules name always has a node of its own and is always checked: rule loads create
+    /// nodes for their resources, in up to `n` more places kept for them.
     pub fn max_resources(mut self, n: usize) -> Self {
         self.max_resources = n.max(1);
         self
@@ -123,7 +135,7 @@ impl SentinelBuilder {
             self.stripes,
             Compiled::default(),
         ));
-        let index = NameIndex::new(self.max_resources + 1);
+        let index = NameIndex::new(self.max_resources * 2 + 2);
         index.insert(OVERFLOW_RESOURCE, 0);
         let sentinel = Sentinel {
             inner: Arc::new(Inner {
@@ -139,6 +151,7 @@ impl SentinelBuilder {
                     .system
                     .unwrap_or_else(|| Arc::new(ProcessMetrics::default())),
                 check_panics: AtomicU64::new(0),
+                probe_timeout_ns: self.probe_timeout.as_nanos().min(u64::MAX as u128) as u64,
                 breaker_events: Arc::new(EventHub::default()),
                 count_block_types: AtomicBool::new(false),
                 observer: Observer::new(self.metric_log),
@@ -215,6 +228,7 @@ impl Sentinel {
             max_resources: 10_000,
             stripes: default_stripes(),
             metric_log: None,
+            probe_timeout: std::time::Duration::from_secs(60),
         }
     }
 

@@ -148,27 +148,32 @@ fn a_panicking_check_fails_open_and_is_counted() {
 }
 
 #[test]
-fn too_many_resources_share_the_overflow_node() {
+fn too_many_resources_share_the_overflow_node_but_ruled_ones_keep_their_own() {
     let s = Sentinel::builder()
         .clock(ManualClock::new())
         .max_resources(2)
         .build();
+    for name in ["r1", "r2", "r4", "r5"] {
+        drop(s.entry(name).try_enter().unwrap());
+    }
     s.load_flow_rules(vec![FlowRule {
         resource: "r3".into(),
         threshold: 0.0,
         ..Default::default()
     }])
     .unwrap();
-    for name in ["r1", "r2", "r3", "r4"] {
-        drop(s.entry(name).try_enter().unwrap());
-    }
-    assert!(s.resource_stats("r3").is_none(), "beyond the limit");
+    assert!(s.resource_stats("r4").is_none(), "beyond the limit");
     assert_eq!(
         s.resource_stats(sentinel_core::OVERFLOW_RESOURCE)
             .unwrap()
             .pass_qps,
         2.0
     );
+    assert!(
+        s.entry("r3").try_enter().is_err(),
+        "a ruled resource is always checked"
+    );
+    assert_eq!(s.resource_stats("r3").unwrap().block_qps, 1.0);
 }
 
 #[test]

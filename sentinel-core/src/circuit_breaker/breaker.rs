@@ -61,13 +61,15 @@ pub(crate) struct Breaker {
     id: u64,
     rule: CircuitBreakerRule,
     word: AtomicU64,
-    /// Open: when the next probe may go. Half-open: when an unfinished round is given up.
+    /// Open: when the next probe may go. Half-open: when a round whose probes stay silent
+    /// is given up (the probe timeout after the round started).
     next_retry_ns: AtomicU64,
     /// The metric that last tripped the breaker (f64 bits), for block errors.
     trip_snapshot: AtomicU64,
     window: LeapWindow,
     probes: u64,
     retry_ns: u64,
+    probe_timeout_ns: u64,
     slow_ns: u64,
     open: Arc<BlockInfo>,
     probing: Arc<BlockInfo>,
@@ -75,7 +77,9 @@ pub(crate) struct Breaker {
 }
 
 impl Breaker {
-    pub fn new(rule: &CircuitBreakerRule, events: Weak<EventHub>) -> Self {
+    /// A closed breaker for a valid rule; a half-open round whose probes stay silent for
+    /// `probe_timeout_ns` is given up.
+    pub fn new(rule: &CircuitBreakerRule, events: Weak<EventHub>, probe_timeout_ns: u64) -> Self {
         let info = |message: &'static str| {
             BlockInfo::new(
                 BlockType::CircuitBreaking,
@@ -100,6 +104,7 @@ impl Breaker {
             ),
             probes: rule.probes(),
             retry_ns: rule.retry_timeout_ms as u64 * 1_000_000,
+            probe_timeout_ns,
             slow_ns: rule.max_allowed_rt_ms.saturating_mul(1_000_000),
             open: info("circuit breaker is open"),
             probing: info("circuit breaker is half-open and its probes are taken"),
@@ -163,9 +168,13 @@ impl Breaker {
             .is_some()
     }
 
-    fn block(&self, info: &Arc<BlockInfo>) -> Verdict {
+    fn block(&self, info: &Arc<BlockInfo>, retry_after_ns: u64) -> Verdict {
         let snapshot = f64::from_bits(self.trip_snapshot.load(Ordering::Relaxed));
-        Verdict::Block(BlockError::from_info(info.clone()).with_snapshot(snapshot))
+        Verdict::Block(
+            BlockError::from_info(info.clone())
+                .with_snapshot(snapshot)
+                .with_retry_after(Duration::from_nanos(retry_after_ns)),
+        )
     }
 
     /// The probe of half-open round `seq` ended without a verdict: reopen at once so that
@@ -185,7 +194,7 @@ impl Breaker {
                 return; // a probe of a round that is over
             }
             let done = if bad.is_some() {
-                self.open(w, now_ns + self.retry_ns, now_ns, bad)
+                self.open(w, now_ns.saturating_add(self.retry_ns), now_ns, bad)
             } else if succeeded_of(w) + 1 >= self.probes {
                 self.transition(w, State::Closed, 0, now_ns, None).is_some()
             } else {
@@ -210,25 +219,25 @@ impl Breaker {
         if state_of(w) != State::Closed {
             return;
         }
+        // Judged after every completion: old completions leave the window, so a good one
+        // can find the ratio over the threshold too. Completions add TOTAL before BAD, so a
+        // TOTAL read after BAD covers every bad completion counted.
+        let bad = self.window.sum_at(BAD, e) as f64;
         let total = self.window.sum_at(TOTAL, e);
-        // A good completion can only lower a ratio and leaves a count alone, so it can
-        // trip the breaker only by bringing the window up to the minimum.
         if total == 0 || total < self.rule.min_request_amount {
             return;
         }
-        if !bad && total != self.rule.min_request_amount.max(1) {
-            return;
-        }
-        // Completions add TOTAL before BAD, so a fresh TOTAL read after BAD covers every
-        // bad completion counted (other threads keep adding between the two reads).
-        let bad = self.window.sum_at(BAD, e) as f64;
-        let total = self.window.sum_at(TOTAL, e).max(total) as f64;
         let metric = match self.rule.strategy {
             Strategy::ErrorCount => bad,
-            Strategy::SlowRequestRatio | Strategy::ErrorRatio => (bad / total).min(1.0),
+            Strategy::SlowRequestRatio | Strategy::ErrorRatio => (bad / total as f64).min(1.0),
         };
         if metric >= self.rule.threshold {
-            self.open(w, now_ns + self.retry_ns, now_ns, Some(metric));
+            self.open(
+                w,
+                now_ns.saturating_add(self.retry_ns),
+                now_ns,
+                Some(metric),
+            );
         }
     }
 
@@ -256,12 +265,15 @@ impl Check for Breaker {
             match state_of(w) {
                 State::Closed => return Verdict::Pass,
                 State::Open => {
-                    if ctx.now_nanos() < self.next_retry_ns.load(Ordering::Acquire) {
-                        return self.block(&self.open);
+                    let retry_at = self.next_retry_ns.load(Ordering::Acquire);
+                    if ctx.now_nanos() < retry_at {
+                        return self.block(&self.open, retry_at - ctx.now_nanos());
                     }
-                    // Give an unfinished round up after one more retry timeout.
-                    self.next_retry_ns
-                        .store(ctx.now_nanos() + self.retry_ns, Ordering::Release);
+                    // Give the round up only if its probes stay silent for the probe timeout.
+                    self.next_retry_ns.store(
+                        ctx.now_nanos().saturating_add(self.probe_timeout_ns),
+                        Ordering::Release,
+                    );
                     if let Some(seq) = self.transition(w, State::HalfOpen, 1, ctx.now_nanos(), None)
                     {
                         return Verdict::PassWith(seq);
@@ -278,11 +290,11 @@ impl Check for Breaker {
                             return Verdict::PassWith(seq_of(w));
                         }
                     } else if ctx.now_nanos() >= self.next_retry_ns.load(Ordering::Acquire) {
-                        // The round's probes never reported back (leaked guards): reopen
-                        // and let this caller start a new round.
+                        // The round's probes stayed silent for the probe timeout (leaked
+                        // guards): reopen and let this caller start a new round.
                         self.open(w, ctx.now_nanos(), ctx.now_nanos(), None);
                     } else {
-                        return self.block(&self.probing);
+                        return self.block(&self.probing, self.retry_ns);
                     }
                 }
             }
@@ -319,6 +331,14 @@ impl Breaker {
                 breaker: self.id,
                 rule: self.rule.clone(),
             });
+        }
+    }
+}
+
+impl Drop for Breaker {
+    fn drop(&mut self) {
+        if let Some(hub) = self.events.upgrade() {
+            hub.send_if_running(Event::Dropped { breaker: self.id });
         }
     }
 }

@@ -83,6 +83,8 @@ pub(crate) enum Event {
         breaker: u64,
         rule: CircuitBreakerRule,
     },
+    /// The breaker is gone: no transition of it can follow.
+    Dropped { breaker: u64 },
 }
 
 type Listeners = Arc<RwLock<Vec<Arc<dyn StateListener>>>>;
@@ -97,6 +99,14 @@ pub(crate) struct EventHub {
 impl EventHub {
     pub fn add_listener(&self, l: Arc<dyn StateListener>) {
         self.listeners.write().push(l);
+    }
+
+    /// Queues an event if the dispatcher runs (it starts with the first event that must
+    /// reach listeners; an event about a breaker it never heard of is not one).
+    pub fn send_if_running(&self, event: Event) {
+        if let Some(tx) = self.queue.get() {
+            let _ = tx.send(event);
+        }
     }
 
     /// Queues an event (never blocks).
@@ -119,19 +129,49 @@ impl EventHub {
 
 /// Delivers events in per-breaker transition order until the hub is dropped.
 fn dispatch(rx: mpsc::Receiver<Event>, listeners: Listeners) {
-    // Per breaker: the next sequence number to deliver and early arrivals.
-    let mut pending: HashMap<u64, (u64, BTreeMap<u64, StateChange>)> = HashMap::new();
+    let mut dispatcher = Dispatcher::default();
     for event in rx {
+        dispatcher.handle(event, &listeners);
+    }
+}
+
+/// What the dispatcher knows of one breaker.
+struct Pending {
+    /// The next sequence number to deliver.
+    next: u64,
+    /// Transitions that arrived before an earlier one.
+    early: BTreeMap<u64, StateChange>,
+    /// The breaker's rule was removed: its later transitions are dropped.
+    removed: bool,
+}
+
+/// Orders events per breaker. Nothing is parked for good: a breaker's entry lives until the
+/// breaker itself is dropped, and after its removal its transitions are dropped, not kept.
+#[derive(Default)]
+struct Dispatcher {
+    pending: HashMap<u64, Pending>,
+}
+
+impl Dispatcher {
+    fn handle(&mut self, event: Event, listeners: &Listeners) {
         match event {
             Event::Change {
                 breaker,
                 seq,
                 change,
             } => {
-                let (next, early) = pending.entry(breaker).or_insert((1, BTreeMap::new()));
-                early.insert(seq, change);
-                while let Some(change) = early.remove(next) {
-                    *next += 1;
+                let p = self.pending.entry(breaker).or_insert_with(|| Pending {
+                    next: 1,
+                    early: BTreeMap::new(),
+                    removed: false,
+                });
+                if p.removed {
+                    tracing::debug!(resource = %change.resource, rule_id = %change.rule_id, "transition of a removed circuit breaker dropped");
+                    return;
+                }
+                p.early.insert(seq, change);
+                while let Some(change) = p.early.remove(&p.next) {
+                    p.next += 1;
                     tracing::info!(
                         resource = %change.resource,
                         rule_id = %change.rule_id,
@@ -140,15 +180,42 @@ fn dispatch(rx: mpsc::Receiver<Event>, listeners: Listeners) {
                         snapshot = change.snapshot,
                         "circuit breaker state change"
                     );
-                    notify(&listeners, |l| l.on_change(&change));
+                    notify(listeners, |l| l.on_change(&change));
                 }
             }
             Event::Removed { breaker, rule } => {
-                pending.remove(&breaker);
+                if let Some(p) = self.pending.get_mut(&breaker) {
+                    p.removed = true;
+                    p.early.clear();
+                } else {
+                    self.pending.insert(
+                        breaker,
+                        Pending {
+                            next: 1,
+                            early: BTreeMap::new(),
+                            removed: true,
+                        },
+                    );
+                }
                 tracing::info!(resource = %rule.resource, rule_id = %rule.id, "circuit breaker removed");
-                notify(&listeners, |l| l.on_removed(&rule));
+                notify(listeners, |l| l.on_removed(&rule));
+            }
+            Event::Dropped { breaker } => {
+                self.pending.remove(&breaker);
             }
         }
+    }
+
+    /// Breakers the dispatcher keeps anything for.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Transitions waiting for an earlier one.
+    #[cfg(test)]
+    fn parked(&self) -> usize {
+        self.pending.values().map(|p| p.early.len()).sum()
     }
 }
 
@@ -158,5 +225,62 @@ fn notify(listeners: &Listeners, f: impl Fn(&dyn StateListener)) {
         if catch_unwind(AssertUnwindSafe(|| f(l.as_ref()))).is_err() {
             tracing::error!("a circuit breaker listener panicked; it stays registered");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn change(to: State) -> StateChange {
+        StateChange {
+            resource: "r".into(),
+            rule_id: String::new(),
+            rule: CircuitBreakerRule::default(),
+            from: State::Closed,
+            to,
+            snapshot: None,
+            at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn transitions_after_a_removal_are_dropped_not_parked() {
+        struct Record(Mutex<Vec<State>>);
+        impl StateListener for Record {
+            fn on_change(&self, c: &StateChange) {
+                self.0.lock().unwrap().push(c.to);
+            }
+        }
+        let heard = Arc::new(Record(Mutex::new(Vec::new())));
+        let listeners: Listeners = Arc::new(RwLock::new(vec![heard.clone() as _]));
+        let deliver = &listeners;
+        let mut d = Dispatcher::default();
+        let changed = |seq, to| Event::Change {
+            breaker: 7,
+            seq,
+            change: change(to),
+        };
+        d.handle(changed(1, State::Open), deliver);
+        d.handle(
+            Event::Removed {
+                breaker: 7,
+                rule: CircuitBreakerRule::default(),
+            },
+            deliver,
+        );
+        // In-flight entries of the removed breaker still complete and move it on.
+        for seq in 2..1000 {
+            d.handle(changed(seq + 1, State::HalfOpen), deliver);
+        }
+        assert_eq!(
+            d.parked(),
+            0,
+            "nothing waits for a transition that is never coming"
+        );
+        assert_eq!(*heard.0.lock().unwrap(), vec![State::Open]);
+        d.handle(Event::Dropped { breaker: 7 }, deliver);
+        assert_eq!(d.tracked(), 0, "a dropped breaker leaves nothing behind");
     }
 }

@@ -13,8 +13,17 @@
 //! reopens the breaker with a fresh timeout; when all probes succeed it closes and its
 //! window is cleared. A probe that a later check blocks, or that is abandoned
 //! ([`Entry::abandon`](crate::Entry::abandon)), reopens the breaker at once so the next
-//! caller may probe; a round whose probes never report back is given up after another
-//! retry timeout.
+//! caller may probe. A slow probe is still a probe: while it runs, however long, nobody
+//! else is admitted beyond `max(1, probeNum)`, and its result decides the round. Only a
+//! probe silent for longer than the instance's probe timeout
+//! ([`SentinelBuilder::probe_timeout`](crate::SentinelBuilder::probe_timeout), default
+//! 60 s) counts as leaked, and its round is given up so that a breaker never stays
+//! half-open forever.
+//!
+//! A closed breaker judges the window after every completion, good or bad: old
+//! completions leave the window, so a good one can find the ratio over the threshold.
+//! A refusal carries [`BlockError::retry_after`](crate::BlockError::retry_after): the rest
+//! of the retry timeout while open, the retry timeout while a probe runs.
 //!
 //! Completions feed the breaker: RT from the entry's own timing on the instance clock
 //! (slow means strictly greater than `maxAllowedRtMs`), failure from
@@ -35,7 +44,7 @@ mod tests;
 use std::sync::Arc;
 
 pub use events::{State, StateChange, StateListener};
-pub use rule::{CircuitBreakerRule, MAX_PROBES, Strategy};
+pub use rule::{CircuitBreakerRule, MAX_BUCKETS, MAX_PROBES, Strategy};
 
 pub(crate) use breaker::Breaker;
 pub(crate) use events::EventHub;
@@ -50,10 +59,15 @@ impl RuleKind for CircuitBreakerKind {
     type Rule = CircuitBreakerRule;
 
     type State = Breaker;
-    fn build(rule: &CircuitBreakerRule, env: &BuildEnv<'_>) -> Arc<Breaker> {
+    fn build(
+        rule: &CircuitBreakerRule,
+        env: &BuildEnv<'_>,
+        _prior: &mut Vec<Arc<Breaker>>,
+    ) -> Arc<Breaker> {
         Arc::new(Breaker::new(
             rule,
             Arc::downgrade(&env.inner.breaker_events),
+            env.inner.probe_timeout_ns,
         ))
     }
     fn retired(_rule: &CircuitBreakerRule, state: &Arc<Breaker>) {

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::FieldError;
 use crate::rules::go_enum::go_enum;
+use crate::rules::{FieldError, range};
 
 go_enum! {
     /// What makes a breaker trip.
@@ -17,6 +17,9 @@ go_enum! {
         ErrorCount = 2 => ["ErrorCount"],
     }
 }
+
+/// Most buckets a breaker's window may have (`statSlidingWindowBucketCount`).
+pub const MAX_BUCKETS: u32 = 1000;
 
 /// Most probes one half-open round may admit.
 pub const MAX_PROBES: u64 = 0xffff;
@@ -87,18 +90,37 @@ impl CircuitBreakerRule {
         if self.resource.trim().is_empty() {
             return Err(FieldError::new("resource", "must not be empty"));
         }
-        if self.retry_timeout_ms == 0 {
-            return Err(FieldError::new("retryTimeoutMs", "must be greater than 0"));
-        }
-        if self.stat_interval_ms == 0 {
-            return Err(FieldError::new("statIntervalMs", "must be greater than 0"));
-        }
-        if !self.threshold.is_finite() || self.threshold < 0.0 {
-            return Err(FieldError::new(
-                "threshold",
-                format!("must be a number >= 0, got {}", self.threshold),
-            ));
-        }
+        range::integer(
+            "retryTimeoutMs",
+            self.retry_timeout_ms as u64,
+            1,
+            range::MAX_PERIOD_MS,
+        )?;
+        range::integer(
+            "statIntervalMs",
+            self.stat_interval_ms as u64,
+            1,
+            range::MAX_PERIOD_MS,
+        )?;
+        range::integer(
+            "statSlidingWindowBucketCount",
+            self.stat_sliding_window_bucket_count,
+            0,
+            MAX_BUCKETS,
+        )?;
+        range::integer(
+            "maxAllowedRtMs",
+            self.max_allowed_rt_ms,
+            0,
+            range::MAX_PERIOD_MS,
+        )?;
+        range::integer(
+            "minRequestAmount",
+            self.min_request_amount,
+            0,
+            range::MAX_COUNT as u64,
+        )?;
+        range::number("threshold", self.threshold, range::MAX_COUNT)?;
         if self.strategy != Strategy::ErrorCount && self.threshold > 1.0 {
             return Err(FieldError::new(
                 "threshold",

@@ -241,13 +241,15 @@ fn a_probe_blocked_later_or_abandoned_does_not_leave_the_breaker_half_open() {
 }
 
 #[test]
-fn a_round_whose_probe_never_returns_is_given_up_after_a_timeout() {
+fn a_round_whose_probe_never_returns_is_given_up_after_the_probe_timeout() {
     let (clock, s) = tripped(1);
     clock.advance(Duration::from_secs(1));
     let leaked = s.entry(R).try_enter().unwrap();
     std::mem::forget(leaked);
     assert!(s.entry(R).try_enter().is_err());
-    clock.advance(Duration::from_secs(1));
+    clock.advance(Duration::from_millis(59_999));
+    assert!(s.entry(R).try_enter().is_err(), "still the round's probe");
+    clock.advance(Duration::from_millis(1));
     assert!(s.entry(R).try_enter().is_ok(), "a new round starts");
 }
 
@@ -373,4 +375,92 @@ fn invalid_rules_name_their_field() {
         .unwrap_err();
     let fields: Vec<&str> = err.errors().iter().map(|e| e.error.field).collect();
     assert_eq!(fields, ["retryTimeoutMs", "threshold", "statIntervalMs"]);
+}
+
+/// Completes one call of `rt` on the instance clock, failing or not.
+fn timed_call(clock: &ManualClock, s: &Sentinel, rt: Duration, fail: bool) {
+    let e = s.entry(R).try_enter().unwrap();
+    clock.advance(rt);
+    if fail {
+        e.set_error("boom");
+    }
+}
+
+#[test]
+fn a_good_completion_trips_a_ratio_breaker_when_old_ones_left_the_window() {
+    for strategy in [Strategy::ErrorRatio, Strategy::SlowRequestRatio] {
+        let (clock, s) = instance(vec![CircuitBreakerRule {
+            stat_sliding_window_bucket_count: 10,
+            ..rule(strategy, 0.5, 2)
+        }]);
+        let bad = |clock: &ManualClock, s: &Sentinel| match strategy {
+            Strategy::ErrorRatio => timed_call(clock, s, Duration::ZERO, true),
+            _ => timed_call(clock, s, Duration::from_millis(101), false),
+        };
+        for _ in 0..3 {
+            timed_call(&clock, &s, Duration::ZERO, false);
+        }
+        clock.set(Duration::from_secs(5));
+        bad(&clock, &s);
+        bad(&clock, &s);
+        assert_eq!(state(&s), State::Closed, "{strategy}: 2 of 5 is under 0.5");
+        // The three good ones at 0 s leave the 10 s window; a good completion then finds
+        // 2 bad of 3.
+        clock.set(Duration::from_millis(10_500));
+        timed_call(&clock, &s, Duration::ZERO, false);
+        assert_eq!(state(&s), State::Open, "{strategy}: 2 of 3 is over 0.5");
+    }
+}
+
+#[test]
+fn a_slow_probe_holds_its_round_until_it_reports() {
+    let (clock, s) = instance(vec![rule(Strategy::ErrorCount, 1.0, 1)]);
+    call(&s, true).unwrap();
+    clock.set(Duration::from_millis(1001));
+    let probe = s.entry(R).try_enter().unwrap();
+    clock.set(Duration::from_millis(2501));
+    let b = s.entry(R).try_enter().unwrap_err();
+    assert_eq!(
+        b.block_type(),
+        BlockType::CircuitBreaking,
+        "the slow probe still runs"
+    );
+    assert_eq!(state(&s), State::HalfOpen);
+    drop(probe);
+    assert_eq!(state(&s), State::Closed, "its success decides the round");
+}
+
+#[test]
+fn the_probe_timeout_is_configurable() {
+    let clock = ManualClock::new();
+    let s = Sentinel::builder()
+        .clock(clock.clone())
+        .probe_timeout(Duration::from_secs(5))
+        .build();
+    s.load_circuit_breaker_rules(vec![rule(Strategy::ErrorCount, 1.0, 1)])
+        .unwrap();
+    call(&s, true).unwrap();
+    clock.advance(Duration::from_secs(1));
+    std::mem::forget(s.entry(R).try_enter().unwrap());
+    clock.advance(Duration::from_millis(4999));
+    assert!(s.entry(R).try_enter().is_err());
+    clock.advance(Duration::from_millis(1));
+    assert!(s.entry(R).try_enter().is_ok(), "given up after 5 s");
+}
+
+#[test]
+fn a_refusal_says_when_the_breaker_lets_a_probe_through() {
+    let (clock, s) = tripped(1);
+    clock.advance(Duration::from_millis(300));
+    let b = s.entry(R).try_enter().unwrap_err();
+    assert_eq!(b.retry_after(), Some(Duration::from_millis(700)));
+    clock.advance(Duration::from_millis(700));
+    let probe = s.entry(R).try_enter().unwrap();
+    let b = s.entry(R).try_enter().unwrap_err();
+    assert_eq!(
+        b.retry_after(),
+        Some(Duration::from_millis(1000)),
+        "half-open: a failing probe reopens for the retry timeout"
+    );
+    drop(probe);
 }

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::ParamValue;
 
@@ -91,6 +92,7 @@ pub struct BlockError {
     value: Option<ParamValue>,
     /// The blocked resource, when the prepared info serves many resources (system rules).
     resource: Option<Arc<str>>,
+    retry_after: Option<Duration>,
 }
 
 impl BlockError {
@@ -112,7 +114,25 @@ impl BlockError {
             snapshot: None,
             value: None,
             resource: None,
+            retry_after: None,
         }
+    }
+
+    /// Says when the refusing limiter would admit the entry (if nothing else passed
+    /// meanwhile): a window's oldest passes leaving it, a token bucket refilling, a pacing
+    /// slot coming within the queueing limit, a breaker's retry timeout running out.
+    #[inline]
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// How long to wait before trying again: the time until the limiter that refused would
+    /// admit the entry, `None` when it cannot tell (a concurrency limit frees up when
+    /// entries exit; a batch larger than the threshold never passes). Adapters turn it
+    /// into `Retry-After` (SEMANTICS §11).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// Attaches the value that triggered the block.
@@ -190,6 +210,9 @@ impl fmt::Display for BlockError {
         }
         if let Some(v) = self.snapshot {
             write!(f, " [snapshot {v}]")?;
+        }
+        if let Some(d) = self.retry_after {
+            write!(f, " [retry after {d:?}]")?;
         }
         Ok(())
     }

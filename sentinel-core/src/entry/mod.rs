@@ -221,7 +221,7 @@ impl EntrySpec<'_> {
                 return Err(e);
             }
         };
-        let start_ns = now_ns + wait_ns;
+        let start_ns = now_ns.saturating_add(wait_ns);
         let stripe = node.stats.on_pass(now_ns, batch);
         if wait_ns > 0 {
             node.stats.count_throttled(stripe, wait_ns);

@@ -11,17 +11,18 @@ use super::warm_up::WarmUp;
 use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule};
 use crate::pipeline::{Check, CheckContext, ORDER_FLOW, Verdict};
 use crate::sentinel::BuildEnv;
-use crate::stat::{BUCKET_MS, Event, LeapWindow, RING, StatNode};
+use crate::stat::pass_window::{PassWindow, buckets_until_admitted, within_limit};
+use crate::stat::{BUCKET_MS, Event, Span, StatNode};
 use crate::system::SystemMetricsSource;
 
-/// Where the rule's pass count comes from.
-enum Stat {
-    /// The guarded resource's ring, over its last `buckets` buckets.
-    Own { buckets: usize },
-    /// Another resource's ring.
+/// Whose passes a Reject rule counts.
+enum Counter {
+    /// The guarded resource's, in the rule's own window: each pass is reserved there in
+    /// the same atomic step as the decision (and given back when a later check refuses).
+    Own(Arc<PassWindow>),
+    /// Another resource's (`AssociatedResource`), read from its statistics over `buckets`
+    /// 100 ms buckets: those passes are that resource's own, so they are only read.
     Ref { node: u32, buckets: usize },
-    /// A window of the rule's own (an interval the ring cannot serve).
-    Window(LeapWindow),
 }
 
 enum Calculator {
@@ -36,7 +37,7 @@ enum Calculator {
 }
 
 enum Behavior {
-    Reject,
+    Reject(Counter),
     Throttling { last: AtomicU64, max_wait_ns: u64 },
 }
 
@@ -45,32 +46,22 @@ pub(crate) struct FlowCheck {
     over_threshold: Arc<BlockInfo>,
     batch_too_large: Arc<BlockInfo>,
     queue_too_long: Arc<BlockInfo>,
-    stat: Stat,
+    /// The resource whose history drives warm-up: `None` for the guarded one.
+    history: Option<u32>,
     calculator: Calculator,
     behavior: Behavior,
     interval_ns: u64,
 }
 
 impl FlowCheck {
-    pub fn new(rule: &FlowRule, env: &BuildEnv<'_>) -> Self {
+    /// Builds the check of a valid rule. A Reject rule on its own resource takes over the
+    /// pass window of a rule it replaces (`prior`: the changed or removed rules of the same
+    /// resource) when their windows have the same buckets; otherwise its window starts from
+    /// the resource's statistics, so a changed limit still counts what already passed.
+    pub fn new(rule: &FlowRule, env: &BuildEnv<'_>, prior: &mut Vec<Arc<FlowCheck>>) -> Self {
         let interval_ms = rule.interval_ms() as u64;
-        let ring_serves =
-            interval_ms.is_multiple_of(BUCKET_MS) && interval_ms <= RING as u64 * BUCKET_MS;
-        let buckets = (interval_ms / BUCKET_MS) as usize;
-        let stat = match rule.relation_strategy {
-            RelationStrategy::AssociatedResource => Stat::Ref {
-                node: env.node_index(&rule.ref_resource),
-                buckets,
-            },
-            RelationStrategy::CurrentResource if ring_serves => Stat::Own { buckets },
-            RelationStrategy::CurrentResource => {
-                let n = [20, 10, 5, 4, 2]
-                    .into_iter()
-                    .find(|n| interval_ms.is_multiple_of(*n))
-                    .unwrap_or(1);
-                Stat::Window(LeapWindow::new(interval_ms, n as usize, 1))
-            }
-        };
+        let history = (rule.relation_strategy == RelationStrategy::AssociatedResource)
+            .then(|| env.node_index(&rule.ref_resource));
         let calculator = match rule.token_calculate_strategy {
             TokenCalculateStrategy::Direct => Calculator::Direct(rule.threshold),
             TokenCalculateStrategy::WarmUp => Calculator::WarmUp(WarmUp::new(
@@ -88,13 +79,20 @@ impl FlowCheck {
                 }
             }
         };
-        let behavior = match rule.control_behavior {
-            ControlBehavior::Reject => Behavior::Reject,
-            ControlBehavior::Throttling => Behavior::Throttling {
-                last: AtomicU64::new(NEVER),
-                max_wait_ns: rule.max_queueing_time_ms as u64 * 1_000_000,
-            },
-        };
+        let behavior =
+            match (rule.control_behavior, history) {
+                (ControlBehavior::Throttling, _) => Behavior::Throttling {
+                    last: AtomicU64::new(NEVER),
+                    max_wait_ns: rule.max_queueing_time_ms as u64 * 1_000_000,
+                },
+                (ControlBehavior::Reject, Some(node)) => Behavior::Reject(Counter::Ref {
+                    node,
+                    buckets: (interval_ms / BUCKET_MS) as usize,
+                }),
+                (ControlBehavior::Reject, None) => Behavior::Reject(Counter::Own(
+                    Self::own_window(rule, env, interval_ms, prior),
+                )),
+            };
         let info = |message: &'static str| {
             let blocked = BlockedRule {
                 id: rule.id.clone(),
@@ -111,31 +109,53 @@ impl FlowCheck {
             over_threshold: info("flow threshold exceeded"),
             batch_too_large: info("batch exceeds the throttling threshold"),
             queue_too_long: info("queueing time would exceed maxQueueingTimeMs"),
-            stat,
+            history,
             calculator,
             behavior,
             interval_ns: interval_ms * 1_000_000,
         }
     }
 
+    /// The pass window of a Reject rule on its own resource: taken over from a replaced
+    /// rule with the same buckets, else new and seeded from the resource's statistics.
+    fn own_window(
+        rule: &FlowRule,
+        env: &BuildEnv<'_>,
+        interval_ms: u64,
+        prior: &mut Vec<Arc<FlowCheck>>,
+    ) -> Arc<PassWindow> {
+        let fresh = PassWindow::for_interval(interval_ms);
+        let taken = prior.iter().position(
+            |p| matches!(&p.behavior, Behavior::Reject(Counter::Own(w)) if w.same_shape(&fresh)),
+        );
+        if let Some(i) = taken
+            && let Behavior::Reject(Counter::Own(w)) = &prior.swap_remove(i).behavior
+        {
+            return w.clone();
+        }
+        if fresh.has_stat_buckets() {
+            let node = env.node_index(&rule.resource);
+            if let Some(stats) = env.inner.registry.node(node).map(|n| &n.stats) {
+                fresh.seed(env.inner.clock.now_nanos(), |epoch| {
+                    stats.sum_span(
+                        Event::Pass,
+                        Span {
+                            start: epoch,
+                            end: epoch + 1,
+                        },
+                    )
+                });
+            }
+        }
+        Arc::new(fresh)
+    }
+
     /// The statistics whose history drives warm-up.
     #[inline]
     fn history<'a>(&self, ctx: &CheckContext<'a>) -> Option<&'a StatNode> {
-        match &self.stat {
-            Stat::Ref { node, .. } => ctx.node_stats(*node),
-            _ => Some(ctx.stats()),
-        }
-    }
-
-    /// Entries that passed during the rule's interval.
-    #[inline]
-    fn passed(&self, ctx: &CheckContext<'_>) -> u64 {
-        match &self.stat {
-            Stat::Own { buckets } => ctx.stats().sum(Event::Pass, ctx.now_ns, *buckets),
-            Stat::Ref { node, buckets } => ctx
-                .node_stats(*node)
-                .map_or(0, |s| s.sum(Event::Pass, ctx.now_ns, *buckets)),
-            Stat::Window(w) => w.sum(0, ctx.now_ns),
+        match self.history {
+            Some(node) => ctx.node_stats(node),
+            None => Some(ctx.stats()),
         }
     }
 
@@ -184,8 +204,41 @@ impl FlowCheck {
     }
 
     #[inline]
-    fn block(info: &Arc<BlockInfo>, snapshot: f64) -> Verdict {
-        Verdict::Block(BlockError::from_info(info.clone()).with_snapshot(snapshot))
+    fn block(info: &Arc<BlockInfo>, snapshot: f64, retry_after_ns: Option<u64>) -> Verdict {
+        let e = BlockError::from_info(info.clone()).with_snapshot(snapshot);
+        Verdict::Block(match retry_after_ns {
+            Some(ns) => e.with_retry_after(Duration::from_nanos(ns)),
+            None => e,
+        })
+    }
+
+    /// Reject against another resource's passes (read only).
+    fn check_ref(&self, ctx: &CheckContext<'_>, node: u32, n: usize, threshold: f64) -> Verdict {
+        let Some(stats) = ctx.node_stats(node) else {
+            return Verdict::Pass;
+        };
+        let now = ctx.now_ns;
+        let in_view = stats.sum(Event::Pass, now, n);
+        let before = stats.sum(Event::Pass, now, n + 1) - in_view;
+        let batch = ctx.batch as u64;
+        if within_limit(in_view, before, batch, threshold, n) {
+            return Verdict::Pass;
+        }
+        let e = crate::stat::epoch(now);
+        let count = |age: usize| {
+            e.checked_sub(age as u64).map_or(0, |b| {
+                stats.sum_span(
+                    Event::Pass,
+                    Span {
+                        start: b,
+                        end: b + 1,
+                    },
+                )
+            })
+        };
+        let retry = buckets_until_admitted(count, n, batch, threshold)
+            .map(|j| ((e + j) * BUCKET_MS * 1_000_000).saturating_sub(now));
+        Self::block(&self.over_threshold, in_view as f64, retry)
     }
 }
 
@@ -198,35 +251,44 @@ impl Check for FlowCheck {
     fn check(&self, ctx: &CheckContext<'_>) -> Verdict {
         let threshold = self.threshold(ctx);
         match &self.behavior {
-            Behavior::Reject => {
-                let passed = self.passed(ctx);
-                if (passed + ctx.batch as u64) as f64 > threshold {
-                    Self::block(&self.over_threshold, passed as f64)
-                } else {
-                    Verdict::Pass
+            Behavior::Reject(Counter::Own(window)) => {
+                match window.try_acquire(ctx.now_ns, ctx.batch as u64, threshold) {
+                    Ok(()) => Verdict::Pass,
+                    Err(r) => Self::block(&self.over_threshold, r.passed as f64, r.retry_after_ns),
                 }
+            }
+            Behavior::Reject(Counter::Ref { node, buckets }) => {
+                self.check_ref(ctx, *node, *buckets, threshold)
             }
             Behavior::Throttling { last, max_wait_ns } => {
                 if threshold <= 0.0 || ctx.batch as f64 > threshold {
-                    return Self::block(&self.batch_too_large, threshold);
+                    return Self::block(&self.batch_too_large, threshold, None);
                 }
                 let cost = throttle::cost_ns(ctx.batch, threshold, self.interval_ns);
                 match throttle::reserve(last, ctx.now_ns, cost, *max_wait_ns) {
                     Pace::Now => Verdict::Pass,
                     Pace::After(w) => Verdict::Wait(Duration::from_nanos(w)),
-                    Pace::TooLong(w) => Self::block(&self.queue_too_long, w as f64 / 1e6),
+                    Pace::TooLong(w) => {
+                        Self::block(&self.queue_too_long, w as f64 / 1e6, Some(w - max_wait_ns))
+                    }
                 }
             }
         }
     }
 
-    fn needs_admitted(&self) -> bool {
-        matches!(self.stat, Stat::Window(_))
+    fn needs_cancel(&self) -> bool {
+        !matches!(self.behavior, Behavior::Reject(Counter::Ref { .. }))
     }
 
-    fn on_admitted(&self, ctx: &CheckContext<'_>) {
-        if let Stat::Window(w) = &self.stat {
-            w.add(0, ctx.now_ns, ctx.batch as u64);
+    /// A later check refused the entry: give back the reserved pass or pacing slot.
+    fn on_cancel(&self, ctx: &CheckContext<'_>, token: Option<u64>) {
+        match &self.behavior {
+            Behavior::Reject(Counter::Own(window)) => window.release(ctx.now_ns, ctx.batch as u64),
+            Behavior::Reject(Counter::Ref { .. }) => {}
+            Behavior::Throttling { last, .. } => {
+                let cost = throttle::cost_ns(ctx.batch, self.threshold(ctx), self.interval_ns);
+                throttle::give_back(last, ctx.now_ns.saturating_add(token.unwrap_or(0)), cost);
+            }
         }
     }
 }

@@ -27,7 +27,8 @@ mod tests;
 use std::sync::Arc;
 
 pub use rule::{
-    ControlBehavior, FlowRule, MAX_STAT_INTERVAL_MS, RelationStrategy, TokenCalculateStrategy,
+    ControlBehavior, FlowRule, MAX_COLD_FACTOR, MAX_STAT_INTERVAL_MS, RelationStrategy,
+    TokenCalculateStrategy,
 };
 
 use crate::rules::set::{RuleKind, RuleSet};
@@ -40,8 +41,12 @@ impl RuleKind for FlowKind {
     type Rule = FlowRule;
 
     type State = check::FlowCheck;
-    fn build(rule: &FlowRule, env: &BuildEnv<'_>) -> Arc<check::FlowCheck> {
-        Arc::new(check::FlowCheck::new(rule, env))
+    fn build(
+        rule: &FlowRule,
+        env: &BuildEnv<'_>,
+        prior: &mut Vec<Arc<check::FlowCheck>>,
+    ) -> Arc<check::FlowCheck> {
+        Arc::new(check::FlowCheck::new(rule, env, prior))
     }
     fn set(sets: &RuleSets) -> &RuleSet<Self> {
         &sets.flow

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::FieldError;
 use crate::rules::go_enum::go_enum;
+use crate::rules::{FieldError, range};
 
 go_enum! {
     /// How a flow rule computes its threshold.
@@ -111,6 +111,9 @@ impl Default for FlowRule {
     }
 }
 
+/// Largest warm-up cold factor.
+pub const MAX_COLD_FACTOR: u32 = 1000;
+
 /// Longest statistic interval a flow rule may use.
 pub const MAX_STAT_INTERVAL_MS: u32 = 10 * 60 * 1000;
 
@@ -139,11 +142,8 @@ impl FlowRule {
             return Err(FieldError::new("resource", "must not be empty"));
         }
         let memory = self.token_calculate_strategy == TokenCalculateStrategy::MemoryAdaptive;
-        if !(memory || self.threshold.is_finite() && self.threshold >= 0.0) {
-            return Err(FieldError::new(
-                "threshold",
-                format!("must be a number >= 0, got {}", self.threshold),
-            ));
+        if !memory {
+            range::number("threshold", self.threshold, range::MAX_COUNT)?;
         }
         if self.stat_interval_in_ms > MAX_STAT_INTERVAL_MS {
             return Err(FieldError::new(
@@ -176,21 +176,66 @@ impl FlowRule {
             }
         }
         match self.token_calculate_strategy {
-            TokenCalculateStrategy::Direct => Ok(()),
+            TokenCalculateStrategy::Direct => {}
             TokenCalculateStrategy::WarmUp => {
-                if self.warm_up_period_sec == 0 {
-                    return Err(FieldError::new(
-                        "warmUpPeriodSec",
-                        "must be greater than 0 for WarmUp",
-                    ));
-                }
-                Ok(())
+                range::integer(
+                    "warmUpPeriodSec",
+                    self.warm_up_period_sec as i64,
+                    1,
+                    range::MAX_PERIOD_SEC,
+                )?;
+                range::integer(
+                    "warmUpColdFactor",
+                    self.warm_up_cold_factor,
+                    0,
+                    MAX_COLD_FACTOR,
+                )?;
             }
-            TokenCalculateStrategy::MemoryAdaptive => self.validate_memory(),
+            TokenCalculateStrategy::MemoryAdaptive => self.validate_memory()?,
         }
+        if self.control_behavior == ControlBehavior::Throttling {
+            self.validate_pace()?;
+        }
+        Ok(())
+    }
+
+    /// A throttling rule paces one entry per `interval / threshold`: a threshold between 0
+    /// and 1 per interval could never admit an entry (a batch over the threshold is
+    /// blocked, as in sentinel-golang), and neither could a warm-up whose cold rate is.
+    fn validate_pace(&self) -> Result<(), FieldError> {
+        let lowest = match self.token_calculate_strategy {
+            TokenCalculateStrategy::WarmUp => self.threshold / self.cold_factor() as f64,
+            TokenCalculateStrategy::Direct => self.threshold,
+            TokenCalculateStrategy::MemoryAdaptive => return Ok(()),
+        };
+        if self.threshold == 0.0 || lowest >= 1.0 {
+            return Ok(());
+        }
+        let interval = self.interval_ms() as f64;
+        let per = (interval / lowest).ceil();
+        let field = match self.token_calculate_strategy {
+            TokenCalculateStrategy::WarmUp => "warmUpColdFactor",
+            _ => "threshold",
+        };
+        Err(FieldError::new(
+            field,
+            format!(
+                "paces {lowest} entries per {interval} ms, less than one, so no entry could ever pass; \
+                 Throttling needs at least 1 per statIntervalInMs: to pace one entry per {per} ms, \
+                 set threshold 1 and statIntervalInMs {per}"
+            ),
+        ))
     }
 
     fn validate_memory(&self) -> Result<(), FieldError> {
+        let max = range::MAX_COUNT as i64;
+        range::integer("lowMemUsageThreshold", self.low_mem_usage_threshold, 0, max)?;
+        range::integer(
+            "highMemUsageThreshold",
+            self.high_mem_usage_threshold,
+            0,
+            max,
+        )?;
         if self.low_mem_usage_threshold <= 0 {
             return Err(FieldError::new(
                 "lowMemUsageThreshold",

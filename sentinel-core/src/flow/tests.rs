@@ -79,8 +79,8 @@ fn reject_blocks_with_the_window_sum_as_snapshot() {
     assert_eq!(b.snapshot(), Some(3.0));
     assert_eq!(b.rule_id(), Some("qps"));
     assert!(b.to_string().contains("qps"), "{b}");
-    // A batch counts as its size.
-    clock.advance(Duration::from_secs(1));
+    // A batch counts as its size (1.1 s later: no 1000 ms span then holds both bursts).
+    clock.advance(Duration::from_millis(1100));
     assert!(s.entry("r").batch(4).try_enter().is_err());
     assert!(s.entry("r").batch(3).try_enter().is_ok());
 }
@@ -136,7 +136,7 @@ fn associated_resource_limits_by_the_other_resource() {
         s.entry("write-db").try_enter().is_ok(),
         "the rule guards only reads"
     );
-    clock.advance(Duration::from_secs(1));
+    clock.advance(Duration::from_millis(1100));
     assert!(s.entry("read-db").try_enter().is_ok());
 }
 
@@ -395,7 +395,7 @@ fn memory_adaptive_threshold_follows_rss() {
     .unwrap();
     let passes_at = |rss: u64| {
         mem.set_rss_bytes(rss);
-        clock.advance(Duration::from_secs(1));
+        clock.advance(Duration::from_secs(2));
         (0..200)
             .filter(|_| s.entry("m").try_enter().is_ok())
             .count()

@@ -57,6 +57,15 @@ pub(crate) fn next_slot(last: u64, now_ns: u64, cost_ns: u64, max_wait_ns: u64) 
     }
 }
 
+/// Gives back the slot `slot` (reserved at cost `cost_ns`) of an entry a later check
+/// refused. When nothing was reserved after it, the pacer returns to a state equivalent to
+/// the one before the reservation for every later decision (`slot - cost`, or `NEVER` for
+/// the first slot); otherwise the slot stays a gap, which only ever slows the pace.
+pub(crate) fn give_back(last: &AtomicU64, slot: u64, cost_ns: u64) {
+    let before = slot.checked_sub(cost_ns).unwrap_or(NEVER);
+    let _ = last.compare_exchange(slot, before, Ordering::AcqRel, Ordering::Acquire);
+}
+
 /// The cost of `batch` entries at `rate` entries per `interval_ns`, in nanoseconds, computed
 /// in floating point so that rates above 1000/s keep their precision.
 #[inline]
@@ -81,6 +90,29 @@ mod tests {
             reserve(&last, 10_000_000, cost, 0),
             Pace::Now,
             "no burst credit"
+        );
+    }
+
+    #[test]
+    fn a_given_back_slot_is_reserved_again() {
+        let last = AtomicU64::new(NEVER);
+        let cost = 100_000_000;
+        assert_eq!(reserve(&last, 0, cost, u64::MAX), Pace::Now);
+        give_back(&last, 0, cost);
+        assert_eq!(
+            reserve(&last, 0, cost, u64::MAX),
+            Pace::Now,
+            "the first slot came back"
+        );
+        assert_eq!(reserve(&last, 0, cost, u64::MAX), Pace::After(cost));
+        give_back(&last, cost, cost);
+        assert_eq!(reserve(&last, 0, cost, u64::MAX), Pace::After(cost));
+        assert_eq!(reserve(&last, 0, cost, u64::MAX), Pace::After(2 * cost));
+        give_back(&last, cost, cost);
+        assert_eq!(
+            reserve(&last, 0, cost, u64::MAX),
+            Pace::After(3 * cost),
+            "a slot with a later one reserved after it stays a gap"
         );
     }
 }

@@ -2,6 +2,7 @@
 //! so that threads working on different values rarely meet.
 
 use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lru::LruCache;
 use parking_lot::Mutex;
@@ -21,9 +22,15 @@ const MAX_SHARDS: usize = 16;
 const EVICTION_TRIES: usize = 8;
 
 /// A bounded map from values to cells.
+///
+/// The capacity holds for the map as a whole: a value is evicted only when `capacity`
+/// values are tracked, from the least recently used of its own shard (or, when that shard
+/// is empty, of another shard that is free). The count can pass the capacity only while
+/// every eviction candidate has entries in flight, or by one value per shard in a race.
 pub(crate) struct ValueCache {
     shards: Box<[Mutex<LruCache<ParamValue, Cell>>]>,
-    capacity: Box<[usize]>,
+    capacity: AtomicUsize,
+    len: AtomicUsize,
     hasher: foldhash::fast::RandomState,
 }
 
@@ -32,13 +39,12 @@ impl ValueCache {
     /// has entries in flight).
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        let n = MAX_SHARDS.min(capacity);
-        let per: Box<[usize]> = (0..n)
-            .map(|i| capacity / n + usize::from(i < capacity % n))
-            .collect();
         ValueCache {
-            shards: (0..n).map(|_| Mutex::new(LruCache::unbounded())).collect(),
-            capacity: per,
+            shards: (0..MAX_SHARDS.min(capacity))
+                .map(|_| Mutex::new(LruCache::unbounded()))
+                .collect(),
+            capacity: AtomicUsize::new(capacity),
+            len: AtomicUsize::new(0),
             hasher: foldhash::fast::RandomState::default(),
         }
     }
@@ -47,6 +53,28 @@ impl ValueCache {
         let mut h = self.hasher.build_hasher();
         v.hash(&mut h);
         (std::hash::Hasher::finish(&h) % self.shards.len() as u64) as usize
+    }
+
+    /// Evicts the least recently used value of `lru` that `busy` allows; whether one was.
+    fn evict_one(
+        &self,
+        lru: &mut LruCache<ParamValue, Cell>,
+        busy: &impl Fn(&Cell) -> bool,
+    ) -> bool {
+        for _ in 0..EVICTION_TRIES.min(lru.len()) {
+            let Some((key, cell)) = lru.peek_lru() else {
+                break;
+            };
+            if busy(cell) {
+                let key = key.clone();
+                lru.promote(&key);
+            } else {
+                lru.pop_lru();
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                return true;
+            }
+        }
+        false
     }
 
     /// Runs `f` on the cell of `v` under its shard's lock; `f`'s flag says whether the
@@ -63,16 +91,16 @@ impl ValueCache {
         if let Some(cell) = lru.get_mut(v) {
             return f(cell, false);
         }
-        if lru.len() >= self.capacity[i] {
-            for _ in 0..EVICTION_TRIES {
-                let Some((key, cell)) = lru.peek_lru() else {
-                    break;
-                };
-                if busy(cell) {
-                    let key = key.clone();
-                    lru.promote(&key);
-                } else {
-                    lru.pop_lru();
+        if self.len.load(Ordering::Relaxed) >= self.capacity.load(Ordering::Relaxed)
+            && !self.evict_one(&mut lru, &busy)
+        {
+            // Nothing to evict here: take the room from another shard that is free now
+            // (never waiting for one, so two shards never wait for each other).
+            for (j, other) in self.shards.iter().enumerate() {
+                if j != i
+                    && let Some(mut other) = other.try_lock()
+                    && self.evict_one(&mut other, &busy)
+                {
                     break;
                 }
             }
@@ -80,6 +108,7 @@ impl ValueCache {
         let mut cell = Cell::default();
         let r = f(&mut cell, true);
         lru.put(v.clone(), cell);
+        self.len.fetch_add(1, Ordering::Relaxed);
         r
     }
 
@@ -90,9 +119,15 @@ impl ValueCache {
         }
     }
 
+    /// Changes the capacity (a changed rule that keeps the values' in-flight counts); values
+    /// over it are evicted as new ones arrive.
+    pub fn set_capacity(&self, capacity: usize) {
+        self.capacity.store(capacity.max(1), Ordering::Relaxed);
+    }
+
     /// Values tracked now.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+        self.len.load(Ordering::Relaxed)
     }
 }
 
@@ -115,6 +150,22 @@ mod tests {
             c.with(&ParamValue::from(i), |_| false, |cell, _| cell.a += 1);
         }
         assert_eq!(c.len(), 100);
+    }
+
+    #[test]
+    fn no_value_is_evicted_below_the_capacity() {
+        let c = ValueCache::new(1000);
+        for i in 0..1000 {
+            c.with(&ParamValue::from(i), |_| false, |cell, _| cell.a = 1);
+        }
+        assert_eq!(c.len(), 1000);
+        let mut kept = 0;
+        for i in 0..1000 {
+            c.update_existing(&ParamValue::from(i), |cell| kept += cell.a);
+        }
+        assert_eq!(kept, 1000, "every value is still tracked");
+        c.with(&ParamValue::from(1000), |_| false, |_, _| {});
+        assert_eq!(c.len(), 1000, "one more evicts one");
     }
 
     #[test]

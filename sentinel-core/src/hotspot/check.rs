@@ -28,13 +28,17 @@ pub(crate) struct HotspotCheck {
     threshold: u64,
     specific: HashMap<ParamValue, u64>,
     mode: Mode,
-    values: ValueCache,
+    /// Per-value state. A concurrency rule shares it with the concurrency rule it replaced:
+    /// entries in flight per value describe the world, not the rule.
+    values: Arc<ValueCache>,
     over: Arc<BlockInfo>,
     queue_too_long: Arc<BlockInfo>,
 }
 
 impl HotspotCheck {
-    pub fn new(rule: &HotspotRule) -> Self {
+    /// Builds the check of a valid rule; `prior` holds the checks of the changed or removed
+    /// rules of the same resource (see `RuleKind::build`).
+    pub fn new(rule: &HotspotRule, prior: &mut Vec<Arc<HotspotCheck>>) -> Self {
         let info = |message: &'static str| {
             BlockInfo::new(
                 BlockType::HotSpotParamFlow,
@@ -67,11 +71,26 @@ impl HotspotCheck {
                 .iter()
                 .map(|(v, t)| (v.clone(), *t as u64))
                 .collect(),
+            values: Self::values(&mode, rule.capacity(), prior),
             mode,
-            values: ValueCache::new(rule.capacity()),
             over: info("hot parameter value over its threshold"),
             queue_too_long: info("hot parameter value would queue longer than maxQueueingTimeMs"),
         }
+    }
+
+    /// The per-value state of a new check: a concurrency rule takes over the in-flight
+    /// counts of a concurrency rule it replaces.
+    fn values(mode: &Mode, capacity: usize, prior: &mut Vec<Arc<HotspotCheck>>) -> Arc<ValueCache> {
+        if matches!(mode, Mode::Concurrency)
+            && let Some(i) = prior
+                .iter()
+                .position(|p| matches!(p.mode, Mode::Concurrency))
+        {
+            let values = prior.remove(i).values.clone();
+            values.set_capacity(capacity);
+            return values;
+        }
+        Arc::new(ValueCache::new(capacity))
     }
 
     /// The value this rule limits for an entry: the attachment `paramKey` if present, else
@@ -97,12 +116,25 @@ impl HotspotCheck {
         self.values.len()
     }
 
-    fn block(&self, info: &Arc<BlockInfo>, value: &ParamValue, snapshot: f64) -> Verdict {
-        Verdict::Block(
-            BlockError::from_info(info.clone())
-                .with_value(value.clone())
-                .with_snapshot(snapshot),
-        )
+    fn block(
+        &self,
+        info: &Arc<BlockInfo>,
+        value: &ParamValue,
+        snapshot: f64,
+        retry_after_ns: Option<u64>,
+    ) -> Verdict {
+        let e = BlockError::from_info(info.clone())
+            .with_value(value.clone())
+            .with_snapshot(snapshot);
+        Verdict::Block(match retry_after_ns {
+            Some(ns) => e.with_retry_after(Duration::from_nanos(ns)),
+            None => e,
+        })
+    }
+
+    /// The threshold of a value: its specific item's, else the rule's.
+    fn threshold_of(&self, value: &ParamValue) -> u64 {
+        self.specific.get(value).copied().unwrap_or(self.threshold)
     }
 
     fn release(&self, value: &ParamValue, batch: u32) {
@@ -121,27 +153,59 @@ struct Bucket {
 impl Bucket {
     /// Takes `batch` tokens from the bucket in `cell` (`a` = tokens, `b` = the time they
     /// were refilled to). The refill time advances only by what the added tokens are worth,
-    /// so no fraction of a token is lost; a new value starts full.
-    fn take(&self, cell: &mut Cell, fresh: bool, now_ms: u64, batch: u64) -> bool {
+    /// so no fraction of a token is lost; a new value starts full. A refusal says how many
+    /// milliseconds until enough tokens are back (`None`: never, the batch is larger than
+    /// the bucket or nothing refills it).
+    fn take(
+        &self,
+        cell: &mut Cell,
+        fresh: bool,
+        now_ms: u64,
+        batch: u64,
+    ) -> Result<(), Option<u64>> {
         if fresh {
             cell.a = self.capacity;
             cell.b = now_ms;
         } else if self.rate > 0 {
             let elapsed = now_ms.saturating_sub(cell.b) as u128;
-            let add = (elapsed * self.rate as u128 / self.duration_ms as u128) as u64;
-            if cell.a.saturating_add(add) >= self.capacity {
+            let add = elapsed * self.rate as u128 / self.duration_ms as u128;
+            if cell.a as u128 + add >= self.capacity as u128 {
                 cell.a = self.capacity;
                 cell.b = now_ms;
             } else if add > 0 {
-                cell.a += add;
-                cell.b += (add as u128 * self.duration_ms as u128 / self.rate as u128) as u64;
+                cell.a += add as u64;
+                cell.b += (add * self.duration_ms as u128 / self.rate as u128) as u64;
             }
         }
         if cell.a >= batch {
             cell.a -= batch;
-            true
-        } else {
-            false
+            return Ok(());
+        }
+        if batch > self.capacity || self.rate == 0 {
+            return Err(None);
+        }
+        let missing = (batch - cell.a) as u128;
+        let refilled_at =
+            cell.b as u128 + (missing * self.duration_ms as u128).div_ceil(self.rate as u128);
+        Err(Some((refilled_at as u64).saturating_sub(now_ms)))
+    }
+
+    /// Puts back `batch` tokens taken from the bucket in `cell`.
+    fn refund(&self, cell: &mut Cell, batch: u64) {
+        cell.a = cell.a.saturating_add(batch).min(self.capacity);
+    }
+}
+
+impl HotspotCheck {
+    /// The token bucket of a value with threshold `threshold`.
+    fn bucket(&self, threshold: u64) -> Option<Bucket> {
+        match self.mode {
+            Mode::TokenBucket { burst, duration_ms } => Some(Bucket {
+                capacity: threshold.saturating_add(burst),
+                rate: threshold,
+                duration_ms,
+            }),
+            _ => None,
         }
     }
 }
@@ -155,28 +219,27 @@ impl Check for HotspotCheck {
         let Some(value) = self.value(ctx) else {
             return Verdict::Pass;
         };
-        let threshold = self.specific.get(value).copied().unwrap_or(self.threshold);
+        let threshold = self.threshold_of(value);
         let batch = ctx.batch() as u64;
         let now_ns = ctx.now_nanos();
         match &self.mode {
-            Mode::TokenBucket { burst, duration_ms } => {
-                let capacity = threshold + burst;
-                let passed = self.values.with(
+            Mode::TokenBucket { .. } => {
+                let Some(bucket) = self.bucket(threshold) else {
+                    return Verdict::Pass;
+                };
+                let taken = self.values.with(
                     value,
                     |_| false,
-                    |cell, fresh| {
-                        let bucket = Bucket {
-                            capacity,
-                            rate: threshold,
-                            duration_ms: *duration_ms,
-                        };
-                        bucket.take(cell, fresh, now_ns / 1_000_000, batch)
-                    },
+                    |cell, fresh| bucket.take(cell, fresh, now_ns / 1_000_000, batch),
                 );
-                if passed {
-                    Verdict::Pass
-                } else {
-                    self.block(&self.over, value, threshold as f64)
+                match taken {
+                    Ok(()) => Verdict::Pass,
+                    Err(wait_ms) => self.block(
+                        &self.over,
+                        value,
+                        threshold as f64,
+                        wait_ms.map(|ms| ms.saturating_mul(1_000_000)),
+                    ),
                 }
             }
             Mode::Pacing {
@@ -184,7 +247,7 @@ impl Check for HotspotCheck {
                 max_wait_ns,
             } => {
                 if threshold == 0 || batch > threshold {
-                    return self.block(&self.over, value, threshold as f64);
+                    return self.block(&self.over, value, threshold as f64, None);
                 }
                 let cost = throttle::cost_ns(ctx.batch(), threshold as f64, *duration_ns);
                 let pace = self.values.with(
@@ -200,7 +263,12 @@ impl Check for HotspotCheck {
                 match pace {
                     Pace::Now => Verdict::Pass,
                     Pace::After(w) => Verdict::Wait(Duration::from_nanos(w)),
-                    Pace::TooLong(w) => self.block(&self.queue_too_long, value, w as f64 / 1e6),
+                    Pace::TooLong(w) => self.block(
+                        &self.queue_too_long,
+                        value,
+                        w as f64 / 1e6,
+                        Some(w - max_wait_ns),
+                    ),
                 }
             }
             Mode::Concurrency => {
@@ -208,7 +276,7 @@ impl Check for HotspotCheck {
                     value,
                     |cell| cell.a > 0,
                     |cell, _| {
-                        if cell.a + batch <= threshold {
+                        if cell.a.saturating_add(batch) <= threshold {
                             cell.a += batch;
                             Ok(())
                         } else {
@@ -218,7 +286,7 @@ impl Check for HotspotCheck {
                 );
                 match admitted {
                     Ok(()) => Verdict::Pass,
-                    Err(in_flight) => self.block(&self.over, value, in_flight as f64),
+                    Err(in_flight) => self.block(&self.over, value, in_flight as f64, None),
                 }
             }
         }
@@ -228,9 +296,33 @@ impl Check for HotspotCheck {
         matches!(self.mode, Mode::Concurrency)
     }
 
-    fn on_cancel(&self, ctx: &CheckContext<'_>, _token: Option<u64>) {
-        if let Some(v) = self.value(ctx) {
-            self.release(v, ctx.batch());
+    fn needs_cancel(&self) -> bool {
+        true
+    }
+
+    /// A later check refused the entry: give back its tokens, pacing slot or in-flight slot.
+    fn on_cancel(&self, ctx: &CheckContext<'_>, token: Option<u64>) {
+        let Some(value) = self.value(ctx) else {
+            return;
+        };
+        let batch = ctx.batch();
+        match &self.mode {
+            Mode::TokenBucket { .. } => {
+                if let Some(bucket) = self.bucket(self.threshold_of(value)) {
+                    self.values
+                        .update_existing(value, |cell| bucket.refund(cell, batch as u64));
+                }
+            }
+            Mode::Pacing { duration_ns, .. } => {
+                let cost = throttle::cost_ns(batch, self.threshold_of(value) as f64, *duration_ns);
+                let slot = ctx.now_nanos().saturating_add(token.unwrap_or(0));
+                self.values.update_existing(value, |cell| {
+                    if cell.a == slot {
+                        cell.a = slot.checked_sub(cost).unwrap_or(NEVER);
+                    }
+                });
+            }
+            Mode::Concurrency => self.release(value, batch),
         }
     }
 

@@ -28,7 +28,9 @@ mod tests;
 
 use std::sync::Arc;
 
-pub use rule::{ControlBehavior, DEFAULT_CONCURRENCY_CAPACITY, HotspotRule, MetricType};
+pub use rule::{
+    ControlBehavior, DEFAULT_CONCURRENCY_CAPACITY, HotspotRule, MAX_CAPACITY, MetricType,
+};
 
 pub(crate) use check::HotspotCheck;
 
@@ -42,8 +44,12 @@ impl RuleKind for HotspotKind {
     type Rule = HotspotRule;
 
     type State = HotspotCheck;
-    fn build(rule: &HotspotRule, _env: &BuildEnv<'_>) -> Arc<HotspotCheck> {
-        Arc::new(HotspotCheck::new(rule))
+    fn build(
+        rule: &HotspotRule,
+        _env: &BuildEnv<'_>,
+        prior: &mut Vec<Arc<HotspotCheck>>,
+    ) -> Arc<HotspotCheck> {
+        Arc::new(HotspotCheck::new(rule, prior))
     }
     fn set(sets: &RuleSets) -> &RuleSet<Self> {
         &sets.hotspot

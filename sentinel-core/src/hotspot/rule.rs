@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ParamValue;
 pub use crate::flow::ControlBehavior;
-use crate::rules::FieldError;
 use crate::rules::go_enum::go_enum;
+use crate::rules::{FieldError, range};
 
 go_enum! {
     /// What a hot-parameter rule limits per value.
@@ -23,6 +23,9 @@ go_enum! {
 
 /// Default LRU capacity of a concurrency rule.
 pub const DEFAULT_CONCURRENCY_CAPACITY: usize = 4000;
+
+/// The most values one rule may track (`paramsMaxCapacity`).
+pub const MAX_CAPACITY: i64 = 1_000_000;
 
 /// A limit per argument value of one resource.
 ///
@@ -100,33 +103,42 @@ impl HotspotRule {
 
     /// Checks the rule; the first problem found names its field.
     pub fn validate(&self) -> Result<(), FieldError> {
-        let non_negative = |field: &'static str, v: i64| {
-            if v < 0 {
-                Err(FieldError::new(field, format!("must be >= 0, got {v}")))
-            } else {
-                Ok(())
-            }
-        };
+        let count = range::MAX_COUNT as i64;
         if self.resource.trim().is_empty() {
             return Err(FieldError::new("resource", "must not be empty"));
         }
-        non_negative("threshold", self.threshold)?;
-        non_negative("burstCount", self.burst_count)?;
-        non_negative("maxQueueingTimeMs", self.max_queueing_time_ms)?;
-        non_negative("paramsMaxCapacity", self.params_max_capacity)?;
-        if self.metric_type == MetricType::Qps && self.duration_in_sec <= 0 {
-            return Err(FieldError::new(
-                "durationInSec",
-                format!(
-                    "must be greater than 0 for QPS, got {}",
-                    self.duration_in_sec
-                ),
-            ));
-        }
-        if let Some((v, t)) = self.specific_items.iter().find(|(_, t)| **t < 0) {
+        range::integer("threshold", self.threshold, 0, count)?;
+        range::integer("burstCount", self.burst_count, 0, count)?;
+        range::integer(
+            "maxQueueingTimeMs",
+            self.max_queueing_time_ms,
+            0,
+            u32::MAX as i64,
+        )?;
+        range::integer(
+            "paramsMaxCapacity",
+            self.params_max_capacity,
+            0,
+            MAX_CAPACITY,
+        )?;
+        let min_duration = match self.metric_type {
+            MetricType::Qps => 1,
+            MetricType::Concurrency => i64::MIN,
+        };
+        range::integer(
+            "durationInSec",
+            self.duration_in_sec,
+            min_duration,
+            range::MAX_PERIOD_SEC,
+        )?;
+        if let Some((v, t)) = self
+            .specific_items
+            .iter()
+            .find(|(_, t)| !(0..=count).contains(*t))
+        {
             return Err(FieldError::new(
                 "specificItems",
-                format!("threshold of value {v} must be >= 0, got {t}"),
+                format!("threshold of value {v} must be from 0 to {count}, got {t}"),
             ));
         }
         Ok(())
@@ -227,10 +239,18 @@ mod specific_items {
         d: D,
     ) -> Result<HashMap<ParamValue, i64>, D::Error> {
         let items = Option::<Vec<Item>>::deserialize(d)?.unwrap_or_default();
-        items
-            .iter()
-            .map(|i| parse(i).map(|v| (v, i.threshold)).map_err(D::Error::custom))
-            .collect()
+        let mut out: HashMap<ParamValue, (usize, i64)> = HashMap::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let value = parse(item).map_err(|e| D::Error::custom(format!("[{i}] {e}")))?;
+            if let Some((first, _)) = out.insert(value.clone(), (i, item.threshold)) {
+                return Err(D::Error::custom(format!(
+                    "specificItems: items {first} and {i} are both for the value {value} \
+                     (valKind {}, valStr {:?}); give each value one threshold",
+                    item.val_kind, item.val_str
+                )));
+            }
+        }
+        Ok(out.into_iter().map(|(v, (_, t))| (v, t)).collect())
     }
 
     pub fn serialize<S: Serializer>(

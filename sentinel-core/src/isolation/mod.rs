@@ -65,7 +65,10 @@ impl IsolationRule {
 pub(crate) struct IsolationCheck {
     full: Arc<BlockInfo>,
     threshold: u64,
-    in_flight: AtomicU64,
+    /// Entries (by batch) in flight. Shared with the check of the rule this one replaced:
+    /// entries in flight describe the world, not the rule, so a changed limit counts them
+    /// (and their exits, through the old check, release them here too).
+    in_flight: Arc<AtomicU64>,
 }
 
 impl Check for IsolationCheck {
@@ -107,7 +110,15 @@ impl RuleKind for IsolationKind {
     type Rule = IsolationRule;
 
     type State = IsolationCheck;
-    fn build(rule: &IsolationRule, _env: &BuildEnv<'_>) -> Arc<IsolationCheck> {
+    fn build(
+        rule: &IsolationRule,
+        _env: &BuildEnv<'_>,
+        prior: &mut Vec<Arc<IsolationCheck>>,
+    ) -> Arc<IsolationCheck> {
+        let in_flight = match prior.is_empty() {
+            true => Arc::new(AtomicU64::new(0)),
+            false => prior.remove(0).in_flight.clone(),
+        };
         Arc::new(IsolationCheck {
             full: BlockInfo::new(
                 BlockType::Isolation,
@@ -119,7 +130,7 @@ impl RuleKind for IsolationKind {
                 "concurrency limit reached",
             ),
             threshold: rule.threshold as u64,
-            in_flight: AtomicU64::new(0),
+            in_flight,
         })
     }
     fn set(sets: &RuleSets) -> &RuleSet<Self> {

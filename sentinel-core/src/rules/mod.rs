@@ -3,6 +3,7 @@
 
 mod error;
 pub(crate) mod go_enum;
+pub mod range;
 mod rule;
 pub(crate) mod set;
 

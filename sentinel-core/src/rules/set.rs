@@ -18,8 +18,16 @@ pub(crate) trait RuleKind: 'static {
     const GLOBAL: bool = false;
     /// The compiled rule with its state.
     type State: Check;
-    /// Builds a fresh check (with fresh state) for a valid rule.
-    fn build(rule: &Self::Rule, env: &BuildEnv<'_>) -> Arc<Self::State>;
+    /// Builds a fresh check for a valid rule. `prior` holds the checks of the rules of the
+    /// same resource that this load changes or removes, in rule order: state that describes
+    /// the world rather than the rule (entries in flight, passes counted) is taken over from
+    /// them, and a check whose state is taken is removed from `prior` so that no two new
+    /// rules share it.
+    fn build(
+        rule: &Self::Rule,
+        env: &BuildEnv<'_>,
+        prior: &mut Vec<Arc<Self::State>>,
+    ) -> Arc<Self::State>;
     /// A rule left the set (its state is dropped once in-flight entries exit).
     fn retired(_rule: &Self::Rule, _state: &Arc<Self::State>) {}
     /// This kind's set among the instance's rule sets.
@@ -63,17 +71,26 @@ impl<K: RuleKind> RuleSet<K> {
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
-        let mut checks = Vec::with_capacity(rules.len());
-        let mut by_resource: FastMap<String, Vec<usize>> = FastMap::default();
-        for (i, rule) in rules.iter().enumerate() {
-            let old = reusable.get_mut(rule.resource()).and_then(|candidates| {
+        // Rules equal to one in force keep its check; the others are built afterwards.
+        let mut checks: Vec<Option<Arc<K::State>>> = rules
+            .iter()
+            .map(|rule| {
+                let candidates = reusable.get_mut(rule.resource())?;
                 let pos = candidates.iter().position(|&j| self.rules[j] == *rule)?;
-                Some(candidates.swap_remove(pos))
-            });
-            checks.push(match old {
-                Some(j) => self.checks[j].clone(),
-                None => K::build(rule, env),
-            });
+                Some(self.checks[candidates.remove(pos)].clone())
+            })
+            .collect();
+        // What is left of the old set, per resource: the rules changed or removed.
+        let mut prior: FastMap<&str, Vec<Arc<K::State>>> = reusable
+            .iter()
+            .map(|(res, idx)| (*res, idx.iter().map(|&j| self.checks[j].clone()).collect()))
+            .collect();
+        let mut by_resource: FastMap<String, Vec<usize>> = FastMap::default();
+        for (i, (rule, check)) in rules.iter().zip(checks.iter_mut()).enumerate() {
+            if check.is_none() {
+                let prior = prior.entry(rule.resource()).or_default();
+                *check = Some(K::build(rule, env, prior));
+            }
             by_resource
                 .entry(rule.resource().to_string())
                 .or_default()
@@ -86,7 +103,7 @@ impl<K: RuleKind> RuleSet<K> {
         }
         RuleSet {
             rules,
-            checks,
+            checks: checks.into_iter().flatten().collect(),
             by_resource,
         }
     }

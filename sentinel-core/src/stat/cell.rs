@@ -98,6 +98,46 @@ fn update_extreme(cell: &AtomicU64, epoch: u64, v: u64, keep_min: bool) {
     }
 }
 
+/// Adds `v` to the count for `epoch` and returns the epoch the count landed in (`epoch`,
+/// or a newer one when the cell already moved on: a late reservation counts in the newest
+/// bucket rather than being lost) with the count there after the add.
+#[inline]
+pub(crate) fn reserve(cell: &AtomicU64, epoch: u64, v: u64) -> (u64, u64) {
+    let mut e = epoch;
+    let mut cur = cell.load(Relaxed);
+    loop {
+        let masked = e & EPOCH_MASK;
+        if is_late(masked, cur) {
+            e += epoch_of(cur).wrapping_sub(masked) & EPOCH_MASK;
+            continue;
+        }
+        let next = if holds(cur, masked) {
+            pack(masked, value_of(cur).saturating_add(v))
+        } else {
+            pack(masked, v)
+        };
+        match cell.compare_exchange_weak(cur, next, Relaxed, Relaxed) {
+            Ok(_) => return (e, value_of(next)),
+            Err(now) => cur = now,
+        }
+    }
+}
+
+/// Takes back `v` from the count for `epoch` (a reservation that was refused); nothing
+/// happens when the cell already counts for another bucket.
+#[inline]
+pub(crate) fn release(cell: &AtomicU64, epoch: u64, v: u64) {
+    let e = epoch & EPOCH_MASK;
+    let mut cur = cell.load(Relaxed);
+    while holds(cur, e) {
+        let next = pack(e, value_of(cur).saturating_sub(v));
+        match cell.compare_exchange_weak(cur, next, Relaxed, Relaxed) {
+            Ok(_) => return,
+            Err(now) => cur = now,
+        }
+    }
+}
+
 /// Keeps the minimum of the values recorded during `epoch`.
 #[inline]
 pub(crate) fn min(cell: &AtomicU64, epoch: u64, v: u64) {
@@ -162,6 +202,27 @@ mod tests {
         assert_eq!(read(&fresh, 0), None, "a never-written cell holds nothing");
         min(&fresh, 0, 300);
         assert_eq!(read(&fresh, 0), Some(300));
+    }
+
+    #[test]
+    fn reserve_returns_the_count_and_release_takes_it_back() {
+        let c = AtomicU64::new(0);
+        assert_eq!(reserve(&c, 9, 2), (9, 2));
+        assert_eq!(reserve(&c, 9, 3), (9, 5));
+        release(&c, 9, 3);
+        assert_eq!(read(&c, 9), Some(2));
+        assert_eq!(reserve(&c, 12, 1), (12, 1), "a newer epoch resets the cell");
+        assert_eq!(
+            reserve(&c, 10, 4),
+            (12, 5),
+            "a late reservation counts in the newest bucket"
+        );
+        release(&c, 9, 1);
+        assert_eq!(
+            read(&c, 12),
+            Some(5),
+            "releasing a gone bucket changes nothing"
+        );
     }
 
     #[test]

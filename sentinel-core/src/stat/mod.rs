@@ -6,6 +6,7 @@
 
 pub(crate) mod cell;
 mod node;
+pub(crate) mod pass_window;
 mod window;
 
 pub use node::{

@@ -241,7 +241,11 @@ impl StatNode {
         stripe.touch(e);
         let batch = batch as u64;
         cell::add(&stripe.cells[Event::Complete as usize][i], e, batch);
-        cell::add(&stripe.cells[Event::RtSum as usize][i], e, rt_us * batch);
+        cell::add(
+            &stripe.cells[Event::RtSum as usize][i],
+            e,
+            rt_us.saturating_mul(batch),
+        );
         cell::min(&stripe.cells[MIN_RT][i], e, rt_us);
         if error {
             cell::add(&stripe.cells[Event::Error as usize][i], e, batch);

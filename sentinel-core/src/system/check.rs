@@ -1,12 +1,24 @@
 //! The system check: instance-wide, inbound entries only.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::rule::{AdaptiveStrategy, SystemMetric, SystemRule};
 use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule, TrafficType};
-use crate::pipeline::{Check, CheckContext, ORDER_SYSTEM, Verdict};
+use crate::pipeline::{Check, CheckContext, ExitContext, ORDER_SYSTEM, Verdict};
+use crate::stat::pass_window::PassWindow;
 use crate::stat::{Event, Span, StatNode, VIEW};
+
+/// What a rule counts itself, so that its decision and its count are one atomic step.
+enum Counter {
+    /// Nothing (the metric is read).
+    None,
+    /// InboundQps: inbound passes, reserved in the rule's window.
+    Passes(Arc<PassWindow>),
+    /// Concurrency: inbound entries in flight, taken by the check and released at exit.
+    InFlight(Arc<AtomicU64>),
+}
 
 /// The compiled form of one system rule.
 pub(crate) struct SystemCheck {
@@ -14,6 +26,7 @@ pub(crate) struct SystemCheck {
     metric: SystemMetric,
     trigger: f64,
     bbr: bool,
+    counter: Counter,
     info: Arc<BlockInfo>,
     /// Whether this rule is shedding: logged once when an episode starts and once when it
     /// ends, not once per blocked entry.
@@ -21,13 +34,46 @@ pub(crate) struct SystemCheck {
 }
 
 impl SystemCheck {
-    pub fn new(rule: &SystemRule) -> Self {
+    /// Builds the check of a valid rule. What a rule counts (inbound passes, entries in
+    /// flight) describes the world, not the rule: it is taken over from a replaced rule of
+    /// the same metric in `prior`, and a new pass window starts from the inbound
+    /// statistics.
+    pub fn new(
+        rule: &SystemRule,
+        inbound: &StatNode,
+        now_ns: u64,
+        prior: &mut Vec<Arc<SystemCheck>>,
+    ) -> Self {
+        let taken = prior
+            .iter()
+            .position(|p| p.metric == rule.metric_type && !matches!(p.counter, Counter::None))
+            .map(|i| prior.remove(i));
+        let counter = match (rule.metric_type, taken.as_ref().map(|p| &p.counter)) {
+            (SystemMetric::InboundQps, Some(Counter::Passes(w))) => Counter::Passes(w.clone()),
+            (SystemMetric::InboundQps, _) => {
+                let w = PassWindow::for_interval(1000);
+                w.seed(now_ns, |epoch| {
+                    inbound.sum_span(
+                        Event::Pass,
+                        Span {
+                            start: epoch,
+                            end: epoch + 1,
+                        },
+                    )
+                });
+                Counter::Passes(Arc::new(w))
+            }
+            (SystemMetric::Concurrency, Some(Counter::InFlight(n))) => Counter::InFlight(n.clone()),
+            (SystemMetric::Concurrency, _) => Counter::InFlight(Arc::new(AtomicU64::new(0))),
+            _ => Counter::None,
+        };
         SystemCheck {
             id: rule.id.clone(),
             shedding: AtomicBool::new(false),
             metric: rule.metric_type,
             trigger: rule.trigger_count,
             bbr: rule.strategy == AdaptiveStrategy::Bbr,
+            counter,
             info: BlockInfo::new(
                 BlockType::System,
                 "",
@@ -78,16 +124,26 @@ impl Check for SystemCheck {
         }
         let inbound = ctx.inbound_stats();
         let now = ctx.now_nanos();
-        let (value, blocked) = match self.metric {
-            SystemMetric::InboundQps => {
-                let qps = inbound.sum(Event::Pass, now, VIEW) as f64;
-                (qps, qps + ctx.batch() as f64 > self.trigger)
+        let mut retry_after = None;
+        let (value, blocked) = match (&self.counter, self.metric) {
+            (Counter::Passes(window), _) => {
+                match window.try_acquire(now, ctx.batch() as u64, self.trigger) {
+                    Ok(()) => (0.0, false),
+                    Err(r) => {
+                        retry_after = r.retry_after_ns;
+                        (r.passed as f64, true)
+                    }
+                }
             }
-            SystemMetric::Concurrency => {
-                let n = inbound.in_flight() as f64;
-                (n, n >= self.trigger)
+            (Counter::InFlight(n), _) => {
+                let before = n.fetch_add(1, Ordering::AcqRel);
+                let over = before as f64 >= self.trigger;
+                if over {
+                    n.fetch_sub(1, Ordering::AcqRel);
+                }
+                (before as f64, over)
             }
-            SystemMetric::AvgRt => {
+            (Counter::None, SystemMetric::AvgRt) => {
                 let span = Span::recent(now, VIEW);
                 let done = inbound.sum_span(Event::Complete, span);
                 let rt = if done == 0 {
@@ -97,7 +153,7 @@ impl Check for SystemCheck {
                 };
                 (rt, done > 0 && rt >= self.trigger)
             }
-            SystemMetric::Load | SystemMetric::CpuUsage => {
+            (Counter::None, _) => {
                 let system = &ctx.inner().system;
                 let v = if self.metric == SystemMetric::Load {
                     system.load1()
@@ -112,17 +168,49 @@ impl Check for SystemCheck {
             if !self.shedding.swap(true, Ordering::Relaxed) {
                 tracing::warn!(rule_id = %self.id, metric = %self.metric, value, trigger = self.trigger, "system protection started shedding inbound traffic");
             }
-            Verdict::Block(
-                BlockError::from_info(self.info.clone())
-                    .with_resource(ctx.resource_arc())
-                    .with_snapshot(value),
-            )
+            let e = BlockError::from_info(self.info.clone())
+                .with_resource(ctx.resource_arc())
+                .with_snapshot(value);
+            Verdict::Block(match retry_after {
+                Some(ns) => e.with_retry_after(Duration::from_nanos(ns)),
+                None => e,
+            })
         } else {
             if self.shedding.load(Ordering::Relaxed) && self.shedding.swap(false, Ordering::Relaxed)
             {
                 tracing::info!(rule_id = %self.id, metric = %self.metric, value, trigger = self.trigger, "system protection stopped shedding");
             }
             Verdict::Pass
+        }
+    }
+
+    fn needs_exit(&self) -> bool {
+        matches!(self.counter, Counter::InFlight(_))
+    }
+
+    fn needs_cancel(&self) -> bool {
+        !matches!(self.counter, Counter::None)
+    }
+
+    /// A later check refused the entry: give back the reserved pass or in-flight slot.
+    fn on_cancel(&self, ctx: &CheckContext<'_>, _token: Option<u64>) {
+        if ctx.traffic() != TrafficType::Inbound {
+            return;
+        }
+        match &self.counter {
+            Counter::Passes(w) => w.release(ctx.now_nanos(), ctx.batch() as u64),
+            Counter::InFlight(n) => {
+                n.fetch_sub(1, Ordering::AcqRel);
+            }
+            Counter::None => {}
+        }
+    }
+
+    fn on_exit(&self, ctx: &ExitContext<'_>) {
+        if let Counter::InFlight(n) = &self.counter
+            && ctx.entry().traffic() == TrafficType::Inbound
+        {
+            n.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }

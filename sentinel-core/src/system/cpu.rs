@@ -52,30 +52,94 @@ fn quota_cpus(quota: &str, period: &str) -> Option<f64> {
     (quota > 0.0 && period > 0.0).then_some(quota / period)
 }
 
+/// The process's cgroup path for a controller, from `/proc/self/cgroup` (lines of
+/// `hierarchy:controllers:path`; cgroup v2 has the one line `0::path`). `None` when the
+/// file does not name it.
+fn own_cgroup<'a>(proc_cgroup: &'a str, controller: Option<&str>) -> Option<&'a str> {
+    proc_cgroup.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let matches = match controller {
+            None => controllers.is_empty(),
+            Some(c) => controllers.split(',').any(|x| x == c),
+        };
+        matches.then_some(path)
+    })
+}
+
+/// The cgroup directories from the process's own (`path` under `mount`) up to the mount
+/// itself. A path that does not exist under the mount (a cgroup namespace shows the
+/// container's cgroup as the root) leaves the mount alone.
+fn own_and_ancestors(mount: &Path, path: Option<&str>) -> Vec<PathBuf> {
+    let own = mount.join(path.unwrap_or("/").trim_start_matches('/'));
+    if !own.starts_with(mount) || !own.is_dir() {
+        return vec![mount.to_path_buf()];
+    }
+    own.ancestors()
+        .take_while(|d| d.starts_with(mount))
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+/// The smallest CPU limit among `dirs` whose `usage` file exists: (CPUs, directory).
+fn smallest_limit(
+    dirs: &[PathBuf],
+    limit: impl Fn(&Path) -> Option<f64>,
+    has_usage: impl Fn(&Path) -> bool,
+) -> Option<(f64, PathBuf)> {
+    dirs.iter()
+        .filter_map(|d| limit(d).map(|cpus| (cpus, d.clone())))
+        .filter(|(_, d)| has_usage(d))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+}
+
 impl CpuSource {
     /// Finds the source under a filesystem root (`/` in production, a fixture directory in
-    /// tests).
+    /// tests). The process's cgroup is the one `/proc/self/cgroup` names; the limit in
+    /// force is the smallest found from that cgroup up to the root (a pod-level limit
+    /// counts), and usage is read where that limit is set.
     pub fn detect(root: &Path) -> CpuSource {
+        let proc_cgroup = fs::read_to_string(root.join("proc/self/cgroup")).unwrap_or_default();
         let v2 = root.join("sys/fs/cgroup");
-        if let Some(max) = read_trimmed(&v2.join("cpu.max")) {
+        let dirs = own_and_ancestors(&v2, own_cgroup(&proc_cgroup, None));
+        let v2_limit = |d: &Path| {
+            let max = read_trimmed(&d.join("cpu.max"))?;
             let mut parts = max.split_whitespace();
-            let (quota, period) = (parts.next().unwrap_or("max"), parts.next().unwrap_or(""));
-            if let Some(cpus) = quota_cpus(quota, period)
-                && v2.join("cpu.stat").exists()
-            {
-                return CpuSource::CgroupV2 { dir: v2, cpus };
-            }
+            quota_cpus(parts.next()?, parts.next()?)
+        };
+        if let Some((cpus, dir)) = smallest_limit(&dirs, v2_limit, |d| d.join("cpu.stat").exists())
+        {
+            return CpuSource::CgroupV2 { dir, cpus };
         }
+        let cpu_path = own_cgroup(&proc_cgroup, Some("cpu"));
+        let acct_path = own_cgroup(&proc_cgroup, Some("cpuacct"));
         for (cpu, acct) in [
             ("sys/fs/cgroup/cpu,cpuacct", "sys/fs/cgroup/cpu,cpuacct"),
             ("sys/fs/cgroup/cpu", "sys/fs/cgroup/cpuacct"),
         ] {
             let (cpu, acct) = (root.join(cpu), root.join(acct));
-            let quota = read_trimmed(&cpu.join("cpu.cfs_quota_us"));
-            let period = read_trimmed(&cpu.join("cpu.cfs_period_us"));
-            if let (Some(q), Some(p)) = (quota, period)
-                && let Some(cpus) = quota_cpus(&q, &p)
-                && acct.join("cpuacct.usage").exists()
+            let dirs = own_and_ancestors(&cpu, cpu_path);
+            let v1_limit = |d: &Path| {
+                quota_cpus(
+                    &read_trimmed(&d.join("cpu.cfs_quota_us"))?,
+                    &read_trimmed(&d.join("cpu.cfs_period_us"))?,
+                )
+            };
+            // Usage comes from the cpuacct hierarchy, at the limiting cgroup's place in it,
+            // else at the process's own.
+            let acct_dir = |d: &Path| {
+                let at_limit = acct.join(d.strip_prefix(&cpu).unwrap_or(Path::new("")));
+                if at_limit.join("cpuacct.usage").exists() {
+                    Some(at_limit)
+                } else {
+                    own_and_ancestors(&acct, acct_path)
+                        .into_iter()
+                        .next()
+                        .filter(|d| d.join("cpuacct.usage").exists())
+                }
+            };
+            if let Some((cpus, dir)) = smallest_limit(&dirs, v1_limit, |d| acct_dir(d).is_some())
+                && let Some(acct) = acct_dir(&dir)
             {
                 return CpuSource::CgroupV1 { acct, cpus };
             }
@@ -251,6 +315,75 @@ mod tests {
         );
         fs::remove_dir_all(root).unwrap();
         fs::remove_dir_all(bare).unwrap();
+    }
+
+    #[test]
+    fn cgroup_v2_limit_is_found_in_the_process_own_cgroup() {
+        let root = fixture("v2own");
+        write(&root, "proc/self/cgroup", "0::/system.slice/shop.service\n");
+        write(&root, "sys/fs/cgroup/cpu.stat", "usage_usec 1\n");
+        let own = "sys/fs/cgroup/system.slice/shop.service";
+        write(&root, &format!("{own}/cpu.max"), "50000 100000\n");
+        write(&root, &format!("{own}/cpu.stat"), "usage_usec 1\n");
+        write(&root, "sys/fs/cgroup/system.slice/cpu.max", "max 100000\n");
+        let found = CpuSource::detect(&root);
+        assert_eq!(
+            found,
+            CpuSource::CgroupV2 {
+                dir: root.join(own),
+                cpus: 0.5
+            }
+        );
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn cgroup_v2_takes_the_smallest_limit_up_to_the_root() {
+        let root = fixture("v2pod");
+        write(&root, "proc/self/cgroup", "0::/kubepods/pod1/ctr\n");
+        let pod = "sys/fs/cgroup/kubepods/pod1";
+        write(&root, &format!("{pod}/cpu.max"), "150000 100000\n");
+        write(&root, &format!("{pod}/cpu.stat"), "usage_usec 1\n");
+        write(&root, &format!("{pod}/ctr/cpu.max"), "max 100000\n");
+        write(&root, &format!("{pod}/ctr/cpu.stat"), "usage_usec 1\n");
+        write(&root, "sys/fs/cgroup/kubepods/cpu.max", "400000 100000\n");
+        write(&root, "sys/fs/cgroup/kubepods/cpu.stat", "usage_usec 1\n");
+        let found = CpuSource::detect(&root);
+        assert_eq!(
+            found,
+            CpuSource::CgroupV2 {
+                dir: root.join(pod),
+                cpus: 1.5
+            },
+            "the pod's 1.5 CPUs, not the container's none or the parent's 4"
+        );
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn cgroup_v1_walks_up_from_the_process_own_cgroup() {
+        let root = fixture("v1own");
+        write(
+            &root,
+            "proc/self/cgroup",
+            "5:memory:/x\n4:cpu,cpuacct:/kubepods/pod2/ctr\n",
+        );
+        let pod = "sys/fs/cgroup/cpu,cpuacct/kubepods/pod2";
+        write(&root, &format!("{pod}/cpu.cfs_quota_us"), "25000\n");
+        write(&root, &format!("{pod}/cpu.cfs_period_us"), "100000\n");
+        write(&root, &format!("{pod}/cpuacct.usage"), "0\n");
+        write(&root, &format!("{pod}/ctr/cpu.cfs_quota_us"), "-1\n");
+        write(&root, &format!("{pod}/ctr/cpu.cfs_period_us"), "100000\n");
+        write(&root, &format!("{pod}/ctr/cpuacct.usage"), "0\n");
+        let found = CpuSource::detect(&root);
+        assert_eq!(
+            found,
+            CpuSource::CgroupV1 {
+                acct: root.join(pod),
+                cpus: 0.25
+            }
+        );
+        fs::remove_dir_all(root).unwrap();
     }
 
     #[test]

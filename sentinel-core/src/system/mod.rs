@@ -46,11 +46,16 @@ impl RuleKind for SystemKind {
     const GLOBAL: bool = true;
 
     type State = SystemCheck;
-    fn build(rule: &SystemRule, env: &BuildEnv<'_>) -> Arc<SystemCheck> {
+    fn build(
+        rule: &SystemRule,
+        env: &BuildEnv<'_>,
+        prior: &mut Vec<Arc<SystemCheck>>,
+    ) -> Arc<SystemCheck> {
         if SystemCheck::needs_sampling(rule) {
             env.inner.system.ensure_started();
         }
-        Arc::new(SystemCheck::new(rule))
+        let now = env.inner.clock.now_nanos();
+        Arc::new(SystemCheck::new(rule, &env.inner.inbound, now, prior))
     }
     fn set(sets: &RuleSets) -> &RuleSet<Self> {
         &sets.system

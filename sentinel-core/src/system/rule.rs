@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::FieldError;
 use crate::rules::go_enum::go_enum;
+use crate::rules::{FieldError, range};
 
 go_enum! {
     /// What a system rule watches.
@@ -61,12 +61,7 @@ pub struct SystemRule {
 impl SystemRule {
     /// Checks the rule; the first problem found names its field.
     pub fn validate(&self) -> Result<(), FieldError> {
-        if !self.trigger_count.is_finite() || self.trigger_count < 0.0 {
-            return Err(FieldError::new(
-                "triggerCount",
-                format!("must be a number >= 0, got {}", self.trigger_count),
-            ));
-        }
+        range::number("triggerCount", self.trigger_count, range::MAX_COUNT)?;
         if self.metric_type == SystemMetric::CpuUsage && self.trigger_count > 1.0 {
             return Err(FieldError::new(
                 "triggerCount",
