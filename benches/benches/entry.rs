@@ -27,7 +27,7 @@ fn flow(resource: &str, threshold: f64) -> FlowRule {
 
 fn sentinel() -> Sentinel {
     let s = Sentinel::new();
-    s.load_flow_rules(vec![flow("one-rule", 1e15), flow("blocked", 0.0)])
+    s.load_flow_rules(vec![flow("one-rule", 1e12), flow("blocked", 0.0)])
         .unwrap();
     s.load_circuit_breaker_rules(vec![CircuitBreakerRule {
         resource: "closed-breaker".into(),

@@ -42,7 +42,7 @@ fn passing_rule(resource: &str) -> Sentinel {
     sentinel
         .load_flow_rules(vec![FlowRule {
             resource: resource.into(),
-            threshold: 1e15,
+            threshold: 1e12,
             ..Default::default()
         }])
         .expect("valid rule");

@@ -11,7 +11,7 @@ use super::warm_up::WarmUp;
 use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule};
 use crate::pipeline::{Check, CheckContext, ORDER_FLOW, Verdict};
 use crate::sentinel::BuildEnv;
-use crate::stat::pass_window::{PassWindow, buckets_until_admitted, within_limit};
+use crate::stat::pass_window::{MAX_CELLS, PassWindow, buckets_until_admitted, within_limit};
 use crate::stat::{BUCKET_MS, Event, Span, StatNode};
 use crate::system::SystemMetricsSource;
 
@@ -225,18 +225,19 @@ impl FlowCheck {
             return Verdict::Pass;
         }
         let e = crate::stat::epoch(now);
-        let count = |age: usize| {
-            e.checked_sub(age as u64).map_or(0, |b| {
-                stats.sum_span(
+        let mut counts = [0u64; MAX_CELLS];
+        for (age, count) in counts.iter_mut().enumerate().take(n + 1) {
+            if let Some(b) = e.checked_sub(age as u64) {
+                *count = stats.sum_span(
                     Event::Pass,
                     Span {
                         start: b,
                         end: b + 1,
                     },
-                )
-            })
-        };
-        let retry = buckets_until_admitted(count, n, batch, threshold)
+                );
+            }
+        }
+        let retry = buckets_until_admitted(&counts[..=n], batch, threshold)
             .map(|j| ((e + j) * BUCKET_MS * 1_000_000).saturating_sub(now));
         Self::block(&self.over_threshold, in_view as f64, retry)
     }

@@ -10,10 +10,27 @@
 //! correctly).
 //!
 //! Decisions where sentinel-golang is silent or differs:
-//! * a rule with `relationStrategy: AssociatedResource` must use an interval the resource
-//!   ring serves (a multiple of 100 ms up to 2 s);
-//! * a `statIntervalInMs` the ring cannot serve (not a multiple of 100 ms, or longer than
-//!   2 s) gives the rule a window of its own, counting the entries it admitted;
+//! * a Reject rule counts the passes of its resource in a window of its own, and an entry
+//!   *reserves* its batch there in the same atomic step as the decision (given back when a
+//!   later check refuses the entry): two threads released together under threshold 1 never
+//!   both pass, which Go and Java allow;
+//! * no span of one interval holds more than `T × (n + 1) / n` passes (`1.1 T` with the
+//!   default ten buckets): an entry passes when the last `n` buckets hold at most `T` and
+//!   the `n + 1` buckets overlapping the interval at most `T × (n + 1) / n`. A burst into
+//!   an idle resource still gets `T`, steady overload still gets `T` per interval, but two
+//!   bursts 901 ms apart no longer get `2T`;
+//! * a changed rule keeps counting what already passed (it takes over the window of the
+//!   rule it replaces, or starts from the resource's statistics); a rule equal to one in
+//!   force keeps all its state;
+//! * the window uses 100 ms buckets for intervals up to 2 s, else 20, 10, 5, 4 or 2
+//!   buckets (the largest that divides the interval);
+//! * a rule with `relationStrategy: AssociatedResource` reads the other resource's
+//!   statistics (it cannot reserve there) and must use an interval they serve (a multiple
+//!   of 100 ms up to 2 s);
+//! * Throttling needs a threshold of at least 1 per interval (or exactly 0, which blocks
+//!   everything): a slower pace is written as 1 per a longer `statIntervalInMs`;
+//! * a refusal says when the rule would admit the entry
+//!   ([`BlockError::retry_after`](crate::BlockError::retry_after));
 //! * a throttled entry's response time is measured from the end of its wait.
 
 mod check;

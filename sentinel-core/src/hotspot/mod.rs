@@ -14,10 +14,16 @@
 //!   `maxQueueingTimeMs`;
 //! * Concurrency: at most `threshold` entries in flight.
 //!
-//! `specificItems` give particular values their own threshold. Values live in a bounded
-//! LRU (`paramsMaxCapacity`), split into shards with a lock each; each value's state is one
-//! cell changed under its shard's lock. An evicted value starts fresh, but a value with
-//! entries in flight is passed over by eviction, so its count is released correctly.
+//! `specificItems` give particular values their own threshold (two items for one value are
+//! an error). Values live in a bounded LRU (`paramsMaxCapacity`, at most
+//! [`MAX_CAPACITY`]), split into shards with a lock each; each value's state is one cell
+//! changed under its shard's lock. The capacity is the rule's as a whole: nothing is
+//! evicted while fewer values are tracked, however they spread over the shards. An evicted
+//! value starts fresh, but a value with entries in flight is passed over by eviction, so
+//! its count is released correctly; a changed concurrency rule keeps the in-flight counts
+//! of the rule it replaces. Tokens, pacing slots and in-flight slots taken for an entry
+//! that a later check refuses are given back, and a refusal says when the value's bucket
+//! would admit it ([`BlockError::retry_after`](crate::BlockError::retry_after)).
 
 mod cache;
 mod check;

@@ -1,10 +1,9 @@
 //! Per-resource statistics: a striped ring of 100 ms buckets.
 //!
 //! Each resource keeps 32 buckets of 100 ms (3.2 s of history). The default read view is the
-//! last 10 buckets (1 s). With 100 ms buckets a Direct/Reject rule of threshold `T` admits
-//! at most `T` per 1000 ms span under sustained overload (admissions happen as buckets
-//! expire, at most ten bucket starts fit in a 1000 ms span), where two 500 ms buckets allow
-//! `2T` at a boundary.
+//! last 10 buckets (1 s). Limits count their own passes in a
+//! pass window of their own (`pass_window`) so that deciding and counting are one step; these
+//! statistics are what the metric log, exporters, warm-up and system protection read.
 //!
 //! Counters are striped: every thread writes the stripe picked by its thread index, so two
 //! threads on one resource do not fight over cache lines. Reads sum the stripes.

@@ -44,22 +44,29 @@ pub(crate) fn within_limit(
 }
 
 /// The number of buckets to wait until [`within_limit`] would admit `batch` if nothing else
-/// passed; `count(k)` is the count of the bucket `k` buckets before the current one
+/// passed; `counts[k]` is the count of the bucket `k` buckets before the current one
 /// (`k` in `0..=n`). `None` when no wait is enough.
-pub(crate) fn buckets_until_admitted(
-    count: impl Fn(usize) -> u64,
-    n: usize,
-    batch: u64,
-    threshold: f64,
-) -> Option<u64> {
+pub(crate) fn buckets_until_admitted(counts: &[u64], batch: u64, threshold: f64) -> Option<u64> {
+    let n = counts.len() - 1;
+    if batch as f64 > threshold {
+        return None;
+    }
     // After waiting `j` buckets, the buckets of age `0..n - j` are still in the view and the
     // one of age `n - j` is just before it.
+    let mut in_view: u64 = counts[..n].iter().sum();
     (1..=n + 1).find_map(|j| {
-        let in_view: u64 = (0..n.saturating_sub(j)).map(&count).sum();
-        let before = if j <= n { count(n - j) } else { 0 };
+        let before = if j <= n {
+            in_view -= counts[n - j];
+            counts[n - j]
+        } else {
+            0
+        };
         within_limit(in_view, before, batch, threshold, n).then_some(j as u64)
     })
 }
+
+/// Most buckets a window has (its view and the bucket before it).
+pub(crate) const MAX_CELLS: usize = MAX_FINE_BUCKETS as usize + 1;
 
 /// Passes over a sliding window of `n` buckets, reserved atomically by admissions.
 #[derive(Debug)]
@@ -119,39 +126,52 @@ impl PassWindow {
         &self.cells[(epoch % self.cells.len() as u64) as usize]
     }
 
+    /// The counts of the buckets `0..=n` buckets before bucket `e` (the view and the
+    /// bucket before it), newest first, with `current` as the count of bucket `e`.
     #[inline]
-    fn count(&self, epoch: u64, age: usize) -> u64 {
-        epoch
-            .checked_sub(age as u64)
-            .and_then(|e| cell::read(self.cell(e), e))
-            .unwrap_or(0)
+    fn counts(&self, e: u64, current: u64) -> [u64; MAX_CELLS] {
+        let mut counts = [0u64; MAX_CELLS];
+        counts[0] = current;
+        let len = self.cells.len();
+        let mut slot = (e % len as u64) as usize;
+        for (age, count) in counts.iter_mut().enumerate().take(self.n + 1).skip(1) {
+            slot = if slot == 0 { len - 1 } else { slot - 1 };
+            if let Some(epoch) = e.checked_sub(age as u64) {
+                *count = cell::read(&self.cells[slot], epoch).unwrap_or(0);
+            }
+        }
+        counts
     }
 
     /// Reserves `batch` passes at `now_ns` under a limit of `threshold` per interval.
     #[inline]
     pub fn try_acquire(&self, now_ns: u64, batch: u64, threshold: f64) -> Result<(), Refusal> {
-        let (e, current) = cell::reserve(
-            self.cell(now_ns / self.bucket_ns),
-            now_ns / self.bucket_ns,
-            batch,
-        );
-        let mut in_view = current;
-        for age in 1..self.n {
-            in_view += self.count(e, age);
-        }
-        let before = self.count(e, self.n);
-        if within_limit(in_view - batch, before, batch, threshold, self.n) {
+        let epoch = now_ns / self.bucket_ns;
+        let (e, current) = cell::reserve(self.cell(epoch), epoch, batch);
+        let counts = self.counts(e, current);
+        let in_view: u64 = counts[..self.n].iter().sum();
+        if within_limit(in_view - batch, counts[self.n], batch, threshold, self.n) {
             return Ok(());
         }
+        self.refuse(e, now_ns, counts, batch, threshold)
+    }
+
+    /// Takes a refused reservation back and says when the limit would admit it.
+    #[cold]
+    fn refuse(
+        &self,
+        e: u64,
+        now_ns: u64,
+        mut counts: [u64; MAX_CELLS],
+        batch: u64,
+        threshold: f64,
+    ) -> Result<(), Refusal> {
         cell::release(self.cell(e), e, batch);
-        let count = |age: usize| {
-            let c = self.count(e, age);
-            if age == 0 { c.saturating_sub(batch) } else { c }
-        };
-        let retry_after_ns = buckets_until_admitted(count, self.n, batch, threshold)
+        counts[0] -= batch;
+        let retry_after_ns = buckets_until_admitted(&counts[..=self.n], batch, threshold)
             .map(|j| ((e + j) * self.bucket_ns).saturating_sub(now_ns));
         Err(Refusal {
-            passed: in_view - batch,
+            passed: counts[..self.n].iter().sum(),
             retry_after_ns,
         })
     }
@@ -167,7 +187,8 @@ impl PassWindow {
     #[cfg(test)]
     pub fn passed(&self, now_ns: u64) -> u64 {
         let e = now_ns / self.bucket_ns;
-        (0..self.n).map(|age| self.count(e, age)).sum()
+        let current = cell::read(self.cell(e), e).unwrap_or(0);
+        self.counts(e, current)[..self.n].iter().sum()
     }
 
     /// Fills the window from counts kept elsewhere (`count(epoch)`, in this window's
