@@ -5,7 +5,11 @@ use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode};
 use sentinel_core::{BlockError, BlockType};
 
-use crate::grpc::{GRPC_CONTENT_TYPE, GRPC_MESSAGE, GRPC_STATUS, GrpcCode, grpc_message};
+use std::time::Duration;
+
+use crate::grpc::{
+    GRPC_CONTENT_TYPE, GRPC_MESSAGE, GRPC_RETRY_PUSHBACK, GRPC_STATUS, GrpcCode, grpc_message,
+};
 
 /// Builds the response to a blocked request.
 ///
@@ -81,52 +85,60 @@ impl Refusal {
 }
 
 /// The default HTTP answer to a block: the [`http_status`] of the block, an empty body,
-/// `Retry-After` (1 second unless set) on 429 responses, and the [`BlockError`] in the
-/// response's extensions for outer layers.
+/// `Retry-After` with the wait the refusing limiter reports
+/// ([`BlockError::retry_after`]: a flow window, a token bucket, a pacing slot, the rest of
+/// a breaker's retry timeout), in whole seconds rounded up and at least 1, and the
+/// [`BlockError`] in the response's extensions for outer layers. A block whose limiter
+/// cannot tell (a concurrency limit, a batch that never fits) gets no `Retry-After`
+/// (SEMANTICS §11).
 ///
 /// ```
+/// use std::time::Duration;
 /// use http::{Request, Response};
 /// use sentinel_adapters::{BlockHandler, HttpBlockResponse};
 /// use sentinel_core::{BlockError, BlockType};
 ///
-/// let block = BlockError::new(BlockType::Flow, "GET /items".into(), "over the limit");
+/// let block = BlockError::new(BlockType::Flow, "GET /items".into(), "over the limit")
+///     .with_retry_after(Duration::from_millis(42_300));
 /// let (parts, ()) = Request::get("/items").body(()).unwrap().into_parts();
 /// let res: Response<String> = HttpBlockResponse::default().block_response(&block, &parts);
 /// assert_eq!(res.status(), 429);
-/// assert_eq!(res.headers()["retry-after"], "1");
+/// assert_eq!(res.headers()["retry-after"], "43");
 /// assert!(res.extensions().get::<BlockError>().is_some());
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpBlockResponse {
-    retry_after: HeaderValue,
-}
-
-impl Default for HttpBlockResponse {
-    fn default() -> Self {
-        HttpBlockResponse {
-            retry_after: HeaderValue::from_static("1"),
-        }
-    }
+    /// A fixed `Retry-After` for every block, instead of the limiter's wait.
+    fixed: Option<HeaderValue>,
 }
 
 impl HttpBlockResponse {
-    /// The `Retry-After` of 429 responses, in whole seconds.
+    /// Sends `Retry-After: secs` on every block, whatever the refusing limiter reports.
     pub fn retry_after_secs(secs: u32) -> Self {
         HttpBlockResponse {
-            retry_after: HeaderValue::from(secs),
+            fixed: Some(HeaderValue::from(secs)),
         }
     }
+}
+
+/// A wait as `Retry-After` seconds: rounded up, at least 1.
+pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
 }
 
 impl<B: Default> BlockHandler<Response<B>> for HttpBlockResponse {
     fn block_response(&self, block: &BlockError, _request: &Parts) -> Response<B> {
-        let status = http_status(block.block_type());
         let mut response = Response::new(B::default());
-        *response.status_mut() = status;
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, self.retry_after.clone());
+        *response.status_mut() = http_status(block.block_type());
+        let retry_after = match &self.fixed {
+            Some(fixed) => Some(fixed.clone()),
+            None => block
+                .retry_after()
+                .map(|wait| HeaderValue::from(retry_after_secs(wait))),
+        };
+        if let Some(value) = retry_after {
+            response.headers_mut().insert(RETRY_AFTER, value);
         }
         response.extensions_mut().insert(block.clone());
         response
@@ -136,7 +148,9 @@ impl<B: Default> BlockHandler<Response<B>> for HttpBlockResponse {
 /// The gRPC answer to a block: a trailers-only response (HTTP 200, `content-type:
 /// application/grpc`, no body) whose `grpc-status` is RESOURCE_EXHAUSTED (8) for flow and
 /// hot-parameter limits, PERMISSION_DENIED (7) for authority rules and UNAVAILABLE (14)
-/// otherwise, with the block in `grpc-message`.
+/// otherwise, with the block in `grpc-message` and, when the refusing limiter says when it
+/// would admit, that wait in `grpc-retry-pushback-ms` (what gRPC clients' retry policies
+/// honour).
 ///
 /// ```
 /// use http::{Request, Response};
@@ -162,7 +176,25 @@ impl<B: Default> BlockHandler<Response<B>> for GrpcBlockResponse {
         if let Some(message) = grpc_message(block) {
             headers.insert(GRPC_MESSAGE, message);
         }
+        if let Some(wait) = block.retry_after() {
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            headers.insert(GRPC_RETRY_PUSHBACK, HeaderValue::from(ms));
+        }
         response.extensions_mut().insert(block.clone());
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds_of_at_least_one() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(100)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
+        assert_eq!(retry_after_secs(Duration::from_secs(43)), 43);
     }
 }

@@ -28,15 +28,19 @@
 //! (so the limit holds under axum, which clones services per request).
 //!
 //! - **Resource**: `"{METHOD} {route}"`, the route being axum's `MatchedPath`
-//!   (`GET /items/{id}`) when the layer sits inside the router, else the URI path without
-//!   the query ([`RouteName`]); replace it with [`SentinelLayer::resource`].
+//!   (`GET /items/{id}`) when the layer sits inside the router; requests the router
+//!   matched to no route (404s, scans) are the one resource [`UNMATCHED_ROUTE`]; without a
+//!   router, the URI path without the query ([`RouteName`]); replace it with
+//!   [`SentinelLayer::resource`].
 //! - **Hot-parameter arguments**: none by default; [`SentinelLayer::args`] takes path
 //!   parameters, headers, query values or the client IP ([`Arg`]), or any
 //!   [`RequestArgs`].
-//! - **Blocked**: the service is not called; the answer is 429 Too Many Requests with
-//!   `Retry-After` for flow and hot-parameter blocks, 503 Service Unavailable for breakers,
-//!   system protection and isolation ([`HttpBlockResponse`]); any [`BlockHandler`] can
-//!   replace it ([`SentinelLayer::on_block`]).
+//! - **Blocked**: the service is not called; the answer is 429 Too Many Requests for flow
+//!   and hot-parameter blocks, 503 Service Unavailable for breakers, system protection and
+//!   isolation, with `Retry-After` set to the wait the refusing limiter reports (the flow
+//!   window, the token bucket, the rest of a breaker's retry timeout; whole seconds, at
+//!   least 1) ([`HttpBlockResponse`]); any [`BlockHandler`] can replace it
+//!   ([`SentinelLayer::on_block`]).
 //! - **Throttled**: the request waits on tokio's timer (a tokio runtime with time enabled
 //!   is needed), never blocking a thread, then calls the service.
 //! - **Exit**: the entry exits when the response future completes (its RT measured from
@@ -97,6 +101,6 @@ pub use grpc::block_status;
 pub use guarded::{BlockMode, Guarded, Respond, ResponseFuture};
 #[cfg(all(feature = "axum", feature = "prometheus"))]
 pub use metrics::metrics_router;
-pub use resource::{FixedName, PathName, ResourceName, RouteName};
+pub use resource::{FixedName, PathName, ResourceName, RouteName, UNMATCHED_ROUTE};
 pub use sentinel_core;
 pub use server::{SentinelLayer, SentinelService};

@@ -39,17 +39,28 @@ where
     }
 }
 
+/// The resource of requests that went through an axum router but matched none of its
+/// routes (404s, scans of unknown paths): one resource, whatever the paths and methods
+/// clients try, so a scan can neither fill the resource table nor dilute its statistics.
+pub const UNMATCHED_ROUTE: &str = "(unmatched route)";
+
 /// The default server-side namer: `"{METHOD} {route}"`.
 ///
 /// The route is axum's [`MatchedPath`](axum::extract::MatchedPath) when the request has
 /// one (with the `axum` feature; the layer must sit inside the `Router`, as
 /// `Router::layer` puts it), so `/items/42` and `/items/43` are one resource
-/// `GET /items/{id}`. Otherwise it is the URI path without the query.
+/// `GET /items/{id}`. A request the router saw but matched to no route is the one resource
+/// [`UNMATCHED_ROUTE`] (SEMANTICS §11). A request that went through no axum router (a
+/// plain hyper or tower service) is named by its URI path without the query.
 ///
-/// Without a matched path every distinct path is its own resource. Sentinel caps the
-/// number of resources (`SentinelBuilder::max_resources`), so paths chosen by clients
-/// cannot exhaust memory, but rules are written for routes: keep the layer inside the
-/// router, or name resources yourself.
+/// The method is one of the nine standard ones, or `OTHER` for any extension method a
+/// client makes up (axum routes only the standard ones), so the names a route can take are
+/// bounded.
+///
+/// Without a router every distinct path is its own resource. Sentinel caps the number of
+/// resources (`SentinelBuilder::max_resources`), so paths chosen by clients cannot exhaust
+/// memory, and resources that rules name are always checked, but rules are written for
+/// routes: keep the layer inside the router, or name resources yourself.
 ///
 /// ```
 /// use http::Request;
@@ -66,8 +77,11 @@ impl<B> ResourceName<B> for RouteName {
         thread_local! {
             static NAME: RefCell<String> = const { RefCell::new(String::new()) };
         }
-        let method = request.method().as_str();
-        let route = route_of(request);
+        let route = match route_of(request) {
+            Route::Unmatched => return f(UNMATCHED_ROUTE),
+            Route::Matched(route) | Route::Path(route) => route,
+        };
+        let method = method_name(request.method());
         NAME.with(|buffer| match buffer.try_borrow_mut() {
             Ok(mut name) => {
                 name.clear();
@@ -90,9 +104,55 @@ fn push_name(name: &mut String, method: &str, route: &str) {
     name.push_str(route);
 }
 
-/// The route of a request: axum's matched path if there is one, else the URI path.
-pub(crate) fn route_of<B>(request: &Request<B>) -> &str {
-    matched_path(request).unwrap_or_else(|| request.uri().path())
+/// A standard method's name, or `OTHER`.
+fn method_name(method: &http::Method) -> &str {
+    use http::Method;
+    match *method {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::DELETE
+        | Method::HEAD
+        | Method::OPTIONS
+        | Method::CONNECT
+        | Method::PATCH
+        | Method::TRACE => method.as_str(),
+        _ => "OTHER",
+    }
+}
+
+/// Where a request's route comes from.
+enum Route<'a> {
+    /// axum matched it to this route template.
+    Matched(&'a str),
+    /// axum's router saw it and matched no route.
+    Unmatched,
+    /// No router saw it: its URI path.
+    Path(&'a str),
+}
+
+/// The route of a request.
+fn route_of<B>(request: &Request<B>) -> Route<'_> {
+    match matched_path(request) {
+        Some(route) => Route::Matched(route),
+        None if routed(request) => Route::Unmatched,
+        None => Route::Path(request.uri().path()),
+    }
+}
+
+/// Whether an axum router saw the request (it records the original URI before routing).
+#[cfg(feature = "axum")]
+fn routed<B>(request: &Request<B>) -> bool {
+    request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .is_some()
+}
+
+/// Without the `axum` feature no request went through a router.
+#[cfg(not(feature = "axum"))]
+fn routed<B>(_request: &Request<B>) -> bool {
+    false
 }
 
 /// axum's matched route template (`/items/{id}`), if the request went through a router.

@@ -183,6 +183,11 @@ async fn a_limited_tonic_service_answers_resource_exhausted() {
     let status = say(channel.clone(), "again").await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(status.message().contains("Flow blocked"), "{status:?}");
+    assert_eq!(
+        status.metadata().get("grpc-retry-pushback-ms").unwrap(),
+        "1100",
+        "the limiter's wait, for the client's retry policy"
+    );
     assert_eq!(echo.calls.load(Ordering::SeqCst), 1);
 
     clock.advance(Duration::from_millis(1100));

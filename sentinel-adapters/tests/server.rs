@@ -65,7 +65,8 @@ async fn fifty_concurrent_requests_under_a_limit_of_five_get_five_200_and_forty_
             .await
             .unwrap();
         if reply.status == StatusCode::TOO_MANY_REQUESTS {
-            assert_eq!(reply.headers["retry-after"], "1", "429 carries Retry-After");
+            // The passes at 0 ms leave every 1 s span at 1.1 s: 2 whole seconds.
+            assert_eq!(reply.headers["retry-after"], "2", "429 carries Retry-After");
         }
         *by_status.entry(reply.status.as_u16()).or_default() += 1;
     }
@@ -262,8 +263,14 @@ async fn a_breaker_trips_on_server_errors_and_answers_503_while_open() {
     for _ in 0..3 {
         let reply = fetch(&client, &url).await;
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(!reply.headers.contains_key("retry-after"));
+        assert_eq!(
+            reply.headers["retry-after"], "5",
+            "the rest of the retry timeout"
+        );
     }
+    clock.advance(Duration::from_millis(3_500));
+    let reply = fetch(&client, &url).await;
+    assert_eq!(reply.headers["retry-after"], "2", "1.5 s left, rounded up");
     assert_eq!(
         calls.load(Ordering::SeqCst),
         3,
@@ -271,7 +278,7 @@ async fn a_breaker_trips_on_server_errors_and_answers_503_while_open() {
     );
 
     failing.store(false, Ordering::SeqCst);
-    clock.advance(Duration::from_secs(5));
+    clock.advance(Duration::from_millis(1_500));
     assert_eq!(
         fetch(&client, &url).await.status,
         StatusCode::OK,
@@ -389,4 +396,100 @@ async fn a_throttled_request_waits_without_blocking_the_only_thread() {
         slow_done >= Duration::from_millis(950),
         "the queued request waited for its slot ({slow_done:?})"
     );
+}
+
+#[tokio::test]
+async fn retry_after_is_the_wait_of_the_limiter_that_refused() {
+    let (sentinel, clock) = manual_sentinel();
+    sentinel
+        .load_flow_rules(vec![FlowRule {
+            stat_interval_in_ms: 60_000,
+            ..flow("GET /report", 10.0)
+        }])
+        .unwrap();
+    sentinel
+        .load_hotspot_rules(vec![HotspotRule {
+            resource: "GET /items/{id}".into(),
+            metric_type: MetricType::Qps,
+            threshold: 1,
+            duration_in_sec: 60,
+            ..Default::default()
+        }])
+        .unwrap();
+    let app = Router::new()
+        .route("/report", get(|| async { "report" }))
+        .route("/items/{id}", get(|| async { "item" }))
+        .layer(SentinelLayer::new(sentinel.clone()).args(Arg::path_param("id")));
+    let server = TestServer::start(app).await;
+    let client = client();
+    for _ in 0..10 {
+        assert_eq!(
+            fetch(&client, &server.url("/report")).await.status,
+            StatusCode::OK
+        );
+    }
+    clock.advance(Duration::from_secs(20));
+    let reply = fetch(&client, &server.url("/report")).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    // 10 per minute, counted in 3 s buckets: the passes at 0 s leave every 60 s span at
+    // 63 s, 43 s from now. A client that honours `Retry-After: 1` would be refused 43 times.
+    assert_eq!(reply.headers["retry-after"], "43");
+    assert_eq!(
+        fetch(&client, &server.url("/items/7")).await.status,
+        StatusCode::OK
+    );
+    clock.advance(Duration::from_secs(15));
+    let reply = fetch(&client, &server.url("/items/7")).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        reply.headers["retry-after"], "45",
+        "one token per 60 s, 15 s spent"
+    );
+}
+
+#[tokio::test]
+async fn a_scan_of_unknown_paths_is_one_resource_and_never_switches_routes_off() {
+    let clock = sentinel_core::ManualClock::new();
+    let sentinel = sentinel_core::Sentinel::builder()
+        .clock(clock)
+        .max_resources(8)
+        .build();
+    sentinel
+        .load_flow_rules(vec![flow("GET /admin", 0.0)])
+        .unwrap();
+    let app = Router::new()
+        .route("/admin", get(|| async { "admin" }))
+        .route("/", get(|| async { "home" }))
+        .layer(SentinelLayer::new(sentinel.clone()));
+    let server = TestServer::start(app).await;
+    let client = client();
+    for i in 0..100 {
+        let reply = fetch(&client, &server.url(&format!("/wp-admin/{i}.php"))).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    }
+    let odd = Request::builder()
+        .method("PROPFIND")
+        .uri(server.url("/"))
+        .body(Empty::new())
+        .unwrap();
+    fetch_with(&client, odd).await;
+    assert_eq!(
+        fetch(&client, &server.url("/admin")).await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the route keeps its rule"
+    );
+    let unmatched = sentinel
+        .resource_stats(sentinel_adapters::UNMATCHED_ROUTE)
+        .expect("unmatched requests share one resource");
+    assert_eq!(unmatched.pass_qps, 100.0);
+    let names: Vec<String> = sentinel
+        .all_resource_stats()
+        .into_iter()
+        .map(|s| s.resource)
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.contains("wp-admin")),
+        "no resource per raw path: {names:?}"
+    );
+    assert!(names.contains(&"OTHER /".to_string()), "{names:?}");
 }
