@@ -91,7 +91,7 @@ mod metrics;
 mod resource;
 mod server;
 
-pub use args::{Arg, NoArgs, RequestArgs};
+pub use args::{Arg, NoArgs, RequestArgs, TrustedProxies};
 pub use block::{BlockHandler, GrpcBlockResponse, HttpBlockResponse, http_status};
 pub use classify::{Classify, GrpcErrors, ServerErrors};
 pub use client::{ClientError, Fallback, NoFallback, SentinelClient, SentinelClientLayer};
@@ -99,6 +99,8 @@ pub use grpc::GrpcCode;
 #[cfg(feature = "tonic")]
 pub use grpc::block_status;
 pub use guarded::{BlockMode, Guarded, Respond, ResponseFuture};
+/// IP networks, for [`TrustedProxies::Networks`] (the `ipnet` crate's type).
+pub use ipnet::IpNet;
 #[cfg(all(feature = "axum", feature = "prometheus"))]
 pub use metrics::metrics_router;
 pub use resource::{FixedName, PathName, ResourceName, RouteName, UNMATCHED_ROUTE};

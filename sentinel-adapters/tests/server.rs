@@ -493,3 +493,90 @@ async fn a_scan_of_unknown_paths_is_one_resource_and_never_switches_routes_off()
     );
     assert!(names.contains(&"OTHER /".to_string()), "{names:?}");
 }
+
+/// GET `path` with these headers.
+async fn fetch_headers(
+    client: &common::HttpClient,
+    url: &str,
+    headers: &[(&'static str, String)],
+) -> StatusCode {
+    let mut request = Request::get(url);
+    for (name, value) in headers {
+        request = request.header(*name, value.as_str());
+    }
+    fetch_with(client, request.body(Empty::new()).unwrap())
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn a_client_forging_forwarding_headers_gets_no_more_than_its_limit() {
+    use sentinel_adapters::{IpNet, TrustedProxies};
+    let (sentinel, _clock) = manual_sentinel();
+    sentinel
+        .load_hotspot_rules(vec![HotspotRule {
+            resource: "GET /login".into(),
+            metric_type: MetricType::Qps,
+            threshold: 2,
+            ..Default::default()
+        }])
+        .unwrap();
+    let xff = HeaderName::from_static("x-forwarded-for");
+    let arg = |path: &str| match path {
+        "/hops0" => Arg::client_ip()
+            .forwarded_by(xff.clone())
+            .trusted_proxies(TrustedProxies::Hops(0)),
+        "/hops1" => Arg::client_ip().forwarded_by(xff.clone()),
+        "/rfc7239" => Arg::client_ip().forwarded(),
+        _ => Arg::client_ip().trusted_proxies(TrustedProxies::Networks(vec![
+            "127.0.0.0/8".parse::<IpNet>().unwrap(),
+        ])),
+    };
+    for path in ["/hops0", "/hops1", "/rfc7239", "/networks"] {
+        let app = Router::new()
+            .route(path, get(|| async { "welcome" }))
+            .layer(
+                SentinelLayer::new(sentinel.clone())
+                    .resource(|_: &Request<Body>| "GET /login")
+                    .args(arg(path)),
+            );
+        let server = TestServer::start(app).await;
+        let client = client();
+        // The test client plays the nearest proxy (the socket peer, 127.0.0.1): it appends
+        // the real client 198.51.100.7 after whatever the client wrote.
+        let mut statuses = Vec::new();
+        for i in 0..6 {
+            let forged = format!("203.0.113.{i}");
+            let header = match path {
+                "/rfc7239" => ("forwarded", format!("for={forged}, for=198.51.100.7")),
+                _ => ("x-forwarded-for", format!("{forged}, 198.51.100.7")),
+            };
+            statuses.push(fetch_headers(&client, &server.url(path), &[header]).await);
+        }
+        let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        assert_eq!(ok, 2, "{path}: {statuses:?}");
+        // The other client (and, with Hops(0), everyone: the header is ignored) has its own
+        // budget, or none left.
+        let other = fetch_headers(
+            &client,
+            &server.url(path),
+            &[("x-forwarded-for", "192.0.2.1".into())],
+        )
+        .await;
+        let expect = if path == "/hops0" {
+            StatusCode::TOO_MANY_REQUESTS // the header is ignored: the peer 127.0.0.1 again
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(other, expect, "{path}");
+        sentinel.load_hotspot_rules(vec![]).unwrap();
+        sentinel
+            .load_hotspot_rules(vec![HotspotRule {
+                resource: "GET /login".into(),
+                metric_type: MetricType::Qps,
+                threshold: 2,
+                ..Default::default()
+            }])
+            .unwrap();
+    }
+}

@@ -27,6 +27,7 @@
 //! lacks is not added (the rule then skips the request), so a missing value shifts the
 //! ones after it: when several optional values are extracted, send them as attachments.
 
+pub(crate) mod client_ip;
 mod source;
 
 use std::borrow::Cow;
@@ -34,7 +35,12 @@ use std::borrow::Cow;
 use http::{HeaderName, Request};
 use sentinel_core::{EntryBuilder, ParamValue};
 
+pub use client_ip::TrustedProxies;
+use client_ip::{Forwarding, Syntax};
 use source::Source;
+
+/// The de-facto standard forwarding header.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Adds hot-parameter arguments of a request to its entry.
 ///
@@ -130,12 +136,41 @@ impl Arg {
         Self::new(Source::ClientIp { forwarded: None })
     }
 
-    /// For [`Arg::client_ip`]: trust the first address of this header (such as
-    /// `x-forwarded-for`) when it holds one. Only behind a proxy that sets it: clients
-    /// can write any header.
-    pub fn forwarded_by(mut self, header: HeaderName) -> Self {
+    /// For [`Arg::client_ip`] behind proxies that append to a list header such as
+    /// `x-forwarded-for`: the client is the address the nearest trusted proxy appended,
+    /// counted from the right end of the list (one proxy, the socket peer, unless
+    /// [`Arg::trusted_proxies`] says otherwise). Entries the client wrote itself sit to the
+    /// left of it and are never used. See [`TrustedProxies`] for how to deploy it.
+    pub fn forwarded_by(self, header: HeaderName) -> Self {
+        self.forwarding(Syntax::List(header), None)
+    }
+
+    /// For [`Arg::client_ip`] behind proxies that add RFC 7239 `Forwarded` elements
+    /// (`for=192.0.2.60;proto=https`), counted from the right as with
+    /// [`Arg::forwarded_by`].
+    pub fn forwarded(self) -> Self {
+        self.forwarding(Syntax::Forwarded, None)
+    }
+
+    /// For [`Arg::client_ip`]: which proxies in front of the service to trust: a number
+    /// of hops ([`TrustedProxies::Hops`]; 0 ignores forwarding headers) or the networks
+    /// they live in ([`TrustedProxies::Networks`]). Reads `x-forwarded-for` unless
+    /// [`Arg::forwarded`] or [`Arg::forwarded_by`] chose another header.
+    pub fn trusted_proxies(self, trust: TrustedProxies) -> Self {
+        self.forwarding(Syntax::List(X_FORWARDED_FOR), Some(trust))
+    }
+
+    /// Sets the forwarding header (kept if already chosen and `trust` is given) and trust.
+    fn forwarding(mut self, syntax: Syntax, trust: Option<TrustedProxies>) -> Self {
         if let Source::ClientIp { forwarded } = &mut self.source {
-            *forwarded = Some(header);
+            *forwarded = Some(match (forwarded.take(), trust) {
+                (Some(f), Some(trust)) => Forwarding { trust, ..f },
+                (Some(f), None) => Forwarding { syntax, ..f },
+                (None, trust) => Forwarding {
+                    syntax,
+                    trust: trust.unwrap_or(TrustedProxies::Hops(1)),
+                },
+            });
         }
         self
     }

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use http::{HeaderName, Request};
 use percent_encoding::percent_decode_str;
 
+use super::client_ip::Forwarding;
 use crate::resource::matched_path;
 
 /// A place in the request.
@@ -14,7 +15,7 @@ pub(super) enum Source {
     PathParam(Cow<'static, str>),
     Header(HeaderName),
     Query(Cow<'static, str>),
-    ClientIp { forwarded: Option<HeaderName> },
+    ClientIp { forwarded: Option<Forwarding> },
 }
 
 /// A value as found: text, or bytes that are not text.
@@ -41,10 +42,11 @@ impl Source {
                     .map(|(_, v)| Text::Str(Cow::Owned(v.into_owned())))
             }
             Source::ClientIp { forwarded } => {
-                let ip = forwarded
-                    .as_ref()
-                    .and_then(|h| forwarded_ip(request, h))
-                    .or_else(|| peer_ip(request))?;
+                let peer = peer_ip(request);
+                let ip = match forwarded {
+                    Some(f) => f.client(request.headers(), peer),
+                    None => peer,
+                }?;
                 Some(Text::Str(Cow::Owned(ip.to_string())))
             }
         }
@@ -88,11 +90,6 @@ fn original_path<B>(request: &Request<B>) -> &str {
 #[cfg(not(feature = "axum"))]
 fn original_path<B>(request: &Request<B>) -> &str {
     request.uri().path()
-}
-
-fn forwarded_ip<B>(request: &Request<B>, header: &HeaderName) -> Option<IpAddr> {
-    let value = request.headers().get(header)?.to_str().ok()?;
-    value.split(',').next()?.trim().parse().ok()
 }
 
 /// The peer address the server recorded in the request's extensions.
@@ -157,11 +154,19 @@ mod tests {
             .insert("127.0.0.7:4000".parse::<SocketAddr>().unwrap());
         assert_eq!(Arg::client_ip().value(&req), Some("127.0.0.7".into()));
         let xff = HeaderName::from_static("x-forwarded-for");
-        let trusted = Arg::client_ip().forwarded_by(xff);
-        assert_eq!(trusted.value(&req), Some("203.0.113.9".into()));
+        let one_proxy = Arg::client_ip().forwarded_by(xff.clone());
+        assert_eq!(
+            one_proxy.value(&req),
+            Some("10.0.0.1".into()),
+            "the address the nearest proxy appended, not the client-written first one"
+        );
+        let two = Arg::client_ip()
+            .forwarded_by(xff)
+            .trusted_proxies(super::super::TrustedProxies::Hops(2));
+        assert_eq!(two.value(&req), Some("203.0.113.9".into()));
         req.headers_mut()
             .insert("x-forwarded-for", "not an address".parse().unwrap());
-        assert_eq!(trusted.value(&req), Some("127.0.0.7".into()));
+        assert_eq!(one_proxy.value(&req), Some("127.0.0.7".into()));
     }
 
     #[test]
