@@ -1,5 +1,12 @@
 //! Per-value state of one rule: a bounded LRU split into shards, each behind its own lock,
 //! so that threads working on different values rarely meet.
+//!
+//! The cache is bounded in bytes, not only in values: a value longer than
+//! [`MAX_KEPT_BYTES`] (a 100 KB header a client made up) is kept as a 128-bit digest of its
+//! bytes, keyed with secrets drawn for each rule, so one value costs at most about 200
+//! bytes whatever its size, and a rule holds at most `paramsMaxCapacity` × that. A client
+//! cannot steer two values onto one digest without knowing the keys; by chance it happens
+//! once in 2^64 pairs. Specific items match the exact value before any of this.
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +28,43 @@ const MAX_SHARDS: usize = 16;
 /// LRU candidates examined to find one without entries in flight before giving up.
 const EVICTION_TRIES: usize = 8;
 
+/// Values up to this many bytes are kept as they are; longer ones as a digest.
+pub(crate) const MAX_KEPT_BYTES: usize = 64;
+
+/// How a value is kept: itself, or the digest of a long one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Value(ParamValue),
+    Digest(u128),
+}
+
+/// Keyed 128-bit digests of long values (two SipHash-1-3 with independent random keys).
+struct Digester(std::hash::RandomState, std::hash::RandomState);
+
+impl Digester {
+    fn new() -> Self {
+        Digester(std::hash::RandomState::new(), std::hash::RandomState::new())
+    }
+
+    fn key(&self, v: &ParamValue) -> Key {
+        let long = match v {
+            ParamValue::Str(s) if s.len() > MAX_KEPT_BYTES => Some(s.as_bytes()),
+            ParamValue::Bytes(b) if b.len() > MAX_KEPT_BYTES => Some(&b[..]),
+            _ => None,
+        };
+        match long {
+            None => Key::Value(v.clone()),
+            Some(bytes) => {
+                // The variant is part of the digest: a string never meets equal bytes.
+                let tag = matches!(v, ParamValue::Str(_));
+                let a = self.0.hash_one((tag, bytes));
+                let b = self.1.hash_one((tag, bytes));
+                Key::Digest((u128::from(a) << 64) | u128::from(b))
+            }
+        }
+    }
+}
+
 /// A bounded map from values to cells.
 ///
 /// The capacity holds for the map as a whole: a value is evicted only when `capacity`
@@ -28,7 +72,8 @@ const EVICTION_TRIES: usize = 8;
 /// is empty, of another shard that is free). The count can pass the capacity only while
 /// every eviction candidate has entries in flight, or by one value per shard in a race.
 pub(crate) struct ValueCache {
-    shards: Box<[Mutex<LruCache<ParamValue, Cell>>]>,
+    shards: Box<[Mutex<LruCache<Key, Cell>>]>,
+    digester: Digester,
     capacity: AtomicUsize,
     len: AtomicUsize,
     hasher: foldhash::fast::RandomState,
@@ -44,23 +89,20 @@ impl ValueCache {
                 .map(|_| Mutex::new(LruCache::unbounded()))
                 .collect(),
             capacity: AtomicUsize::new(capacity),
+            digester: Digester::new(),
             len: AtomicUsize::new(0),
             hasher: foldhash::fast::RandomState::default(),
         }
     }
 
-    fn shard_of(&self, v: &ParamValue) -> usize {
+    fn shard_of(&self, v: &Key) -> usize {
         let mut h = self.hasher.build_hasher();
         v.hash(&mut h);
         (std::hash::Hasher::finish(&h) % self.shards.len() as u64) as usize
     }
 
     /// Evicts the least recently used value of `lru` that `busy` allows; whether one was.
-    fn evict_one(
-        &self,
-        lru: &mut LruCache<ParamValue, Cell>,
-        busy: &impl Fn(&Cell) -> bool,
-    ) -> bool {
+    fn evict_one(&self, lru: &mut LruCache<Key, Cell>, busy: &impl Fn(&Cell) -> bool) -> bool {
         for _ in 0..EVICTION_TRIES.min(lru.len()) {
             let Some((key, cell)) = lru.peek_lru() else {
                 break;
@@ -86,9 +128,10 @@ impl ValueCache {
         busy: impl Fn(&Cell) -> bool,
         f: impl FnOnce(&mut Cell, bool) -> R,
     ) -> R {
-        let i = self.shard_of(v);
+        let key = self.digester.key(v);
+        let i = self.shard_of(&key);
         let mut lru = self.shards[i].lock();
-        if let Some(cell) = lru.get_mut(v) {
+        if let Some(cell) = lru.get_mut(&key) {
             return f(cell, false);
         }
         if self.len.load(Ordering::Relaxed) >= self.capacity.load(Ordering::Relaxed)
@@ -107,14 +150,15 @@ impl ValueCache {
         }
         let mut cell = Cell::default();
         let r = f(&mut cell, true);
-        lru.put(v.clone(), cell);
+        lru.put(key, cell);
         self.len.fetch_add(1, Ordering::Relaxed);
         r
     }
 
     /// Runs `f` on the cell of `v` if it is tracked.
     pub fn update_existing(&self, v: &ParamValue, f: impl FnOnce(&mut Cell)) {
-        if let Some(cell) = self.shards[self.shard_of(v)].lock().peek_mut(v) {
+        let key = self.digester.key(v);
+        if let Some(cell) = self.shards[self.shard_of(&key)].lock().peek_mut(&key) {
             f(cell);
         }
     }
@@ -166,6 +210,39 @@ mod tests {
         assert_eq!(kept, 1000, "every value is still tracked");
         c.with(&ParamValue::from(1000), |_| false, |_, _| {});
         assert_eq!(c.len(), 1000, "one more evicts one");
+    }
+
+    #[test]
+    fn long_values_are_kept_as_digests_and_still_told_apart() {
+        let c = ValueCache::new(10);
+        let long = |tail: u8| {
+            let mut v = vec![b'x'; 100_000];
+            v.push(tail);
+            v
+        };
+        c.with(&ParamValue::from(long(1)), |_| false, |cell, _| cell.a = 1);
+        c.with(&ParamValue::from(long(2)), |_| false, |cell, _| cell.a = 2);
+        let as_text = ParamValue::from(String::from_utf8(long(1)).unwrap());
+        c.with(&as_text, |_| false, |cell, _| cell.a = 3);
+        let mut seen = Vec::new();
+        for v in [
+            ParamValue::from(long(1)),
+            ParamValue::from(long(2)),
+            as_text,
+        ] {
+            c.update_existing(&v, |cell| seen.push(cell.a));
+        }
+        assert_eq!(seen, [1, 2, 3], "each value has its own cell");
+        let kept = c.shards.iter().flat_map(|s| {
+            s.lock()
+                .iter()
+                .map(|(k, _)| matches!(k, Key::Digest(_)))
+                .collect::<Vec<_>>()
+        });
+        assert!(
+            kept.into_iter().all(|digest| digest),
+            "no 100 KB value is held"
+        );
     }
 
     #[test]
