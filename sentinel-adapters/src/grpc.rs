@@ -73,3 +73,22 @@ pub fn block_status(block: &BlockError) -> tonic::Status {
         block.to_string(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_message_is_percent_encoded_printable_ascii_that_decodes_to_the_block() {
+        let block = BlockError::new(BlockType::Flow, "/svc/M\r\n|x\0名".into(), "over the limit")
+            .with_value(sentinel_core::ParamValue::from("v\n%20"));
+        let header = grpc_message(&block).unwrap();
+        let bytes = header.as_bytes();
+        assert!(bytes.iter().all(|b| (0x20..0x7f).contains(b)), "{header:?}");
+        let decoded = percent_encoding::percent_decode(bytes)
+            .decode_utf8()
+            .unwrap();
+        assert_eq!(decoded, block.to_string());
+        assert!(!decoded.chars().any(char::is_control), "{decoded:?}");
+    }
+}

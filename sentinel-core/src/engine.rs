@@ -73,7 +73,7 @@ impl Registry {
         };
         if self.nodes.count() > limit {
             tracing::warn!(
-                resource = name,
+                resource = %crate::text::Escaped(name),
                 limit = self.max_resources,
                 "resource limit reached; entries of new resources share the overflow node and are not checked"
             );

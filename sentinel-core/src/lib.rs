@@ -70,6 +70,7 @@ mod sentinel;
 pub mod stat;
 mod stats;
 pub mod system;
+pub mod text;
 
 pub use clock::{Clock, ManualClock, RealClock};
 pub use entry::{

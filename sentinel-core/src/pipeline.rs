@@ -318,7 +318,7 @@ fn guarded<R>(inner: &Inner, f: impl FnOnce() -> R) -> Option<R> {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic payload".into());
-            tracing::error!(panic = %msg, "a sentinel check panicked; failing open");
+            tracing::error!(panic = %crate::text::Escaped(&msg), "a sentinel check panicked; failing open");
             None
         }
     }

@@ -125,8 +125,13 @@ fn family<M: EncodeMetric>(
     Ok(())
 }
 
+/// A label value from text users or requests choose, with control characters escaped.
+fn text_label(text: &str) -> String {
+    crate::text::escape(text).into_owned()
+}
+
 fn resource(name: &str) -> Labels {
-    vec![("resource", name.to_string())]
+    vec![("resource", text_label(name))]
 }
 
 impl Collector for SentinelCollector {
@@ -235,7 +240,7 @@ impl Collector for SentinelCollector {
             for (_, n) in &nodes {
                 for f in sets.flow.states_for(&n.name) {
                     let mut l = resource(&n.name);
-                    l.push(("rule_id", f.rule_id().to_string()));
+                    l.push(("rule_id", text_label(f.rule_id())));
                     thresholds.push((
                         l,
                         ConstGauge::new(f.current_threshold(inner.system.as_ref())),
@@ -243,7 +248,7 @@ impl Collector for SentinelCollector {
                 }
                 for b in sets.circuit_breaker.states_for(&n.name) {
                     let mut l = resource(&n.name);
-                    l.push(("rule_id", b.rule().id.clone()));
+                    l.push(("rule_id", text_label(&b.rule().id)));
                     states.push((l, ConstGauge::new(state_value(b.state()))));
                 }
             }
@@ -266,8 +271,8 @@ impl Collector for SentinelCollector {
             .iter()
             .map(|((r, id, from, to), n)| {
                 let labels = vec![
-                    ("resource", r.clone()),
-                    ("rule_id", id.clone()),
+                    ("resource", text_label(r)),
+                    ("rule_id", text_label(id)),
                     ("from", from.to_string()),
                     ("to", to.to_string()),
                 ];

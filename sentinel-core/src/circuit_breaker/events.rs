@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 
 use super::rule::CircuitBreakerRule;
+use crate::text::Escaped;
 
 /// The state of a circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -166,15 +167,15 @@ impl Dispatcher {
                     removed: false,
                 });
                 if p.removed {
-                    tracing::debug!(resource = %change.resource, rule_id = %change.rule_id, "transition of a removed circuit breaker dropped");
+                    tracing::debug!(resource = %Escaped(&change.resource), rule_id = %Escaped(&change.rule_id), "transition of a removed circuit breaker dropped");
                     return;
                 }
                 p.early.insert(seq, change);
                 while let Some(change) = p.early.remove(&p.next) {
                     p.next += 1;
                     tracing::info!(
-                        resource = %change.resource,
-                        rule_id = %change.rule_id,
+                        resource = %Escaped(&change.resource),
+                        rule_id = %Escaped(&change.rule_id),
                         from = %change.from,
                         to = %change.to,
                         snapshot = change.snapshot,
@@ -197,7 +198,7 @@ impl Dispatcher {
                         },
                     );
                 }
-                tracing::info!(resource = %rule.resource, rule_id = %rule.id, "circuit breaker removed");
+                tracing::info!(resource = %Escaped(&rule.resource), rule_id = %Escaped(&rule.id), "circuit breaker removed");
                 notify(listeners, |l| l.on_removed(&rule));
             }
             Event::Dropped { breaker } => {

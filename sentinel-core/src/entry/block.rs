@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ParamValue;
+use crate::text::Escaped;
 
 /// The kind of check that blocked an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -189,24 +190,31 @@ impl BlockError {
 }
 
 impl fmt::Display for BlockError {
+    /// One line: the request-derived parts (resource, value) are written with control
+    /// characters escaped ([`Escaped`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.info;
         write!(
             f,
-            "{} blocked {:?}: {}",
+            "{} blocked \"{}\": {}",
             i.block_type,
-            self.resource(),
+            Escaped(self.resource()),
             i.message
         )?;
         if let Some(r) = &i.rule {
             if !r.id.is_empty() {
-                write!(f, " (rule {:?}: {})", r.id, r.description)?;
+                write!(
+                    f,
+                    " (rule \"{}\": {})",
+                    Escaped(&r.id),
+                    Escaped(&r.description)
+                )?;
             } else {
-                write!(f, " (rule: {})", r.description)?;
+                write!(f, " (rule: {})", Escaped(&r.description))?;
             }
         }
         if let Some(v) = &self.value {
-            write!(f, " [value {v}]")?;
+            write!(f, " [value {}]", Escaped(&v.to_string()))?;
         }
         if let Some(v) = self.snapshot {
             write!(f, " [snapshot {v}]")?;

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 pub struct MetricLine {
     /// Start of the second, Unix milliseconds.
     pub timestamp_ms: u64,
-    /// The resource (`|` replaced by `_`).
+    /// The resource (written with control characters escaped and `|` replaced by `_`).
     pub resource: String,
     /// Entries admitted.
     pub pass_qps: u64,
@@ -70,7 +70,7 @@ impl MetricLine {
             "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
             self.timestamp_ms,
             date_time_of(self.timestamp_ms),
-            self.resource.replace('|', "_"),
+            crate::text::escape(&self.resource).replace('|', "_"),
             self.pass_qps,
             self.block_qps,
             self.complete_qps,

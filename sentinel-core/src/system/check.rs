@@ -9,6 +9,7 @@ use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule, TrafficType};
 use crate::pipeline::{Check, CheckContext, ExitContext, ORDER_SYSTEM, Verdict};
 use crate::stat::pass_window::PassWindow;
 use crate::stat::{Event, Span, StatNode, VIEW};
+use crate::text::Escaped;
 
 /// What a rule counts itself, so that its decision and its count are one atomic step.
 enum Counter {
@@ -166,7 +167,7 @@ impl Check for SystemCheck {
         };
         if blocked {
             if !self.shedding.swap(true, Ordering::Relaxed) {
-                tracing::warn!(rule_id = %self.id, metric = %self.metric, value, trigger = self.trigger, "system protection started shedding inbound traffic");
+                tracing::warn!(rule_id = %Escaped(&self.id), metric = %self.metric, value, trigger = self.trigger, "system protection started shedding inbound traffic");
             }
             let e = BlockError::from_info(self.info.clone())
                 .with_resource(ctx.resource_arc())
@@ -178,7 +179,7 @@ impl Check for SystemCheck {
         } else {
             if self.shedding.load(Ordering::Relaxed) && self.shedding.swap(false, Ordering::Relaxed)
             {
-                tracing::info!(rule_id = %self.id, metric = %self.metric, value, trigger = self.trigger, "system protection stopped shedding");
+                tracing::info!(rule_id = %Escaped(&self.id), metric = %self.metric, value, trigger = self.trigger, "system protection stopped shedding");
             }
             Verdict::Pass
         }
