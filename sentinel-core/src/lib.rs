@@ -51,26 +51,39 @@
 //! [`RuleSetError`] names every invalid rule and field. Rules (de)serialise with
 //! sentinel-golang's JSON names; enums accept Go's integers and names.
 
-pub mod circuit_breaker;
+// Layer 0, leaves.
+mod block;
 pub mod clock;
-mod engine;
-pub mod entry;
+pub mod metric_log;
+mod param;
+pub mod stat;
+mod system_metrics;
+pub mod text;
+mod traffic;
+// Layer 1, rule plumbing.
+pub mod rules;
+mod shaping;
+// Layer 2, the pipeline's contracts.
+pub mod pipeline;
+// Layer 3, rule kinds.
+pub mod circuit_breaker;
 pub mod flow;
 pub mod hotspot;
 pub mod isolation;
-pub mod metric_log;
-mod name_index;
-pub mod observe;
-pub mod pipeline;
+pub mod system;
+// Layer 4, the engine.
+mod engine;
+// Layer 5, the facade.
+pub mod entry;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
-mod resource_node;
-pub mod rules;
 mod sentinel;
-pub mod stat;
-mod stats;
-pub mod system;
-pub mod text;
+mod snapshot;
+
+/// Lifetime totals kept by the per-second aggregation.
+pub mod observe {
+    pub use crate::engine::Totals;
+}
 
 pub use clock::{Clock, ManualClock, RealClock};
 pub use entry::{
@@ -82,4 +95,4 @@ pub use sentinel::{
     OVERFLOW_RESOURCE, Resource, RuleCounts, Sentinel, SentinelBuilder, entry, global,
     load_flow_rules, load_isolation_rules,
 };
-pub use stats::{ResourceOverview, ResourceStats};
+pub use snapshot::{ResourceOverview, ResourceStats};

@@ -37,7 +37,6 @@ use std::collections::BTreeMap;
 use std::fmt::Error;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
@@ -47,7 +46,6 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::circuit_breaker::{State, StateChange};
-use crate::observe::Observer;
 use crate::stat::{Event, Span};
 use crate::{BlockType, Sentinel};
 
@@ -88,11 +86,7 @@ impl SentinelCollector {
     /// A collector for `sentinel`. Creating it starts the per-second aggregation, counting
     /// blocks by type, and counting breaker transitions.
     pub fn new(sentinel: &Sentinel) -> Self {
-        sentinel
-            .inner
-            .count_block_types
-            .store(true, Ordering::Relaxed);
-        Observer::ensure_background(&sentinel.inner);
+        crate::engine::Engine::start_exporting(&sentinel.engine);
         let transitions: Arc<Mutex<BTreeMap<TransitionKey, u64>>> = Arc::default();
         let sink = transitions.clone();
         sentinel.on_circuit_breaker_state_change(move |c: &StateChange| {
@@ -136,22 +130,16 @@ fn resource(name: &str) -> Labels {
 
 impl Collector for SentinelCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), Error> {
-        let inner = &self.sentinel.inner;
-        let now = inner.clock.now_nanos();
-        let last_second = Span::last_second(now);
-        let nodes: Vec<(u32, &crate::sentinel::ResourceNode)> = inner
-            .registry
-            .nodes()
-            .filter(|(i, _)| *i != 0)
-            .map(|(i, n)| (i as u32, n))
-            .collect();
+        let engine = &self.sentinel.engine;
+        let last_second = Span::last_second(engine.clock.now_nanos());
+        let nodes = engine.resource_nodes();
 
         let mut entries = Vec::new();
         let (mut completed, mut errors, mut throttled, mut waited) =
             (vec![], vec![], vec![], vec![]);
         let (mut in_flight, mut avg_rt, mut min_rt) = (vec![], vec![], vec![]);
         for (i, n) in &nodes {
-            let totals = inner.observer.totals(*i);
+            let totals = engine.aggregator.totals(*i);
             let life = n.stats.lifetime();
             let mut pass = resource(&n.name);
             pass.extend([("result", "pass".into()), ("block_type", "".into())]);
@@ -235,15 +223,14 @@ impl Collector for SentinelCollector {
         )?;
 
         let (mut thresholds, mut states) = (vec![], vec![]);
-        {
-            let sets = inner.rules_lock();
+        engine.with_rules(|sets| {
             for (_, n) in &nodes {
                 for f in sets.flow.states_for(&n.name) {
                     let mut l = resource(&n.name);
                     l.push(("rule_id", text_label(f.rule_id())));
                     thresholds.push((
                         l,
-                        ConstGauge::new(f.current_threshold(inner.system.as_ref())),
+                        ConstGauge::new(f.current_threshold(engine.system.as_ref())),
                     ));
                 }
                 for b in sets.circuit_breaker.states_for(&n.name) {
@@ -252,7 +239,7 @@ impl Collector for SentinelCollector {
                     states.push((l, ConstGauge::new(state_value(b.state()))));
                 }
             }
-        }
+        });
         family(
             &mut encoder,
             "sentinel_flow_threshold",
@@ -286,8 +273,8 @@ impl Collector for SentinelCollector {
             transitions,
         )?;
 
-        let system = &inner.system;
-        let inbound_qps = inner.inbound.sum_span(Event::Pass, last_second) as f64;
+        let system = &engine.system;
+        let inbound_qps = engine.inbound.sum_span(Event::Pass, last_second) as f64;
         for (name, help, v) in [
             (
                 "sentinel_system_cpu_usage",

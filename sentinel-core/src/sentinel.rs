@@ -1,29 +1,26 @@
 //! The engine: one `Sentinel` instance owns its clock, its rules and its statistics.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::Mutex;
-
 use crate::circuit_breaker::{
-    CircuitBreakerKind, CircuitBreakerRule, EventHub, State, StateChange, StateListener,
+    CircuitBreakerKind, CircuitBreakerRule, State, StateChange, StateListener,
 };
 use crate::clock::{Clock, RealClock};
 pub use crate::engine::OVERFLOW_RESOURCE;
-pub(crate) use crate::engine::{BuildEnv, Inner, Registry, RuleSets};
-use crate::entry::{EntryBuilder, ResourceKey, SentinelRef};
+use crate::engine::admission::NodeKey;
+use crate::engine::{Aggregator, Engine, Settings, Totals};
+use crate::entry::{EntryBuilder, SentinelRef};
 use crate::flow::{FlowKind, FlowRule};
 use crate::hotspot::{HotspotKind, HotspotRule};
 use crate::isolation::{IsolationKind, IsolationRule};
 use crate::metric_log::MetricLogConfig;
-use crate::name_index::NameIndex;
-use crate::observe::{Observer, Totals};
-use crate::pipeline::{Check, Compiled};
-pub(crate) use crate::resource_node::ResourceNode;
+use crate::pipeline::Check;
 use crate::rules::RuleSetError;
-use crate::stat::{Event, Span, StatNode, VIEW, default_stripes};
-use crate::stats::{ResourceOverview, ResourceStats};
-use crate::system::{ProcessMetrics, SystemKind, SystemMetricsSource, SystemRule};
+use crate::snapshot::{ResourceOverview, ResourceStats};
+use crate::stat::{Event, Span, VIEW, default_stripes};
+use crate::system::{SystemKind, SystemRule};
+use crate::system_metrics::{ProcessMetrics, SystemMetricsSource};
 
 /// A Sentinel instance: clock, rules and statistics.
 ///
@@ -50,14 +47,14 @@ use crate::system::{ProcessMetrics, SystemKind, SystemMetricsSource, SystemRule}
 /// ```
 #[derive(Clone)]
 pub struct Sentinel {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) engine: Arc<Engine>,
 }
 
 impl std::fmt::Debug for Sentinel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sentinel")
-            .field("clock", &self.inner.clock)
-            .field("resources", &self.inner.registry.nodes.count())
+            .field("clock", &self.engine.clock)
+            .field("resources", &self.engine.registry.count())
             .finish()
     }
 }
@@ -129,37 +126,20 @@ impl SentinelBuilder {
     /// Builds the instance.
     pub fn build(self) -> Sentinel {
         let with_log = self.metric_log.is_some();
-        let nodes = boxcar::Vec::new();
-        nodes.push(ResourceNode::new(
-            OVERFLOW_RESOURCE.into(),
-            self.stripes,
-            Compiled::default(),
-        ));
-        let index = NameIndex::new(self.max_resources * 2 + 2);
-        index.insert(OVERFLOW_RESOURCE, 0);
         let sentinel = Sentinel {
-            inner: Arc::new(Inner {
+            engine: Arc::new(Engine::new(Settings {
                 clock: self.clock.unwrap_or_else(|| Arc::new(RealClock::new())),
-                registry: Registry {
-                    index,
-                    nodes,
-                    max_resources: self.max_resources,
-                    stripes: self.stripes,
-                },
-                inbound: StatNode::new(self.stripes),
                 system: self
                     .system
                     .unwrap_or_else(|| Arc::new(ProcessMetrics::default())),
-                check_panics: AtomicU64::new(0),
+                max_resources: self.max_resources,
+                stripes: self.stripes,
+                metric_log: self.metric_log,
                 probe_timeout_ns: self.probe_timeout.as_nanos().min(u64::MAX as u128) as u64,
-                breaker_events: Arc::new(EventHub::default()),
-                count_block_types: AtomicBool::new(false),
-                observer: Observer::new(self.metric_log),
-                rules: Mutex::new(RuleSets::default()),
-            }),
+            })),
         };
         if with_log {
-            Observer::ensure_background(&sentinel.inner);
+            Aggregator::ensure_background(&sentinel.engine);
         }
         sentinel
     }
@@ -199,7 +179,7 @@ impl Resource {
     pub fn entry(&self) -> EntryBuilder<'_> {
         EntryBuilder::new(
             SentinelRef::Borrowed(&self.sentinel),
-            ResourceKey::Node(self.index),
+            NodeKey::Node(self.index),
         )
     }
 
@@ -207,7 +187,7 @@ impl Resource {
     pub fn name(&self) -> &str {
         &self
             .sentinel
-            .inner
+            .engine
             .registry
             .node_or_overflow(self.index)
             .name
@@ -234,79 +214,82 @@ impl Sentinel {
 
     /// Starts an entry on `resource`.
     pub fn entry<'a>(&'a self, resource: &'a str) -> EntryBuilder<'a> {
-        EntryBuilder::new(SentinelRef::Borrowed(self), ResourceKey::Name(resource))
+        EntryBuilder::new(SentinelRef::Borrowed(self), NodeKey::Name(resource))
     }
 
     /// Starts an entry that holds its own handle on the instance (its guard is
     /// `'static`, for futures and spawned tasks).
     pub fn entry_owned<'a>(&self, resource: &'a str) -> EntryBuilder<'a> {
-        EntryBuilder::new(
-            SentinelRef::Owned(self.clone()),
-            ResourceKey::Name(resource),
-        )
+        EntryBuilder::new(SentinelRef::Owned(self.clone()), NodeKey::Name(resource))
     }
 
     /// Resolves a resource once, for entries that skip the name lookup.
     pub fn resource(&self, name: &str) -> Resource {
         Resource {
             sentinel: self.clone(),
-            index: self.inner.registry_node(name).0,
+            index: self.engine.node_of(name).0,
         }
     }
 
     /// The instance's clock.
     pub fn clock(&self) -> &dyn Clock {
-        self.inner.clock.as_ref()
+        self.engine.clock.as_ref()
     }
 
     /// Replaces all flow rules. The set is validated as a whole: if any rule is invalid,
     /// nothing changes and the error names every invalid rule. Rules equal to rules in
     /// force keep their state (warm-up tokens, pacing).
     pub fn load_flow_rules(&self, rules: Vec<FlowRule>) -> Result<(), RuleSetError> {
-        self.inner.load::<FlowKind>(rules)
+        self.engine.load::<FlowKind>(rules)
     }
 
     /// The flow rules in force.
     pub fn flow_rules(&self) -> Vec<FlowRule> {
-        self.inner.rules.lock().flow.rules().to_vec()
+        self.engine.with_rules(|sets| sets.flow.rules().to_vec())
     }
 
     /// Replaces all isolation (concurrency) rules; see [`Sentinel::load_flow_rules`].
     pub fn load_isolation_rules(&self, rules: Vec<IsolationRule>) -> Result<(), RuleSetError> {
-        self.inner.load::<IsolationKind>(rules)
+        self.engine.load::<IsolationKind>(rules)
     }
 
     /// The isolation rules in force.
     pub fn isolation_rules(&self) -> Vec<IsolationRule> {
-        self.inner.rules.lock().isolation.rules().to_vec()
+        self.engine
+            .with_rules(|sets| sets.isolation.rules().to_vec())
     }
 
     /// Replaces all system rules; see [`Sentinel::load_flow_rules`]. System rules guard
     /// every resource's inbound entries.
     pub fn load_system_rules(&self, rules: Vec<SystemRule>) -> Result<(), RuleSetError> {
-        self.inner.load::<SystemKind>(rules)
+        self.engine.load::<SystemKind>(rules)
     }
 
     /// The system rules in force.
     pub fn system_rules(&self) -> Vec<SystemRule> {
-        self.inner.rules.lock().system.rules().to_vec()
+        self.engine.with_rules(|sets| sets.system.rules().to_vec())
     }
 
     /// Replaces all hot-parameter rules; see [`Sentinel::load_flow_rules`]. Rules equal to
     /// rules in force keep their per-value state.
     pub fn load_hotspot_rules(&self, rules: Vec<HotspotRule>) -> Result<(), RuleSetError> {
-        self.inner.load::<HotspotKind>(rules)
+        self.engine.load::<HotspotKind>(rules)
     }
 
     /// The hot-parameter rules in force.
     pub fn hotspot_rules(&self) -> Vec<HotspotRule> {
-        self.inner.rules.lock().hotspot.rules().to_vec()
+        self.engine.with_rules(|sets| sets.hotspot.rules().to_vec())
     }
 
     /// How many values each hot-parameter rule of `resource` tracks now, in rule order.
     pub fn hotspot_tracked_values(&self, resource: &str) -> Vec<usize> {
-        let states = self.inner.rules.lock().hotspot.states_for(resource);
-        states.iter().map(|h| h.tracked_values()).collect()
+        self.engine.with_rules(|sets| {
+            sets.hotspot
+                .states_for(resource)
+                .iter()
+                .map(|h| h.tracked_values())
+                .collect()
+        })
     }
 
     /// Replaces all circuit-breaker rules; see [`Sentinel::load_flow_rules`]. Breakers of
@@ -316,24 +299,24 @@ impl Sentinel {
         &self,
         rules: Vec<CircuitBreakerRule>,
     ) -> Result<(), RuleSetError> {
-        self.inner.load::<CircuitBreakerKind>(rules)
+        self.engine.load::<CircuitBreakerKind>(rules)
     }
 
     /// The circuit-breaker rules in force.
     pub fn circuit_breaker_rules(&self) -> Vec<CircuitBreakerRule> {
-        self.inner.rules.lock().circuit_breaker.rules().to_vec()
+        self.engine
+            .with_rules(|sets| sets.circuit_breaker.rules().to_vec())
     }
 
     /// The state of every breaker of `resource`, in rule order.
     pub fn circuit_breaker_states(&self, resource: &str) -> Vec<State> {
-        self.inner
-            .rules
-            .lock()
-            .circuit_breaker
-            .states_for(resource)
-            .iter()
-            .map(|b| b.state())
-            .collect()
+        self.engine.with_rules(|sets| {
+            sets.circuit_breaker
+                .states_for(resource)
+                .iter()
+                .map(|b| b.state())
+                .collect()
+        })
     }
 
     /// Calls `f` on every breaker state change (on a dispatcher thread, in order).
@@ -351,120 +334,116 @@ impl Sentinel {
 
     /// Registers a listener for breaker state changes and removals.
     pub fn add_circuit_breaker_listener(&self, listener: Arc<dyn StateListener>) {
-        self.inner.breaker_events.add_listener(listener);
+        self.engine.breaker_events.add_listener(listener);
     }
 
     /// Adds a custom check to the pipeline of every resource, at its
     /// [`order`](Check::order).
     pub fn add_check(&self, check: Arc<dyn Check>) {
-        let mut sets = self.inner.rules.lock();
-        sets.custom.push(check);
-        self.inner.recompile_all(&sets);
+        self.engine.add_check(check);
     }
 
     /// Processes every complete second not processed yet: lifetime totals for exporters and
     /// the metric log. A background thread does this once a second when the metric log or
     /// an exporter is enabled; call it to be up to date now (tests with a manual clock do).
     pub fn flush_metrics(&self) {
-        self.inner.observer.tick(&self.inner);
+        self.engine.aggregator.tick(&self.engine);
     }
 
     /// How many rules of each kind are in force (cheap: nothing is copied).
     pub fn rule_counts(&self) -> RuleCounts {
-        let sets = self.inner.rules.lock();
-        RuleCounts {
+        self.engine.with_rules(|sets| RuleCounts {
             flow: sets.flow.len(),
             isolation: sets.isolation.len(),
             circuit_breaker: sets.circuit_breaker.len(),
             hotspot: sets.hotspot.len(),
             system: sets.system.len(),
-        }
+        })
     }
 
     /// Lifetime totals of a resource, as of the last processed second (see
     /// [`Sentinel::flush_metrics`]); `None` if it was never entered.
     pub fn resource_totals(&self, resource: &str) -> Option<Totals> {
-        let i = self.inner.registry.lookup(resource)?;
-        Some(self.inner.observer.totals(i))
+        let i = self.engine.registry.lookup(resource)?;
+        Some(self.engine.aggregator.totals(i))
     }
 
     /// Lifetime totals of all inbound traffic, as of the last processed second.
     pub fn inbound_totals(&self) -> Totals {
-        self.inner.observer.inbound_totals()
+        self.engine.aggregator.inbound_totals()
     }
 
     /// Seconds the metric log failed to write (each failure is also logged).
     pub fn metric_log_failures(&self) -> u64 {
-        self.inner.observer.log_failures()
+        self.engine.aggregator.log_failures()
     }
 
     /// How many times a check panicked (each time, the check failed open).
     pub fn check_panics(&self) -> u64 {
-        self.inner.check_panics.load(Ordering::Relaxed)
+        self.engine.check_panics.load(Ordering::Relaxed)
     }
 
     /// Figures of a resource over the 1 s view that rules check (the current bucket and
     /// the nine before it), `None` if the resource was never entered.
     pub fn resource_stats(&self, resource: &str) -> Option<ResourceStats> {
-        self.stats_of(resource, Span::recent(self.inner.clock.now_nanos(), VIEW))
+        self.stats_of(resource, Span::recent(self.engine.clock.now_nanos(), VIEW))
     }
 
     /// Figures of a resource over the last complete second of the clock, `None` if the
     /// resource was never entered. Steadier than [`Sentinel::resource_stats`] for display.
     pub fn last_second_stats(&self, resource: &str) -> Option<ResourceStats> {
-        self.stats_of(resource, Span::last_second(self.inner.clock.now_nanos()))
+        self.stats_of(resource, Span::last_second(self.engine.clock.now_nanos()))
     }
 
     fn stats_of(&self, resource: &str, span: Span) -> Option<ResourceStats> {
-        let i = self.inner.registry.lookup(resource)?;
-        let node = self.inner.registry.node(i)?;
+        let i = self.engine.registry.lookup(resource)?;
+        let node = self.engine.registry.node(i)?;
         Some(ResourceStats::read(&node.name, &node.stats, span))
     }
 
     /// Figures of all inbound traffic over the 1 s view.
     pub fn inbound_stats(&self) -> ResourceStats {
-        let span = Span::recent(self.inner.clock.now_nanos(), VIEW);
-        ResourceStats::read("__inbound__", &self.inner.inbound, span)
+        let span = Span::recent(self.engine.clock.now_nanos(), VIEW);
+        ResourceStats::read("__inbound__", &self.engine.inbound, span)
     }
 
     /// Every resource entered so far (or named by a rule), sorted by name, with its figures
     /// for the last complete second and the rules that guard it: a dashboard's listing.
     pub fn resources(&self) -> Vec<ResourceOverview> {
-        let span = Span::last_second(self.inner.clock.now_nanos());
-        let sets = self.inner.rules.lock();
-        let mut v: Vec<ResourceOverview> = self
-            .inner
-            .registry
-            .nodes()
-            .filter(|(i, _)| *i != 0)
-            .map(|(_, n)| {
-                let breakers = sets.circuit_breaker.states_for(&n.name);
-                ResourceOverview {
-                    stats: ResourceStats::read(&n.name, &n.stats, span),
-                    flow: sets.flow.rules_for(&n.name),
-                    isolation: sets.isolation.rules_for(&n.name),
-                    hotspot: sets.hotspot.rules_for(&n.name),
-                    circuit_breakers: sets
-                        .circuit_breaker
-                        .rules_for(&n.name)
-                        .into_iter()
-                        .zip(breakers.iter().map(|b| b.state()))
-                        .collect(),
-                }
-            })
-            .collect();
+        let span = Span::last_second(self.engine.clock.now_nanos());
+        let mut v: Vec<ResourceOverview> = self.engine.with_rules(|sets| {
+            self.engine
+                .registry
+                .nodes()
+                .filter(|(i, _)| *i != 0)
+                .map(|(_, n)| {
+                    let breakers = sets.circuit_breaker.states_for(&n.name);
+                    ResourceOverview {
+                        stats: ResourceStats::read(&n.name, &n.stats, span),
+                        flow: sets.flow.rules_for(&n.name),
+                        isolation: sets.isolation.rules_for(&n.name),
+                        hotspot: sets.hotspot.rules_for(&n.name),
+                        circuit_breakers: sets
+                            .circuit_breaker
+                            .rules_for(&n.name)
+                            .into_iter()
+                            .zip(breakers.iter().map(|b| b.state()))
+                            .collect(),
+                    }
+                })
+                .collect()
+        });
         v.sort_by(|a, b| a.stats.resource.cmp(&b.stats.resource));
         v
     }
 
     /// Current figures of every resource entered so far, sorted by name.
     pub fn all_resource_stats(&self) -> Vec<ResourceStats> {
-        let span = Span::recent(self.inner.clock.now_nanos(), VIEW);
+        let span = Span::recent(self.engine.clock.now_nanos(), VIEW);
         let mut v: Vec<ResourceStats> = self
-            .inner
+            .engine
             .registry
-            .nodes
-            .iter()
+            .nodes()
             .filter(|(i, n)| *i != 0 || n.stats.sum_span(Event::Pass, span) > 0)
             .map(|(_, n)| ResourceStats::read(&n.name, &n.stats, span))
             .collect();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::events::{Event, EventHub, State, StateChange};
 use super::rule::{CircuitBreakerRule, Strategy};
-use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule};
+use crate::block::{BlockError, BlockInfo, BlockType, BlockedRule};
 use crate::pipeline::{Check, CheckContext, ExitContext, ORDER_CIRCUIT_BREAKER, Verdict};
 use crate::stat::LeapWindow;
 

@@ -41,7 +41,7 @@ mod rule;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 pub use events::{State, StateChange, StateListener};
 pub use rule::{CircuitBreakerRule, MAX_BUCKETS, MAX_PROBES, Strategy};
@@ -49,35 +49,38 @@ pub use rule::{CircuitBreakerRule, MAX_BUCKETS, MAX_PROBES, Strategy};
 pub(crate) use breaker::Breaker;
 pub(crate) use events::EventHub;
 
-use crate::rules::set::{RuleKind, RuleSet};
-use crate::sentinel::{BuildEnv, RuleSets};
+use crate::pipeline::{BuildEnv, KindBuilder};
+
+/// What every breaker of an instance shares: where its state changes go, and how long a
+/// half-open probe may stay silent.
+#[derive(Clone)]
+pub(crate) struct BreakerShared {
+    pub events: Weak<EventHub>,
+    pub probe_timeout_ns: u64,
+}
 
 /// The circuit-breaker rule kind, for the generic rule manager.
 pub(crate) struct CircuitBreakerKind;
 
-impl RuleKind for CircuitBreakerKind {
+impl KindBuilder for CircuitBreakerKind {
     type Rule = CircuitBreakerRule;
 
     type State = Breaker;
+    type Shared = BreakerShared;
     fn build(
         rule: &CircuitBreakerRule,
-        env: &BuildEnv<'_>,
+        _env: &BuildEnv<'_>,
+        shared: &BreakerShared,
         _prior: &mut Vec<Arc<Breaker>>,
     ) -> Arc<Breaker> {
         Arc::new(Breaker::new(
             rule,
-            Arc::downgrade(&env.inner.breaker_events),
-            env.inner.probe_timeout_ns,
+            shared.events.clone(),
+            shared.probe_timeout_ns,
         ))
     }
     fn retired(_rule: &CircuitBreakerRule, state: &Arc<Breaker>) {
         state.retire();
-    }
-    fn set(sets: &RuleSets) -> &RuleSet<Self> {
-        &sets.circuit_breaker
-    }
-    fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
-        &mut sets.circuit_breaker
     }
 }
 

@@ -1,13 +1,13 @@
 //! The entry guard.
 
 use std::borrow::Cow;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::{Args, ParamValue, TrafficType};
 use crate::Sentinel;
-use crate::pipeline::{CheckContext, Compiled, ExitContext, Tokens};
-use crate::sentinel::Inner;
+use crate::engine::Engine;
+use crate::engine::admission::{self, Admitted};
+use crate::param::ParamValue;
 
 /// A borrowed or owned handle on the instance an entry belongs to.
 pub(crate) enum SentinelRef<'a> {
@@ -24,67 +24,8 @@ impl SentinelRef<'_> {
         }
     }
     #[inline]
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.sentinel().inner
-    }
-}
-
-/// What admission hands to the guard.
-pub(crate) struct Admitted {
-    pub node: u32,
-    pub stripe: u16,
-    pub inbound_stripe: u16,
-    pub traffic: TrafficType,
-    pub batch: u32,
-    pub start_ns: u64,
-    pub wait_ns: u64,
-    pub hooks: Option<Arc<Compiled>>,
-    /// Arguments (up to two inline, so hot-parameter entries need no allocation for them).
-    pub args: Args,
-    /// Attachments and check tokens: boxed, and only when there are any, so that the
-    /// guard stays small (it is moved several times per entry).
-    pub extras: Option<Box<Extras>>,
-}
-
-/// The parts of an entry most entries do not have.
-#[derive(Default)]
-pub(crate) struct Extras {
-    pub attachments: Vec<(Cow<'static, str>, ParamValue)>,
-    /// Tokens checks attached to this entry (see `Verdict::PassWith`).
-    pub tokens: Tokens,
-}
-
-impl Extras {
-    /// The extras of an entry, `None` when it has none.
-    #[inline(always)]
-    pub fn boxed(
-        attachments: Vec<(Cow<'static, str>, ParamValue)>,
-        tokens: Tokens,
-    ) -> Option<Box<Extras>> {
-        (!attachments.is_empty() || !tokens.is_empty()).then(|| {
-            Box::new(Extras {
-                attachments,
-                tokens,
-            })
-        })
-    }
-}
-
-impl Admitted {
-    /// An empty state left behind when a guard's state moves elsewhere.
-    fn moved_out() -> Self {
-        Admitted {
-            node: 0,
-            stripe: 0,
-            inbound_stripe: 0,
-            traffic: TrafficType::Outbound,
-            batch: 0,
-            start_ns: 0,
-            wait_ns: 0,
-            hooks: None,
-            args: Args::new(),
-            extras: None,
-        }
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.sentinel().engine
     }
 }
 
@@ -143,7 +84,11 @@ impl<'a> Entry<'a> {
 
     /// The resource name.
     pub fn resource(&self) -> &str {
-        &self.inner().registry.node_or_overflow(self.state.node).name
+        &self
+            .engine()
+            .registry
+            .node_or_overflow(self.state.node)
+            .name
     }
 
     /// The instance this entry belongs to.
@@ -151,8 +96,8 @@ impl<'a> Entry<'a> {
         self.sentinel.sentinel()
     }
 
-    fn inner(&self) -> &Inner {
-        self.sentinel.inner()
+    fn engine(&self) -> &Engine {
+        self.sentinel.engine()
     }
 
     /// Records the exit now (the same as dropping the entry).
@@ -197,40 +142,9 @@ impl std::fmt::Debug for Entry<'_> {
 
 impl Drop for Entry<'_> {
     fn drop(&mut self) {
-        if self.moved {
-            return;
-        }
-        let inner = self.sentinel.inner();
-        let st = &self.state;
-        let node = inner.registry.node_or_overflow(st.node);
-        let now_ns = inner.clock.now_nanos();
-        let rt_ns = now_ns.saturating_sub(st.start_ns);
-        let rt_us = rt_ns / 1000;
-        let error = self.error.get().is_some();
-        node.stats
-            .on_complete(st.stripe as usize, now_ns, st.batch, rt_us, error);
-        if st.traffic == TrafficType::Inbound {
-            inner
-                .inbound
-                .on_complete(st.inbound_stripe as usize, now_ns, st.batch, rt_us, error);
-        }
-        if let Some(hooks) = &st.hooks {
-            let mut ctx = ExitContext {
-                check: CheckContext {
-                    inner,
-                    node,
-                    now_ns,
-                    batch: st.batch,
-                    traffic: st.traffic,
-                    args: &st.args,
-                    attachments: st.extras.as_ref().map_or(&[], |x| &x.attachments),
-                },
-                rt_ns,
-                error,
-                abandoned: self.abandoned,
-                token: None,
-            };
-            hooks.exit(&mut ctx, st.extras.as_ref().map_or(&[], |x| &x.tokens));
+        if !self.moved {
+            let error = self.error.get().is_some();
+            admission::exit(self.sentinel.engine(), &self.state, error, self.abandoned);
         }
     }
 }

@@ -6,14 +6,14 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use super::rule::{ControlBehavior, FlowRule, RelationStrategy, TokenCalculateStrategy};
-use super::throttle::{self, NEVER, Pace};
 use super::warm_up::WarmUp;
-use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule};
+use crate::block::{BlockError, BlockInfo, BlockType, BlockedRule};
+use crate::pipeline::BuildEnv;
 use crate::pipeline::{Check, CheckContext, ORDER_FLOW, Verdict};
-use crate::sentinel::BuildEnv;
+use crate::shaping::{self as throttle, NEVER, Pace};
 use crate::stat::pass_window::{MAX_CELLS, PassWindow, buckets_until_admitted, within_limit};
 use crate::stat::{BUCKET_MS, Event, Span, StatNode};
-use crate::system::SystemMetricsSource;
+use crate::system_metrics::SystemMetricsSource;
 
 /// Whose passes a Reject rule counts.
 enum Counter {
@@ -70,7 +70,7 @@ impl FlowCheck {
                 rule.cold_factor(),
             )),
             TokenCalculateStrategy::MemoryAdaptive => {
-                env.inner.system.ensure_started();
+                env.system.ensure_started();
                 Calculator::Memory {
                     low_threshold: rule.low_mem_usage_threshold as f64,
                     high_threshold: rule.high_mem_usage_threshold as f64,
@@ -135,8 +135,8 @@ impl FlowCheck {
         }
         if fresh.has_stat_buckets() {
             let node = env.node_index(&rule.resource);
-            if let Some(stats) = env.inner.registry.node(node).map(|n| &n.stats) {
-                fresh.seed(env.inner.clock.now_nanos(), |epoch| {
+            if let Some(stats) = env.node_stats(node) {
+                fresh.seed(env.now_ns, |epoch| {
                     stats.sum_span(
                         Event::Pass,
                         Span {
@@ -164,7 +164,7 @@ impl FlowCheck {
     fn threshold(&self, ctx: &CheckContext<'_>) -> f64 {
         match &self.calculator {
             Calculator::WarmUp(w) => self.history(ctx).map_or(0.0, |s| w.allowed(s, ctx.now_ns)),
-            _ => self.current_threshold(ctx.inner().system.as_ref()),
+            _ => self.current_threshold(ctx.system()),
         }
     }
 

@@ -35,7 +35,6 @@
 
 mod check;
 mod rule;
-pub(crate) mod throttle;
 mod warm_up;
 
 #[cfg(test)]
@@ -48,28 +47,23 @@ pub use rule::{
     TokenCalculateStrategy,
 };
 
-use crate::rules::set::{RuleKind, RuleSet};
-use crate::sentinel::{BuildEnv, RuleSets};
+use crate::pipeline::{BuildEnv, KindBuilder};
 
 /// The flow rule kind, for the generic rule manager.
 pub(crate) struct FlowKind;
 
-impl RuleKind for FlowKind {
+impl KindBuilder for FlowKind {
     type Rule = FlowRule;
 
     type State = check::FlowCheck;
+    type Shared = ();
     fn build(
         rule: &FlowRule,
         env: &BuildEnv<'_>,
+        _shared: &(),
         prior: &mut Vec<Arc<check::FlowCheck>>,
     ) -> Arc<check::FlowCheck> {
         Arc::new(check::FlowCheck::new(rule, env, prior))
-    }
-    fn set(sets: &RuleSets) -> &RuleSet<Self> {
-        &sets.flow
-    }
-    fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
-        &mut sets.flow
     }
 }
 

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::go_enum::go_enum;
 use crate::rules::{FieldError, range};
+pub use crate::shaping::ControlBehavior;
 
 go_enum! {
     /// How a flow rule computes its threshold.
@@ -16,17 +17,6 @@ go_enum! {
         WarmUp = 1 => ["WarmUp", "Warm_Up"],
         /// Moves between two thresholds with the process's memory use.
         MemoryAdaptive = 2 => ["MemoryAdaptive", "Memory_Adaptive"],
-    }
-}
-
-go_enum! {
-    /// What a flow rule does with traffic over the threshold.
-    pub enum ControlBehavior {
-        /// Refuse it.
-        #[default]
-        Reject = 0 => ["Reject"],
-        /// Queue it and let it through at an even pace (leaky bucket).
-        Throttling = 1 => ["Throttling"],
     }
 }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{ControlBehavior, FlowRule, RelationStrategy, TokenCalculateStrategy};
-use crate::system::ManualSystemMetrics;
+use crate::system_metrics::ManualSystemMetrics;
 use crate::{BlockType, ManualClock, Sentinel};
 
 fn instance() -> (ManualClock, Sentinel) {

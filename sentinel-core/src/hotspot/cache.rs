@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use lru::LruCache;
 use parking_lot::Mutex;
 
-use crate::ParamValue;
+use crate::param::ParamValue;
 
 /// The state of one value: one cell, so that its fields change together under the shard
 /// lock (token bucket: tokens and refill time; pacing: last slot; concurrency: in flight).

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use super::cache::{Cell, ValueCache};
 use super::rule::{ControlBehavior, HotspotRule, MetricType};
-use crate::ParamValue;
-use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule};
-use crate::flow::throttle::{self, NEVER, Pace};
+use crate::block::{BlockError, BlockInfo, BlockType, BlockedRule};
+use crate::param::ParamValue;
 use crate::pipeline::{Check, CheckContext, ExitContext, ORDER_HOTSPOT, Verdict};
+use crate::shaping::{self as throttle, NEVER, Pace};
 
 enum Mode {
     /// Token bucket: cell `a` = tokens, `b` = time (ms) the tokens were last refilled to.

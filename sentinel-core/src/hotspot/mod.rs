@@ -40,28 +40,23 @@ pub use rule::{
 
 pub(crate) use check::HotspotCheck;
 
-use crate::rules::set::{RuleKind, RuleSet};
-use crate::sentinel::{BuildEnv, RuleSets};
+use crate::pipeline::{BuildEnv, KindBuilder};
 
 /// The hot-parameter rule kind, for the generic rule manager.
 pub(crate) struct HotspotKind;
 
-impl RuleKind for HotspotKind {
+impl KindBuilder for HotspotKind {
     type Rule = HotspotRule;
 
     type State = HotspotCheck;
+    type Shared = ();
     fn build(
         rule: &HotspotRule,
         _env: &BuildEnv<'_>,
+        _shared: &(),
         prior: &mut Vec<Arc<HotspotCheck>>,
     ) -> Arc<HotspotCheck> {
         Arc::new(HotspotCheck::new(rule, prior))
-    }
-    fn set(sets: &RuleSets) -> &RuleSet<Self> {
-        &sets.hotspot
-    }
-    fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
-        &mut sets.hotspot
     }
 }
 

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ParamValue;
-pub use crate::flow::ControlBehavior;
+use crate::param::ParamValue;
 use crate::rules::go_enum::go_enum;
 use crate::rules::{FieldError, range};
+pub use crate::shaping::ControlBehavior;
 
 go_enum! {
     /// What a hot-parameter rule limits per value.
@@ -175,7 +175,7 @@ mod specific_items {
     use serde::ser::Error as _;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use crate::ParamValue;
+    use crate::param::ParamValue;
 
     #[derive(Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]

@@ -9,12 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule};
+use crate::block::{BlockError, BlockInfo, BlockType, BlockedRule};
+use crate::pipeline::{BuildEnv, KindBuilder};
 use crate::pipeline::{Check, CheckContext, ExitContext, ORDER_ISOLATION, Verdict};
 use crate::rules::FieldError;
 use crate::rules::go_enum::go_enum;
-use crate::rules::set::{RuleKind, RuleSet};
-use crate::sentinel::{BuildEnv, RuleSets};
 
 go_enum! {
     /// What an isolation rule counts (sentinel-golang has only concurrency).
@@ -106,13 +105,15 @@ impl Check for IsolationCheck {
 /// The isolation rule kind, for the generic rule manager.
 pub(crate) struct IsolationKind;
 
-impl RuleKind for IsolationKind {
+impl KindBuilder for IsolationKind {
     type Rule = IsolationRule;
 
     type State = IsolationCheck;
+    type Shared = ();
     fn build(
         rule: &IsolationRule,
         _env: &BuildEnv<'_>,
+        _shared: &(),
         prior: &mut Vec<Arc<IsolationCheck>>,
     ) -> Arc<IsolationCheck> {
         let in_flight = match prior.is_empty() {
@@ -132,12 +133,6 @@ impl RuleKind for IsolationKind {
             threshold: rule.threshold as u64,
             in_flight,
         })
-    }
-    fn set(sets: &RuleSets) -> &RuleSet<Self> {
-        &sets.isolation
-    }
-    fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
-        &mut sets.isolation
     }
 }
 

@@ -5,7 +5,6 @@ mod error;
 pub(crate) mod go_enum;
 pub mod range;
 mod rule;
-pub(crate) mod set;
 
 pub use error::{FieldError, InvalidRule, RuleSetError};
 pub use rule::{Rule, validate_set};

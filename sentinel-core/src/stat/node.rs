@@ -109,8 +109,8 @@ struct Lifetime {
 pub const BLOCK_TYPES: usize = 7;
 
 /// The index of a block type among the lifetime counters.
-pub fn block_type_index(t: crate::BlockType) -> usize {
-    use crate::BlockType::*;
+pub fn block_type_index(t: crate::block::BlockType) -> usize {
+    use crate::block::BlockType::*;
     match t {
         Flow => 0,
         Isolation => 1,
@@ -254,7 +254,7 @@ impl StatNode {
 
     /// Counts a block of `block_type` for the life of the node (exporters' figures).
     #[inline]
-    pub fn count_block_type(&self, block_type: crate::BlockType, batch: u32) {
+    pub fn count_block_type(&self, block_type: crate::block::BlockType, batch: u32) {
         let stripe = &self.stripes[self.stripe_of_current_thread()];
         stripe.lifetime.blocked[block_type_index(block_type)].fetch_add(batch as u64, Relaxed);
     }

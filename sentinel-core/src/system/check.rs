@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::rule::{AdaptiveStrategy, SystemMetric, SystemRule};
-use crate::entry::{BlockError, BlockInfo, BlockType, BlockedRule, TrafficType};
+use crate::block::{BlockError, BlockInfo, BlockType, BlockedRule};
 use crate::pipeline::{Check, CheckContext, ExitContext, ORDER_SYSTEM, Verdict};
 use crate::stat::pass_window::PassWindow;
 use crate::stat::{Event, Span, StatNode, VIEW};
 use crate::text::Escaped;
+use crate::traffic::TrafficType;
 
 /// What a rule counts itself, so that its decision and its count are one atomic step.
 enum Counter {
@@ -155,7 +156,7 @@ impl Check for SystemCheck {
                 (rt, done > 0 && rt >= self.trigger)
             }
             (Counter::None, _) => {
-                let system = &ctx.inner().system;
+                let system = ctx.system();
                 let v = if self.metric == SystemMetric::Load {
                     system.load1()
                 } else {

@@ -20,8 +20,6 @@
 //! values apply to the very next entry. Reading them on the hot path is an atomic load.
 
 mod check;
-mod cpu;
-mod metrics;
 mod rule;
 
 #[cfg(test)]
@@ -29,39 +27,34 @@ mod tests;
 
 use std::sync::Arc;
 
-pub use cpu::{CpuSampler, CpuSource};
-pub use metrics::{ManualSystemMetrics, ProcessMetrics, SystemMetricsSource};
+pub use crate::system_metrics::{
+    CpuSampler, CpuSource, ManualSystemMetrics, ProcessMetrics, SystemMetricsSource,
+};
 pub use rule::{AdaptiveStrategy, SystemMetric, SystemRule};
 
 pub(crate) use check::SystemCheck;
 
-use crate::rules::set::{RuleKind, RuleSet};
-use crate::sentinel::{BuildEnv, RuleSets};
+use crate::pipeline::{BuildEnv, KindBuilder};
 
 /// The system rule kind, for the generic rule manager.
 pub(crate) struct SystemKind;
 
-impl RuleKind for SystemKind {
+impl KindBuilder for SystemKind {
     type Rule = SystemRule;
     const GLOBAL: bool = true;
 
     type State = SystemCheck;
+    type Shared = ();
     fn build(
         rule: &SystemRule,
         env: &BuildEnv<'_>,
+        _shared: &(),
         prior: &mut Vec<Arc<SystemCheck>>,
     ) -> Arc<SystemCheck> {
         if SystemCheck::needs_sampling(rule) {
-            env.inner.system.ensure_started();
+            env.system.ensure_started();
         }
-        let now = env.inner.clock.now_nanos();
-        Arc::new(SystemCheck::new(rule, &env.inner.inbound, now, prior))
-    }
-    fn set(sets: &RuleSets) -> &RuleSet<Self> {
-        &sets.system
-    }
-    fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self> {
-        &mut sets.system
+        Arc::new(SystemCheck::new(rule, env.inbound, env.now_ns, prior))
     }
 }
 

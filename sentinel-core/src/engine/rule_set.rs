@@ -6,50 +6,23 @@ use std::collections::HashMap;
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
-use super::error::RuleSetError;
-use super::rule::{Rule, validate_set};
-use crate::pipeline::Check;
-use crate::sentinel::{BuildEnv, RuleSets};
-
-/// What the generic manager needs to know about one rule kind.
-pub(crate) trait RuleKind: 'static {
-    type Rule: Rule;
-    /// Rules of this kind guard every resource (their `resource` is empty).
-    const GLOBAL: bool = false;
-    /// The compiled rule with its state.
-    type State: Check;
-    /// Builds a fresh check for a valid rule. `prior` holds the checks of the rules of the
-    /// same resource that this load changes or removes, in rule order: state that describes
-    /// the world rather than the rule (entries in flight, passes counted) is taken over from
-    /// them, and a check whose state is taken is removed from `prior` so that no two new
-    /// rules share it.
-    fn build(
-        rule: &Self::Rule,
-        env: &BuildEnv<'_>,
-        prior: &mut Vec<Arc<Self::State>>,
-    ) -> Arc<Self::State>;
-    /// A rule left the set (its state is dropped once in-flight entries exit).
-    fn retired(_rule: &Self::Rule, _state: &Arc<Self::State>) {}
-    /// This kind's set among the instance's rule sets.
-    fn set(sets: &RuleSets) -> &RuleSet<Self>
-    where
-        Self: Sized;
-    /// This kind's set among the instance's rule sets, for replacement.
-    fn set_mut(sets: &mut RuleSets) -> &mut RuleSet<Self>
-    where
-        Self: Sized;
-}
+use crate::pipeline::{BuildEnv, Check, KindBuilder};
+use crate::rules::{Rule, RuleSetError, validate_set};
 
 /// The rules of one kind in force, with their checks.
-pub(crate) struct RuleSet<K: RuleKind> {
+pub(crate) struct RuleSet<K: KindBuilder> {
+    /// The kind's own state for all its rules.
+    pub shared: K::Shared,
     rules: Vec<K::Rule>,
     checks: Vec<Arc<K::State>>,
     by_resource: FastMap<String, Vec<usize>>,
 }
 
-impl<K: RuleKind> Default for RuleSet<K> {
-    fn default() -> Self {
+impl<K: KindBuilder> RuleSet<K> {
+    /// An empty set with the kind's shared state.
+    pub fn new(shared: K::Shared) -> Self {
         RuleSet {
+            shared,
             rules: Vec::new(),
             checks: Vec::new(),
             by_resource: FastMap::default(),
@@ -57,7 +30,7 @@ impl<K: RuleKind> Default for RuleSet<K> {
     }
 }
 
-impl<K: RuleKind> RuleSet<K> {
+impl<K: KindBuilder> RuleSet<K> {
     /// Validates a whole set, naming every invalid rule.
     pub fn validate(rules: &[K::Rule]) -> Result<(), RuleSetError> {
         validate_set(rules)
@@ -89,7 +62,7 @@ impl<K: RuleKind> RuleSet<K> {
         for (i, (rule, check)) in rules.iter().zip(checks.iter_mut()).enumerate() {
             if check.is_none() {
                 let prior = prior.entry(rule.resource()).or_default();
-                *check = Some(K::build(rule, env, prior));
+                *check = Some(K::build(rule, env, &self.shared, prior));
             }
             by_resource
                 .entry(rule.resource().to_string())
@@ -102,6 +75,7 @@ impl<K: RuleKind> RuleSet<K> {
             }
         }
         RuleSet {
+            shared: self.shared.clone(),
             rules,
             checks: checks.into_iter().flatten().collect(),
             by_resource,

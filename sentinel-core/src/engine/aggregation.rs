@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use super::Engine;
 use crate::metric_log::{MetricLine, MetricLogConfig, MetricLogWriter};
-use crate::sentinel::Inner;
 use crate::stat::{BUCKET_MS, Event, RING, Span, StatNode, epoch};
 
 /// Resource name of the inbound totals in the metric log (as in Sentinel).
@@ -51,7 +51,7 @@ struct State {
 }
 
 /// The instance's aggregator.
-pub(crate) struct Observer {
+pub(crate) struct Aggregator {
     state: Mutex<State>,
     started: Once,
 }
@@ -84,9 +84,9 @@ fn active(l: &MetricLine) -> bool {
     l.pass_qps + l.block_qps + l.complete_qps + l.error_qps + l.concurrency > 0
 }
 
-impl Observer {
+impl Aggregator {
     pub fn new(log: Option<MetricLogConfig>) -> Self {
-        Observer {
+        Aggregator {
             state: Mutex::new(State {
                 next_ms: None,
                 totals: HashMap::new(),
@@ -99,7 +99,7 @@ impl Observer {
     }
 
     /// Processes every complete second not processed yet.
-    pub fn tick(&self, inner: &Inner) {
+    pub fn tick(&self, inner: &Engine) {
         let mut st = self.state.lock();
         let now_ns = inner.clock.now_nanos();
         let now_ms = now_ns / 1_000_000;
@@ -164,14 +164,14 @@ impl Observer {
 
     /// Starts the once-a-second background task (once); it ends when the instance is
     /// dropped.
-    pub fn ensure_background(inner: &Arc<Inner>) {
-        inner.observer.started.call_once(|| {
-            let weak: Weak<Inner> = Arc::downgrade(inner);
+    pub fn ensure_background(inner: &Arc<Engine>) {
+        inner.aggregator.started.call_once(|| {
+            let weak: Weak<Engine> = Arc::downgrade(inner);
             let spawned = std::thread::Builder::new()
-                .name("sentinel-observer".into())
+                .name("sentinel-aggregation".into())
                 .spawn(move || {
                     while let Some(inner) = weak.upgrade() {
-                        inner.observer.tick(&inner);
+                        inner.aggregator.tick(&inner);
                         let into_second = inner.clock.now_millis() % 1000;
                         drop(inner);
                         std::thread::sleep(Duration::from_millis(1000 - into_second + 20));

@@ -1,7 +1,21 @@
-//! Pacing (leaky bucket): one slot per `cost` nanoseconds, reserved with a CAS so that two
-//! callers never get the same slot.
+//! Traffic shaping shared by flow and hot-parameter rules: what a rule does over its
+//! threshold ([`ControlBehavior`]) and pacing (leaky bucket): one slot per `cost`
+//! nanoseconds, reserved with a CAS so that two callers never get the same slot.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::rules::go_enum::go_enum;
+
+go_enum! {
+    /// What a rule does with traffic over its threshold (flow and hot-parameter rules).
+    pub enum ControlBehavior {
+        /// Refuse it.
+        #[default]
+        Reject = 0 => ["Reject"],
+        /// Queue it and let it through at an even pace (leaky bucket).
+        Throttling = 1 => ["Throttling"],
+    }
+}
 
 /// `last` value of a pacer that has admitted nothing yet.
 pub(crate) const NEVER: u64 = u64::MAX;

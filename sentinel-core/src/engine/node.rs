@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 
-use crate::pipeline::Compiled;
+use crate::pipeline::CheckList;
 use crate::stat::StatNode;
 
 /// Source of check-list versions: unique in the process, so a cached (node address,
@@ -18,7 +18,7 @@ static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
 pub(crate) struct ResourceNode {
     pub name: Arc<str>,
     pub stats: StatNode,
-    checks: ArcSwap<Compiled>,
+    checks: ArcSwap<CheckList>,
     /// Version of `checks`; 0 when there are none (entries then skip every check).
     version: AtomicU64,
     /// The resource type entries declared (for the metric log), as `ResourceType as u8`.
@@ -31,7 +31,7 @@ const CACHE_SLOTS: usize = 32;
 struct Slot {
     node: usize,
     version: u64,
-    checks: Option<Arc<Compiled>>,
+    checks: Option<Arc<CheckList>>,
 }
 
 /// Per-thread cache of check lists. Loading through the `ArcSwap` costs a fence (about
@@ -49,7 +49,7 @@ thread_local! {
 }
 
 impl ResourceNode {
-    pub fn new(name: Arc<str>, stripes: usize, checks: Compiled) -> Self {
+    pub fn new(name: Arc<str>, stripes: usize, checks: CheckList) -> Self {
         let version = if checks.is_empty() {
             0
         } else {
@@ -66,7 +66,7 @@ impl ResourceNode {
 
     /// Remembers the resource type an entry declared (the latest non-default one wins).
     #[inline]
-    pub fn note_type(&self, t: crate::ResourceType) {
+    pub fn note_type(&self, t: crate::traffic::ResourceType) {
         let t = t as u8;
         if t != 0 && self.resource_type.load(Ordering::Relaxed) != t {
             self.resource_type.store(t, Ordering::Relaxed);
@@ -80,7 +80,7 @@ impl ResourceNode {
 
     /// Runs `f` with this resource's checks (`None` when it has none).
     #[inline(always)]
-    pub fn with_checks<R>(&self, f: impl FnOnce(Option<&Arc<Compiled>>) -> R) -> R {
+    pub fn with_checks<R>(&self, f: impl FnOnce(Option<&Arc<CheckList>>) -> R) -> R {
         let version = self.version.load(Ordering::Acquire);
         if version == 0 {
             return f(None);
@@ -113,7 +113,7 @@ impl ResourceNode {
     }
 
     /// Installs a new check list.
-    pub fn set_checks(&self, checks: Compiled) {
+    pub fn set_checks(&self, checks: CheckList) {
         let empty = checks.is_empty();
         self.checks.store(Arc::new(checks));
         let version = if empty {

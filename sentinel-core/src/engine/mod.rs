@@ -1,0 +1,216 @@
+//! The engine behind a `Sentinel` handle: the resource registry, the rule sets in force,
+//! how they compile into each resource's check list, the admission path and the
+//! per-second aggregation. Private: the facade (`Sentinel`, `Entry`, snapshots, the
+//! Prometheus collector) reads it through the methods here.
+
+pub(crate) mod admission;
+mod aggregation;
+mod name_index;
+mod node;
+mod registry;
+mod rule_set;
+mod rule_sets;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use parking_lot::Mutex;
+
+pub(crate) use aggregation::Aggregator;
+pub use aggregation::Totals;
+pub(crate) use node::ResourceNode;
+pub use registry::OVERFLOW_RESOURCE;
+pub(crate) use registry::Registry;
+pub(crate) use rule_sets::{KindSlot, RuleSets};
+
+use crate::circuit_breaker::{BreakerShared, EventHub};
+use crate::clock::Clock;
+use crate::metric_log::MetricLogConfig;
+use crate::pipeline::{BuildEnv, Check, KindBuilder};
+use crate::rules::{FieldError, InvalidRule, Rule, RuleSetError};
+use crate::stat::StatNode;
+use crate::system_metrics::SystemMetricsSource;
+use rule_set::RuleSet;
+use rule_sets::LoadNodes;
+
+/// How an engine is built (from `SentinelBuilder`).
+pub(crate) struct Settings {
+    pub clock: Arc<dyn Clock>,
+    pub system: Arc<dyn SystemMetricsSource>,
+    pub max_resources: usize,
+    pub stripes: usize,
+    pub metric_log: Option<MetricLogConfig>,
+    pub probe_timeout_ns: u64,
+}
+
+/// One instance's clock, resources, rules and statistics.
+pub(crate) struct Engine {
+    pub clock: Arc<dyn Clock>,
+    pub registry: Registry,
+    pub inbound: StatNode,
+    pub system: Arc<dyn SystemMetricsSource>,
+    pub check_panics: AtomicU64,
+    pub breaker_events: Arc<EventHub>,
+    /// Whether blocks are counted by type for the life of each node (exporters ask).
+    pub count_block_types: AtomicBool,
+    pub aggregator: Aggregator,
+    rules: Mutex<RuleSets>,
+}
+
+impl Engine {
+    pub fn new(settings: Settings) -> Self {
+        let breaker_events = Arc::new(EventHub::default());
+        let breakers = BreakerShared {
+            events: Arc::downgrade(&breaker_events),
+            probe_timeout_ns: settings.probe_timeout_ns,
+        };
+        Engine {
+            clock: settings.clock,
+            registry: Registry::new(settings.max_resources, settings.stripes),
+            inbound: StatNode::new(settings.stripes),
+            system: settings.system,
+            check_panics: AtomicU64::new(0),
+            breaker_events,
+            count_block_types: AtomicBool::new(false),
+            aggregator: Aggregator::new(settings.metric_log),
+            rules: Mutex::new(RuleSets::new(breakers)),
+        }
+    }
+
+    /// Every resource's node with its index (the overflow node left out), for exporters.
+    pub fn resource_nodes(&self) -> Vec<(u32, &ResourceNode)> {
+        self.registry
+            .nodes()
+            .filter(|(i, _)| *i != 0)
+            .map(|(i, n)| (i as u32, n))
+            .collect()
+    }
+
+    /// Starts what exporters read: blocks counted by type, and the per-second aggregation.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub fn start_exporting(engine: &Arc<Engine>) {
+        engine
+            .count_block_types
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Aggregator::ensure_background(engine);
+    }
+
+    /// Reads the rule sets in force (never on the hot path).
+    pub fn with_rules<R>(&self, f: impl FnOnce(&RuleSets) -> R) -> R {
+        f(&self.rules.lock())
+    }
+
+    /// The node of a resource, created on first use.
+    #[inline(always)]
+    pub fn node_of(&self, name: &str) -> (u32, &ResourceNode) {
+        let index = match self.registry.lookup(name) {
+            Some(i) => i,
+            None => self.registry.create(name, &self.rules.lock(), false),
+        };
+        (index, self.registry.node_or_overflow(index))
+    }
+
+    /// Validates and installs a set of one kind, then recompiles every resource whose
+    /// checks may have changed.
+    pub fn load<K: KindSlot>(&self, rules: Vec<K::Rule>) -> Result<(), RuleSetError> {
+        let kind = <K::Rule as Rule>::KIND;
+        if let Err(e) = RuleSet::<K>::validate(&rules) {
+            tracing::warn!(kind, invalid = e.errors().len(), error = %e, "rule set rejected");
+            return Err(e);
+        }
+        let count = rules.len();
+        let mut sets = self.rules.lock();
+        self.reserve_nodes::<K>(&rules, &sets)?;
+        let env = BuildEnv {
+            now_ns: self.clock.now_nanos(),
+            system: self.system.as_ref(),
+            inbound: &self.inbound,
+            nodes: &LoadNodes {
+                registry: &self.registry,
+                sets: &sets,
+            },
+        };
+        let new_set = K::slot(&sets).rebuild(rules, &env);
+        let slot = K::slot_mut(&mut sets);
+        let mut affected: Vec<String> = slot.resources().map(str::to_string).collect();
+        *slot = new_set;
+        affected.extend(slot.resources().map(str::to_string));
+        affected.sort();
+        affected.dedup();
+        if K::GLOBAL {
+            self.recompile_all(&sets);
+        } else {
+            for name in &affected {
+                if let Some(node) = self
+                    .registry
+                    .lookup(name)
+                    .and_then(|i| self.registry.node(i))
+                {
+                    node.set_checks(sets.compile(name));
+                }
+            }
+        }
+        tracing::info!(kind, rules = count, "rules loaded");
+        Ok(())
+    }
+
+    /// Gives every resource the rules name a node of its own before they load, so that a
+    /// full resource table never leaves a ruled resource unchecked; refuses a set that
+    /// would need more nodes than the table keeps for rule resources.
+    fn reserve_nodes<K: KindBuilder>(
+        &self,
+        rules: &[K::Rule],
+        sets: &RuleSets,
+    ) -> Result<(), RuleSetError> {
+        let kind = <K::Rule as Rule>::KIND;
+        let mut missing: Vec<(usize, &K::Rule)> = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                !r.resource().is_empty() && self.registry.lookup(r.resource()).is_none()
+            })
+            .collect();
+        missing.sort_by_key(|(_, r)| r.resource());
+        missing.dedup_by_key(|(_, r)| r.resource());
+        let max = self.registry.max_resources();
+        let room = (max * 2 + 1).saturating_sub(self.registry.count());
+        if let Some((index, rule)) = missing.get(room) {
+            let error = FieldError::new(
+                "resource",
+                format!(
+                    "the set names {} resources not seen before, but only {room} more fit (raise SentinelBuilder::max_resources, now {max})",
+                    missing.len(),
+                ),
+            );
+            let e = RuleSetError::new(
+                kind,
+                vec![InvalidRule {
+                    kind,
+                    index: *index,
+                    id: rule.id().to_string(),
+                    resource: rule.resource().to_string(),
+                    error,
+                }],
+            );
+            tracing::warn!(kind, error = %e, "rule set rejected");
+            return Err(e);
+        }
+        for (_, rule) in missing {
+            self.registry.create(rule.resource(), sets, true);
+        }
+        Ok(())
+    }
+
+    /// Adds a custom check to every resource's list.
+    pub fn add_check(&self, check: Arc<dyn Check>) {
+        let mut sets = self.rules.lock();
+        sets.custom.push(check);
+        self.recompile_all(&sets);
+    }
+
+    fn recompile_all(&self, sets: &RuleSets) {
+        for (_, node) in self.registry.nodes() {
+            node.set_checks(sets.compile(&node.name));
+        }
+    }
+}
