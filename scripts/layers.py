@@ -48,8 +48,22 @@ def strip_comments(text: str) -> str:
     return "\n".join(line.split("//", 1)[0] for line in text.splitlines())
 
 
+def root_exports(src: pathlib.Path) -> dict:
+    """Names the crate root re-exports (`pub use module::{A, B}`), mapped to their module,
+    so that `crate::A` counts as an import of `module`."""
+    lib = strip_comments((src / "lib.rs").read_text())
+    names = {}
+    for module, group in re.findall(r"pub use (\w+)::\{([^}]*)\}", lib):
+        for name in re.findall(r"\w+", group):
+            names[name] = module
+    for module, name in re.findall(r"pub use (\w+)::(\w+);", lib):
+        names[name] = module
+    return names
+
+
 def imports(src: pathlib.Path):
     """(from module, to module, file) for every crate-internal path."""
+    exported = root_exports(src)
     for path in sorted(src.rglob("*.rs")):
         if path.name == "tests.rs":
             continue  # test modules may reach anywhere
@@ -61,6 +75,7 @@ def imports(src: pathlib.Path):
         for group in USE_GROUP_RE.findall(text):
             targets.update(re.findall(r"(?:^|,)\s*(\w+)", group))
         for target in targets:
+            target = exported.get(target, target)
             if target != here and target not in ("self", "super"):
                 yield here, target, path
 
