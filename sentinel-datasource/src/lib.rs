@@ -92,11 +92,14 @@ mod pipeline;
 mod status;
 #[cfg(any(feature = "etcd", feature = "k8s"))]
 mod task;
+mod tree;
 mod watch;
 
 pub use decode::UnknownFields;
-pub use document::CRD_GROUP;
-pub use error::{ExportError, RuleProblem, UpdateError, WatchError};
+pub use document::{CRD_GROUP, CRD_VERSION};
+pub use error::{
+    ExportError, MAX_ECHO, MAX_PROBLEMS, RuleProblem, RuleProblems, UpdateError, WatchError,
+};
 #[cfg(feature = "etcd")]
 pub use etcd::{EtcdSource, EtcdSourceBuilder};
 /// The etcd client crate, at the version the `etcd` feature uses (for

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::erased::RuleList;
-use crate::error::UpdateError;
+use crate::error::{UpdateError, clip};
 use crate::format::Format;
 use crate::pipeline::{Applied, DeletePolicy, Pipeline};
 
@@ -200,7 +200,7 @@ impl DocumentSet {
                 batch.undo.push((name, old));
             }
             Err(error) => batch.errors.push(UpdateError::Document {
-                name,
+                name: clip(&name).into_owned(),
                 error: Box::new(error),
             }),
         }
