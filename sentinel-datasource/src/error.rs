@@ -200,6 +200,15 @@ pub enum UpdateError {
         /// The I/O error.
         message: String,
     },
+    /// The path names something other than a regular file (a FIFO, a socket, a device, a
+    /// directory). It is not opened, so that reading never blocks.
+    #[error("{what} is {found}, not a regular file; it is not read")]
+    NotAFile {
+        /// The path.
+        what: String,
+        /// What it is (`a FIFO (named pipe)`, `a socket`, `a device`, `a directory`).
+        found: &'static str,
+    },
     /// The content is larger than the source's limit.
     #[error("{what} is larger than the limit of {limit} bytes")]
     TooLarge {
