@@ -1,5 +1,6 @@
 //! Typed rules from a document tree, with each problem named by rule and field.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{RuleProblem, RuleProblems};
@@ -57,18 +58,19 @@ fn decode_rule<K: RuleKind>(
     };
     let mut unknown = Vec::new();
     let mut note = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
-    let decoded: Result<K::Rule, _> =
-        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note));
-    let rule = match decoded {
+    // Tracking the path costs more than the decoding: only a rule that fails is decoded
+    // again to name the field.
+    let rule = match K::Rule::deserialize(serde_ignored::Deserializer::new(value, &mut note)) {
         Ok(rule) => rule,
-        Err(e) => {
-            let field = e.path().to_string();
-            let field = if e.path().iter().next().is_some() {
-                field.as_str()
-            } else {
-                ""
+        Err(error) => {
+            let (field, reason) = match serde_path_to_error::deserialize::<_, K::Rule>(value) {
+                Err(e) if e.path().iter().next().is_some() => {
+                    (e.path().to_string(), e.into_inner().to_string())
+                }
+                Err(e) => (String::new(), e.into_inner().to_string()),
+                Ok(_) => (String::new(), error.to_string()),
             };
-            return Err(vec![problem(field, &e.into_inner().to_string())]);
+            return Err(vec![problem(&field, &reason)]);
         }
     };
     let mut problems = Vec::new();

@@ -30,7 +30,8 @@ use serde::de::DeserializeOwned;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait RuleKind: Send + Sync + 'static {
-    /// The rule type. Fields missing from a document take their `Default` values;
+    /// The rule type. Fields missing from a document take their `Default` values, except
+    /// those [`RuleKind::required_fields`] names, which must be written;
     /// [`Pipeline::export`](crate::Pipeline::export) leaves out the fields whose values are
     /// both the default and zero.
     type Rule: Serialize

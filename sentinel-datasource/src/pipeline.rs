@@ -342,10 +342,9 @@ impl Pipeline {
                 }
             });
         }
-        if lists.len() > 1 {
-            // Several kinds load one after the other: check them all first.
-            lists.iter().for_each(|l| problems.append(l.problems()));
-        }
+        // Checked here, before any kind loads: several kinds load one after the other, and
+        // the engine would log a refused set whole, however large.
+        lists.iter().for_each(|l| problems.append(l.problems()));
         if problems.is_empty() {
             Ok(lists)
         } else {

@@ -11,6 +11,7 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 
 use crate::error::clip;
@@ -123,15 +124,21 @@ impl<'de> Visitor<'de> for Node<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let at = At::Key(self.at, &key);
-            if entries.contains_key(&key) {
-                return Err(de::Error::custom(format_args!(
-                    "key `{}` is written twice at `{at}` (a key may appear once in a mapping)",
-                    clip(&key)
-                )));
-            }
-            let value = map.next_value_seed(Node { at: &at })?;
-            entries.insert(key, value);
+            let slot = match entries.entry(key) {
+                Entry::Vacant(slot) => slot,
+                Entry::Occupied(taken) => {
+                    let key = taken.key();
+                    return Err(de::Error::custom(format_args!(
+                        "key `{}` is written twice at `{}` (a key may appear once in a mapping)",
+                        clip(key),
+                        At::Key(self.at, key)
+                    )));
+                }
+            };
+            let value = map.next_value_seed(Node {
+                at: &At::Key(self.at, slot.key()),
+            })?;
+            slot.insert(value);
         }
         Ok(Value::Object(entries))
     }

@@ -10,9 +10,9 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::wait_until;
+use common::{capture_events, wait_until};
 use sentinel_core::Sentinel;
-use sentinel_datasource::{FileSource, Flow, MAX_PROBLEMS, Pipeline, UpdateError};
+use sentinel_datasource::{FileSource, Flow, Format, MAX_PROBLEMS, Pipeline, UpdateError};
 use tempfile::TempDir;
 
 /// A watched rule file whose first content is in force.
@@ -246,6 +246,12 @@ fn a_large_document_of_bad_rules_gives_a_short_report() {
     let error = file.refused(&invalid);
     let text = short_report(&error, 19_999);
     assert!(text.contains("(id \"rule-00001\")"), "{text}");
+    // What is logged is as short (the engine is never handed the invalid set to refuse).
+    let pipeline = Pipeline::for_kind::<Flow>(&file.sentinel);
+    let (result, events) = capture_events(|| pipeline.apply(invalid.as_bytes(), Format::Json));
+    assert!(result.is_err());
+    let logged: usize = events.iter().map(String::len).sum();
+    assert!(logged < 8192, "{logged} bytes logged");
     // ... and of rules that do not even decode, each echoing a long value.
     let long = "v".repeat(100);
     let undecodable = document(&|i| {
