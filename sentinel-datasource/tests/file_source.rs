@@ -383,12 +383,12 @@ fn a_fifo_at_the_rule_path_is_refused_without_blocking_and_the_source_drops_prom
         (Err(UpdateError::NotAFile { .. }), _)
     ));
 
-    // Replaced by a regular file, it loads; a FIFO or a socket put in its place later is
-    // refused and the rules stay.
+    // Replaced by a regular file, it loads; a FIFO, a socket or a link to a device put in
+    // its place later is refused and the rules stay.
     let w = Watched::with_threshold_one();
-    for make in [mkfifo as fn(&std::path::Path), |p: &std::path::Path| {
-        drop(std::os::unix::net::UnixListener::bind(p).unwrap())
-    }] {
+    let socket = |p: &std::path::Path| drop(std::os::unix::net::UnixListener::bind(p).unwrap());
+    let device = |p: &std::path::Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap();
+    for make in [mkfifo as fn(&std::path::Path), socket, device] {
         let rejected = w.status().updates_rejected;
         fs::remove_file(&w.path).unwrap();
         make(&w.path);
