@@ -1,8 +1,9 @@
 //! Typed rules from a document tree, with each problem named by rule and field.
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::RuleProblem;
+use crate::error::{RuleProblem, RuleProblems};
 use crate::kind::RuleKind;
 
 /// What to do with fields a rule kind does not have.
@@ -17,17 +18,19 @@ pub enum UnknownFields {
     Ignore,
 }
 
-/// Decodes a list of rules of kind `K`; every rule that does not decode is reported, not
-/// only the first.
+/// Decodes a list of rules of kind `K` whose first rule is rule `first_index` of the
+/// kind's list in the document; every rule that does not decode is reported, not only the
+/// first.
 pub(crate) fn decode_rules<K: RuleKind>(
     values: Vec<Value>,
     from_crd: bool,
     unknown_fields: UnknownFields,
-) -> Result<Vec<K::Rule>, Vec<RuleProblem>> {
+    first_index: usize,
+) -> Result<Vec<K::Rule>, RuleProblems> {
     let mut rules = Vec::with_capacity(values.len());
-    let mut problems = Vec::new();
-    for (index, value) in values.into_iter().enumerate() {
-        match decode_rule::<K>(index, value, unknown_fields) {
+    let mut problems = RuleProblems::default();
+    for (index, value) in (first_index..).zip(values) {
+        match decode_rule::<K>(index, &value, unknown_fields) {
             Ok(mut rule) => {
                 if from_crd {
                     K::from_crd(&mut rule);
@@ -46,54 +49,57 @@ pub(crate) fn decode_rules<K: RuleKind>(
 
 fn decode_rule<K: RuleKind>(
     index: usize,
-    value: Value,
+    value: &Value,
     unknown_fields: UnknownFields,
 ) -> Result<K::Rule, Vec<RuleProblem>> {
-    let text = |key: &str| {
-        value
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let problem = |field: String, reason: String| RuleProblem {
-        kind: K::NAME,
-        index,
-        id: text("id"),
-        resource: text("resource"),
-        field,
-        reason,
+    let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default();
+    let problem = |field: &str, reason: &str| {
+        RuleProblem::new(K::NAME, index, text("id"), text("resource"), field, reason)
     };
     let mut unknown = Vec::new();
     let mut note = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
-    let decoded: Result<K::Rule, _> =
-        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&value, &mut note));
-    let rule = match decoded {
+    // Tracking the path costs more than the decoding: only a rule that fails is decoded
+    // again to name the field.
+    let rule = match K::Rule::deserialize(serde_ignored::Deserializer::new(value, &mut note)) {
         Ok(rule) => rule,
-        Err(e) => {
-            let field = if e.path().iter().next().is_some() {
-                e.path().to_string()
-            } else {
-                String::new()
+        Err(error) => {
+            let (field, reason) = match serde_path_to_error::deserialize::<_, K::Rule>(value) {
+                Err(e) if e.path().iter().next().is_some() => {
+                    (e.path().to_string(), e.into_inner().to_string())
+                }
+                Err(e) => (String::new(), e.into_inner().to_string()),
+                Ok(_) => (String::new(), error.to_string()),
             };
-            return Err(vec![problem(field, e.into_inner().to_string())]);
+            return Err(vec![problem(&field, &reason)]);
         }
     };
-    if unknown_fields == UnknownFields::Reject && !unknown.is_empty() {
-        return Err(unknown
-            .into_iter()
+    let mut problems = Vec::new();
+    if unknown_fields == UnknownFields::Reject {
+        let reason = format!(
+            "is not a field of {} rules (misspelt, or a document of another rule kind?)",
+            K::NAME
+        );
+        problems.extend(unknown.iter().map(|field| problem(field, &reason)));
+    }
+    // Written, not defaulted: a rule cut off before its threshold must not mean 0.
+    let written = |field: &&str| value.get(*field).is_some();
+    problems.extend(
+        K::required_fields(&rule)
+            .iter()
+            .filter(|field| !written(field))
             .map(|field| {
                 problem(
                     field,
-                    format!(
-                        "is not a field of {} rules (misspelt, or a document of another rule kind?)",
-                        K::NAME
-                    ),
+                    "is missing; write it, even as 0 (a rule without it would take 0, which \
+                     blocks or disables it: is the document cut short?)",
                 )
-            })
-            .collect());
+            }),
+    );
+    if problems.is_empty() {
+        Ok(rule)
+    } else {
+        Err(problems)
     }
-    Ok(rule)
 }
 
 #[cfg(test)]
@@ -102,8 +108,16 @@ mod tests {
     use crate::kind::Flow;
     use serde_json::json;
 
+    fn decode_with(
+        v: &Value,
+        unknown_fields: UnknownFields,
+    ) -> Result<Vec<sentinel_core::flow::FlowRule>, Vec<RuleProblem>> {
+        decode_rules::<Flow>(v.as_array().unwrap().clone(), false, unknown_fields, 0)
+            .map_err(|p| p.first().to_vec())
+    }
+
     fn decode(v: Value) -> Result<Vec<sentinel_core::flow::FlowRule>, Vec<RuleProblem>> {
-        decode_rules::<Flow>(v.as_array().unwrap().clone(), false, UnknownFields::Reject)
+        decode_with(&v, UnknownFields::Reject)
     }
 
     #[test]
@@ -140,16 +154,41 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected_or_ignored_as_asked() {
-        let doc = json!([{"resource": "r", "threshhold": 10}]);
+        let doc = json!([{"resource": "r", "threshold": 10, "comment": "x"}]);
         let problems = decode(doc.clone()).unwrap_err();
-        assert_eq!(problems[0].field, "threshhold");
+        assert_eq!(problems[0].field, "comment");
         assert!(problems[0].reason.contains("not a field of flow rules"));
-        let rules = decode_rules::<Flow>(
+        let rules = decode_with(&doc, UnknownFields::Ignore).unwrap();
+        assert_eq!(rules[0].threshold, 10.0);
+    }
+
+    #[test]
+    fn a_missing_threshold_is_an_error_and_an_explicit_zero_is_not() {
+        for unknown_fields in [UnknownFields::Reject, UnknownFields::Ignore] {
+            let misspelt =
+                json!([{"resource": "r", "threshold": 0}, {"resource": "r", "threshhold": 10}]);
+            let problems = decode_with(&misspelt, unknown_fields).unwrap_err();
+            let missing = problems.last().unwrap();
+            assert_eq!((missing.index, missing.field.as_str()), (1, "threshold"));
+            assert!(missing.reason.contains("is missing"), "{missing}");
+        }
+        let memory = json!([{"resource": "m", "tokenCalculateStrategy": "MemoryAdaptive",
+            "lowMemUsageThreshold": 10, "highMemUsageThreshold": 5, "memLowWaterMarkBytes": 1}]);
+        let problems = decode(memory).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].field, "memHighWaterMarkBytes");
+    }
+
+    #[test]
+    fn rules_are_numbered_from_the_first_index() {
+        let doc = json!([{"resource": "a", "threshold": 1}, {"resource": "b"}]);
+        let problems = decode_rules::<Flow>(
             doc.as_array().unwrap().clone(),
             false,
-            UnknownFields::Ignore,
+            UnknownFields::Reject,
+            5,
         )
-        .unwrap();
-        assert_eq!(rules[0].threshold, 0.0);
+        .unwrap_err();
+        assert_eq!(problems.first()[0].index, 6);
     }
 }

@@ -8,8 +8,7 @@ use serde_json::Value;
 
 use crate::decode::{UnknownFields, decode_rules};
 use crate::document::drop_zero_defaults;
-use crate::error::RuleProblem;
-use crate::format::Format;
+use crate::error::{RuleProblem, RuleProblems};
 use crate::kind::{CircuitBreaker, Flow, Hotspot, Isolation, RuleKind, System};
 
 /// A rule kind without its type.
@@ -17,27 +16,19 @@ pub(crate) trait DynKind: Send + Sync {
     fn name(&self) -> &'static str;
     fn section(&self) -> &'static str;
     fn crd_kind(&self) -> &'static str;
-    /// Decodes a document's list of rules of this kind.
+    /// Decodes a document's list of rules of this kind; `first_index` is the position of
+    /// its first rule among the document's rules of this kind.
     fn decode(
         &self,
         rules: Vec<Value>,
         from_crd: bool,
         unknown_fields: UnknownFields,
-    ) -> Result<Box<dyn RuleList>, Vec<RuleProblem>>;
+        first_index: usize,
+    ) -> Result<Box<dyn RuleList>, RuleProblems>;
     /// An empty list.
     fn empty(&self) -> Box<dyn RuleList>;
     /// One list of the rules of `lists`, in order; lists of other kinds are skipped.
     fn concat(&self, lists: &[&dyn RuleList]) -> Box<dyn RuleList>;
-    /// Decodes a plain list of rules straight from the text, without an intermediate tree
-    /// to build and free (half the time for a 10,000-rule JSON file). `None` when that
-    /// fails for any reason (bad content, unknown fields to reject): the general path then
-    /// reports every problem. `format` is resolved.
-    fn decode_list(
-        &self,
-        bytes: &[u8],
-        format: Format,
-        unknown_fields: UnknownFields,
-    ) -> Option<Box<dyn RuleList>>;
     /// How many rules of this kind are in force.
     fn count(&self, sentinel: &Sentinel) -> usize;
     /// The rules in force as a document tree.
@@ -49,7 +40,7 @@ pub(crate) trait RuleList: Send {
     fn kind(&self) -> &'static str;
     fn len(&self) -> usize;
     /// Every invalid rule of the list.
-    fn problems(&self) -> Vec<RuleProblem>;
+    fn problems(&self) -> RuleProblems;
     /// Whether exactly these rules are in force.
     fn in_force(&self, sentinel: &Sentinel) -> bool;
     /// The rules of this kind in force, to put back if a later kind of the same update
@@ -99,20 +90,10 @@ impl<K: RuleKind> DynKind for Ops<K> {
         rules: Vec<Value>,
         from_crd: bool,
         unknown_fields: UnknownFields,
-    ) -> Result<Box<dyn RuleList>, Vec<RuleProblem>> {
-        decode_rules::<K>(rules, from_crd, unknown_fields)
+        first_index: usize,
+    ) -> Result<Box<dyn RuleList>, RuleProblems> {
+        decode_rules::<K>(rules, from_crd, unknown_fields, first_index)
             .map(|r| Box::new(List::<K>(r)) as Box<dyn RuleList>)
-    }
-    fn decode_list(
-        &self,
-        bytes: &[u8],
-        format: Format,
-        unknown_fields: UnknownFields,
-    ) -> Option<Box<dyn RuleList>> {
-        let mut unknown = false;
-        let rules: Vec<K::Rule> = format.read_typed(bytes, |_| unknown = true)?;
-        (!unknown || unknown_fields == UnknownFields::Ignore)
-            .then(|| Box::new(List::<K>(rules)) as Box<dyn RuleList>)
     }
     fn empty(&self) -> Box<dyn RuleList> {
         Box::new(List::<K>(Vec::new()))
@@ -130,13 +111,15 @@ impl<K: RuleKind> DynKind for Ops<K> {
     }
     fn export(&self, sentinel: &Sentinel) -> Result<Value, String> {
         let default = serde_json::to_value(K::Rule::default()).map_err(|e| e.to_string())?;
-        let mut rules = serde_json::to_value(K::current(sentinel)).map_err(|e| e.to_string())?;
-        if let Value::Array(rules) = &mut rules {
-            for rule in rules {
-                drop_zero_defaults(rule, &default);
-            }
-        }
-        Ok(rules)
+        K::current(sentinel)
+            .iter()
+            .map(|rule| {
+                let mut written = serde_json::to_value(rule).map_err(|e| e.to_string())?;
+                drop_zero_defaults(&mut written, &default, K::required_fields(rule));
+                Ok(written)
+            })
+            .collect::<Result<Vec<Value>, String>>()
+            .map(Value::Array)
     }
 }
 
@@ -147,18 +130,20 @@ impl<K: RuleKind> RuleList for List<K> {
     fn len(&self) -> usize {
         self.0.len()
     }
-    fn problems(&self) -> Vec<RuleProblem> {
+    fn problems(&self) -> RuleProblems {
         self.0
             .iter()
             .enumerate()
             .filter_map(|(index, rule)| {
-                K::validate(rule).err().map(|e| RuleProblem {
-                    kind: K::NAME,
-                    index,
-                    id: K::id(rule).to_string(),
-                    resource: K::resource(rule).to_string(),
-                    field: e.field.to_string(),
-                    reason: e.reason,
+                K::validate(rule).err().map(|e| {
+                    RuleProblem::new(
+                        K::NAME,
+                        index,
+                        K::id(rule),
+                        K::resource(rule),
+                        e.field,
+                        &e.reason,
+                    )
                 })
             })
             .collect()

@@ -1,5 +1,6 @@
 //! What can go wrong on the way from a source's bytes to the rules in force.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use sentinel_core::InvalidRule;
@@ -24,16 +25,149 @@ pub struct RuleProblem {
     pub reason: String,
 }
 
+impl RuleProblem {
+    /// A problem with the rule at `index`; every text, taken from the document, is clipped
+    /// to [`MAX_ECHO`] characters.
+    pub(crate) fn new(
+        kind: &'static str,
+        index: usize,
+        id: &str,
+        resource: &str,
+        field: &str,
+        reason: &str,
+    ) -> RuleProblem {
+        RuleProblem {
+            kind,
+            index,
+            id: clip(id).into_owned(),
+            resource: clip(resource).into_owned(),
+            field: clip(field).into_owned(),
+            reason: clip(reason).into_owned(),
+        }
+    }
+}
+
 impl From<&InvalidRule> for RuleProblem {
     fn from(e: &InvalidRule) -> Self {
-        RuleProblem {
-            kind: e.kind,
-            index: e.index,
-            id: e.id.clone(),
-            resource: e.resource.clone(),
-            field: e.error.field.to_string(),
-            reason: e.error.reason.clone(),
+        RuleProblem::new(
+            e.kind,
+            e.index,
+            &e.id,
+            &e.resource,
+            e.error.field,
+            &e.error.reason,
+        )
+    }
+}
+
+/// Most problems an error reports in full; the others are only counted, so that a large
+/// document of bad rules gives a short report.
+pub const MAX_PROBLEMS: usize = 20;
+
+/// Longest text (in characters) an error takes from a document: a key, a value, a
+/// parser's message. Of longer text only the start and the end are kept, so that a huge
+/// key is not echoed whole while a message's closing `at line 3 column 7` stays.
+pub const MAX_ECHO: usize = 200;
+
+/// Characters kept from the end of a clipped text.
+const ECHO_TAIL: usize = 40;
+
+/// `text`, cut to about [`MAX_ECHO`] characters: its start and its end, with a note of how
+/// much was left out between them.
+pub(crate) fn clip(text: &str) -> Cow<'_, str> {
+    let chars = text.chars().count();
+    if chars <= MAX_ECHO {
+        return Cow::Borrowed(text);
+    }
+    let byte_at = |char_index: usize| {
+        text.char_indices()
+            .nth(char_index)
+            .map_or(text.len(), |(i, _)| i)
+    };
+    let head = byte_at(MAX_ECHO - ECHO_TAIL);
+    let tail = byte_at(chars - ECHO_TAIL);
+    Cow::Owned(format!(
+        "{} [... {} bytes left out ...] {}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    ))
+}
+
+/// The problems of a rejected update: the first [`MAX_PROBLEMS`] in full, and how many
+/// there were in all.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuleProblems {
+    first: Vec<RuleProblem>,
+    total: usize,
+}
+
+impl RuleProblems {
+    /// The problems reported in full (at most [`MAX_PROBLEMS`]), in document order.
+    pub fn first(&self) -> &[RuleProblem] {
+        &self.first
+    }
+
+    /// How many problems there were, including those not reported in full.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Whether there is no problem.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Adds a problem: kept in full while fewer than [`MAX_PROBLEMS`] are, else counted.
+    pub(crate) fn push(&mut self, problem: RuleProblem) {
+        self.total += 1;
+        if self.first.len() < MAX_PROBLEMS {
+            self.first.push(problem);
         }
+    }
+
+    /// Adds every problem of `other`.
+    pub(crate) fn append(&mut self, other: RuleProblems) {
+        let counted_only = other.total - other.first.len();
+        other.first.into_iter().for_each(|p| self.push(p));
+        self.total += counted_only;
+    }
+}
+
+impl FromIterator<RuleProblem> for RuleProblems {
+    fn from_iter<I: IntoIterator<Item = RuleProblem>>(iter: I) -> Self {
+        let mut problems = RuleProblems::default();
+        iter.into_iter().for_each(|p| problems.push(p));
+        problems
+    }
+}
+
+impl Extend<RuleProblem> for RuleProblems {
+    fn extend<I: IntoIterator<Item = RuleProblem>>(&mut self, iter: I) {
+        iter.into_iter().for_each(|p| self.push(p));
+    }
+}
+
+impl fmt::Display for RuleProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.total;
+        write!(
+            f,
+            "{n} problem{} with the rules; the rules in force are unchanged",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.first {
+            write!(f, "\n  - {p}")?;
+        }
+        let more = n - self.first.len();
+        if more > 0 {
+            write!(
+                f,
+                "\n  ... and {more} more problem{}",
+                if more == 1 { "" } else { "s" }
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -65,6 +199,15 @@ pub enum UpdateError {
         what: String,
         /// The I/O error.
         message: String,
+    },
+    /// The path names something other than a regular file (a FIFO, a socket, a device, a
+    /// directory). It is not opened, so that reading never blocks.
+    #[error("{what} is {found}, not a regular file; it is not read")]
+    NotAFile {
+        /// The path.
+        what: String,
+        /// What it is (`a FIFO (named pipe)`, `a socket`, `a device`, `a directory`).
+        found: &'static str,
     },
     /// The content is larger than the source's limit.
     #[error("{what} is larger than the limit of {limit} bytes")]
@@ -99,9 +242,10 @@ pub enum UpdateError {
         /// What the document holds.
         found: String,
     },
-    /// Some rules did not parse or are invalid; each is named.
-    #[error("{}", InvalidRulesDisplay(.0))]
-    InvalidRules(Vec<RuleProblem>),
+    /// Some rules did not parse or are invalid; each is named (the first
+    /// [`MAX_PROBLEMS`] in full, the others counted).
+    #[error("{0}")]
+    InvalidRules(RuleProblems),
     /// The source (file, key, resource) is gone; under the default
     /// [`DeletePolicy::KeepRules`](crate::DeletePolicy::KeepRules) its rules stay in force.
     #[error("{what} does not exist; the rules in force are kept")]
@@ -130,30 +274,14 @@ pub enum UpdateError {
 }
 
 impl UpdateError {
-    /// The rule problems of an [`UpdateError::InvalidRules`]; empty for other errors.
+    /// The rule problems an [`UpdateError::InvalidRules`] reports in full (at most
+    /// [`MAX_PROBLEMS`]; [`RuleProblems::total`] counts them all); empty for other errors.
     pub fn problems(&self) -> &[RuleProblem] {
         match self {
-            UpdateError::InvalidRules(p) => p,
+            UpdateError::InvalidRules(p) => p.first(),
             UpdateError::Document { error, .. } => error.problems(),
             _ => &[],
         }
-    }
-}
-
-struct InvalidRulesDisplay<'a>(&'a [RuleProblem]);
-
-impl fmt::Display for InvalidRulesDisplay<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0.len();
-        write!(
-            f,
-            "{n} invalid rule{}; the rules in force are unchanged",
-            if n == 1 { "" } else { "s" }
-        )?;
-        for p in self.0 {
-            write!(f, "\n  - {p}")?;
-        }
-        Ok(())
     }
 }
 

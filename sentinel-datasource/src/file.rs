@@ -3,15 +3,22 @@
 //! The source watches the file's *directory* (not the file), so every way of saving
 //! works: writing in place, truncating then writing, writing a temporary file and renaming
 //! it over the old one (what most editors do), deleting and re-creating, and Kubernetes'
-//! ConfigMap volumes (which swap a `..data` symlink). Events are debounced
-//! (notify-debouncer-mini, on its own thread, blocked while nothing happens: no polling),
-//! then the file is read whole and given to the [`Pipeline`].
+//! ConfigMap volumes (which swap a `..data` symlink). When the path is a symbolic link, the
+//! directory of each link's target is watched too, so an edit of the target in place is
+//! seen, and the links are followed again whenever one changes. When a watched directory
+//! is removed (a deploy script's `rm -rf`, a volume unmounted), the nearest directory
+//! above it that exists is watched instead, and the directory again once it is back; the
+//! file is then read. Events are debounced (notify-debouncer-mini, on its own thread,
+//! blocked while nothing happens: no polling), then the file is read whole and given to
+//! the [`Pipeline`].
 //!
 //! A zero-length or half-written file is bad content like any other: it is rejected and
 //! the rules in force stay; the next event (the end of the write) brings the full content.
+//! Only a regular file is read: a FIFO, a socket, a device or a directory at the path is
+//! refused without being opened (opening a FIFO would block until a writer came), and the
+//! file is opened non-blocking, so nothing ever waits on it.
 
-use std::ffi::OsString;
-use std::fs::File;
+use std::fs::{self, File, FileType, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +26,7 @@ use std::time::Duration;
 
 use notify::RecursiveMode;
 use notify_debouncer_mini::{
-    Config as DebounceConfig, DebounceEventResult, DebouncedEvent, Debouncer, new_debouncer_opt,
+    Config as DebounceConfig, DebounceEventResult, Debouncer, new_debouncer_opt,
 };
 use parking_lot::Mutex;
 
@@ -67,54 +74,58 @@ impl FileSourceBuilder {
     }
 
     /// Loads the file once, then watches it. A missing file is not an error here: its
-    /// rules load when it appears (the status shows it missing until then), and so is
-    /// bad content (the status shows it). Fails only when the directory cannot be watched.
+    /// rules load when it appears (the status shows it missing until then), and neither is
+    /// a missing directory (the nearest directory above it is watched until it exists),
+    /// nor bad content (the status shows it). Fails only when no directory can be watched.
     pub fn start(self, pipeline: Pipeline) -> Result<FileSource, WatchError> {
-        let dir = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
+        let what = self.path.display().to_string();
+        let watch_error = |message: String| WatchError {
+            what: what.clone(),
+            message,
         };
-        let Some(file_name) = self.path.file_name().map(OsString::from) else {
-            return Err(WatchError {
-                what: self.path.display().to_string(),
-                message: "the path does not name a file".into(),
-            });
-        };
+        if self.path.file_name().is_none() {
+            return Err(watch_error("the path does not name a file".into()));
+        }
+        let absolute = std::path::absolute(&self.path).map_err(|e| watch_error(e.to_string()))?;
         let format = match self.format {
             Format::Auto => Format::from_path(&self.path),
             f => f,
         };
         let shared = Arc::new(Shared {
-            what: self.path.display().to_string(),
+            what: what.clone(),
             path: self.path,
-            file_name,
+            absolute,
             format,
             max_bytes: self.max_bytes,
             pipeline,
-            running: Mutex::new(true),
+            watch: Mutex::new(None),
         });
         let handler = {
             let shared = shared.clone();
             move |events: DebounceEventResult| shared.on_events(events)
         };
-        let watch_error = |e: notify::Error| WatchError {
-            what: dir.display().to_string(),
-            message: e.to_string(),
-        };
         let config = DebounceConfig::default()
             .with_timeout(self.debounce)
             .with_batch_mode(true);
-        let mut debouncer =
-            new_debouncer_opt::<_, ChangeWatcher>(config, handler).map_err(watch_error)?;
-        debouncer
-            .watcher()
-            .watch(&dir, RecursiveMode::NonRecursive)
-            .map_err(watch_error)?;
-        shared.on_change(true);
-        Ok(FileSource {
-            shared,
-            debouncer: Some(debouncer),
-        })
+        let debouncer = new_debouncer_opt::<_, ChangeWatcher>(config, handler)
+            .map_err(|e| watch_error(e.to_string()))?;
+        let mut watch = shared.watch.lock();
+        let armed = watch
+            .insert(Watch {
+                debouncer,
+                dirs: Vec::new(),
+                chain: Vec::new(),
+            })
+            .rearm(&shared.absolute, &[]);
+        if let Err(e) = armed {
+            // The watcher's handler holds `shared`: drop the watcher, or neither is freed.
+            drop(watch.take());
+            return Err(watch_error(e.to_string()));
+        }
+        // The outcome is recorded in the status and traced by the pipeline.
+        let _ = shared.reload(true);
+        drop(watch);
+        Ok(FileSource { shared })
     }
 }
 
@@ -134,7 +145,6 @@ impl FileSourceBuilder {
 /// ```
 pub struct FileSource {
     shared: Arc<Shared>,
-    debouncer: Option<Debouncer<ChangeWatcher>>,
 }
 
 impl std::fmt::Debug for FileSource {
@@ -180,69 +190,185 @@ impl FileSource {
 
     /// Reads the file now, as an event would.
     pub fn reload(&self) -> Result<Applied, UpdateError> {
-        let _running = self.shared.running.lock();
+        let _watch = self.shared.watch.lock();
         self.shared.reload(false)
     }
 }
 
 impl Drop for FileSource {
     fn drop(&mut self) {
-        // Waits for a reload in progress; none starts after this.
-        *self.shared.running.lock() = false;
-        // Stops the debouncer thread and the watcher.
-        drop(self.debouncer.take());
+        // Waits for a reload in progress (which never blocks on the file); none starts
+        // after this.
+        let watch = self.shared.watch.lock().take();
+        // Stops the debouncer thread and the watcher, outside the lock its handler takes.
+        drop(watch);
     }
 }
 
 /// What the watcher's thread shares with the source.
 struct Shared {
+    /// The path as given.
     path: PathBuf,
+    /// The path made absolute (the directories above it are watched when it goes).
+    absolute: PathBuf,
     what: String,
-    file_name: OsString,
     format: Format,
     max_bytes: u64,
     pipeline: Pipeline,
-    /// False once the source is dropped; held during a reload.
-    running: Mutex<bool>,
+    /// The watch; `None` once the source is dropped. Held during a reload.
+    watch: Mutex<Option<Watch>>,
+}
+
+/// Most symbolic links followed from the path (as the kernel's limit).
+const MAX_LINKS: usize = 40;
+
+/// The watcher and what it watches.
+struct Watch {
+    debouncer: Debouncer<ChangeWatcher>,
+    /// The directories watched, each with the identity of what it was when watched.
+    dirs: Vec<(PathBuf, DirId)>,
+    /// The path, then each link's target in turn if it is a symbolic link.
+    chain: Vec<PathBuf>,
+}
+
+/// What a path named when it was watched: device and inode (on Unix), so that a
+/// directory removed and created again is watched again.
+type DirId = (u64, u64);
+
+impl Watch {
+    /// Whether an event at `path` may change what the file reads: an event on the file, on
+    /// a link on the way to it or its target, or on a directory above one of them (created,
+    /// removed, renamed).
+    fn concerns(&self, path: &Path) -> bool {
+        self.chain.iter().any(|p| p.starts_with(path))
+    }
+
+    /// Watches the directories that hold the path and its links' targets (each, if
+    /// missing, the nearest existing directory above it) and only those. `stale` are
+    /// watched directories an event was reported on (removed, moved away): watched again.
+    fn rearm(&mut self, path: &Path, stale: &[PathBuf]) -> notify::Result<()> {
+        let watcher = self.debouncer.watcher();
+        self.dirs.retain(|(dir, _)| {
+            let keep = !stale.contains(dir);
+            if !keep {
+                // notify may have dropped the watch with its directory already.
+                let _ = watcher.unwatch(dir);
+            }
+            keep
+        });
+        // Directories may come and go while the watches are set: until what is wanted is
+        // what is watched.
+        let mut failure = None;
+        for _ in 0..MAX_LINKS {
+            self.chain = link_chain(path);
+            let wanted = dirs_to_watch(&self.chain);
+            if wanted == self.dirs {
+                return Ok(());
+            }
+            for (dir, id) in &self.dirs {
+                if !wanted.contains(&(dir.clone(), *id)) {
+                    let _ = watcher.unwatch(dir);
+                }
+            }
+            let mut watched = Vec::with_capacity(wanted.len());
+            for entry in wanted {
+                if self.dirs.contains(&entry) {
+                    watched.push(entry);
+                    continue;
+                }
+                match watcher.watch(&entry.0, RecursiveMode::NonRecursive) {
+                    Ok(()) => watched.push(entry),
+                    Err(e) => failure = Some(e),
+                }
+            }
+            self.dirs = watched;
+        }
+        match (failure, self.dirs.is_empty()) {
+            (Some(e), _) => Err(e),
+            (None, true) => Err(notify::Error::generic("no directory to watch")),
+            (None, false) => Ok(()),
+        }
+    }
+}
+
+/// `path`, then, while the last is a symbolic link, its target (relative targets are
+/// relative to the link's directory).
+fn link_chain(path: &Path) -> Vec<PathBuf> {
+    let mut chain = vec![path.to_path_buf()];
+    while chain.len() <= MAX_LINKS {
+        let last = &chain[chain.len() - 1];
+        let Ok(target) = fs::read_link(last) else {
+            break;
+        };
+        let next = last.parent().unwrap_or(Path::new("/")).join(target);
+        chain.push(next);
+    }
+    chain
+}
+
+/// The directory of each path of `chain`, or the nearest existing directory above it, once
+/// each (by identity).
+fn dirs_to_watch(chain: &[PathBuf]) -> Vec<(PathBuf, DirId)> {
+    let mut dirs: Vec<(PathBuf, DirId)> = Vec::new();
+    for path in chain {
+        let existing = path.ancestors().skip(1).find_map(|dir| {
+            let meta = fs::metadata(dir).ok().filter(Metadata::is_dir)?;
+            Some((dir.to_path_buf(), dir_id(&meta)))
+        });
+        if let Some(found) = existing
+            && !dirs.iter().any(|(_, id)| *id == found.1)
+        {
+            dirs.push(found);
+        }
+    }
+    dirs
+}
+
+#[cfg(unix)]
+fn dir_id(meta: &Metadata) -> DirId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn dir_id(_: &Metadata) -> DirId {
+    (0, 0)
 }
 
 impl Shared {
     fn on_events(&self, events: DebounceEventResult) {
-        match events {
+        let mut guard = self.watch.lock();
+        let Some(watch) = guard.as_mut() else {
+            return; // the source was dropped
+        };
+        let stale: Vec<PathBuf> = match events {
             Ok(events) => {
-                if events.iter().any(|e| self.concerns_file(e)) {
-                    self.on_change(false);
+                if !events.iter().any(|e| watch.concerns(&e.path)) {
+                    return;
                 }
+                let watched = |path: &PathBuf| watch.dirs.iter().any(|(dir, _)| dir == path);
+                events.into_iter().map(|e| e.path).filter(watched).collect()
             }
             Err(e) => {
                 self.pipeline.report_error(UpdateError::Watch {
                     what: self.what.clone(),
                     message: e.to_string(),
                 });
-                // Events may have been lost: read the file to be sure.
-                self.on_change(false);
+                // Events may have been lost: watch everything again and read the file.
+                watch.dirs.iter().map(|(dir, _)| dir.clone()).collect()
             }
+        };
+        if let Err(e) = watch.rearm(&self.absolute, &stale) {
+            self.pipeline.report_error(UpdateError::Watch {
+                what: self.what.clone(),
+                message: e.to_string(),
+            });
         }
+        // The outcome is recorded in the status and traced by the pipeline.
+        let _ = self.reload(false);
     }
 
-    /// Whether an event in the directory may change what the file reads: an event on the
-    /// file itself, or on Kubernetes' `..data` links that a ConfigMap volume swaps.
-    fn concerns_file(&self, event: &DebouncedEvent) -> bool {
-        event.path.file_name().is_some_and(|name| {
-            name == self.file_name.as_os_str() || name.as_encoded_bytes().starts_with(b"..")
-        })
-    }
-
-    /// Reloads the file unless the source was dropped.
-    fn on_change(&self, first: bool) {
-        let running = self.running.lock();
-        if *running {
-            // The outcome is recorded in the status and traced by the pipeline.
-            let _ = self.reload(first);
-        }
-    }
-
-    /// Reads the file and updates the pipeline; the caller holds `running`. A file missing
+    /// Reads the file and updates the pipeline; the caller holds `watch`. A file missing
     /// at the start is reported, not treated as a deletion.
     fn reload(&self, first: bool) -> Result<Applied, UpdateError> {
         let _span = tracing::info_span!("file_source", path = %self.what).entered();
@@ -258,32 +384,89 @@ impl Shared {
         Err(error)
     }
 
-    /// The file's content, `None` if it does not exist.
+    /// The file's content, `None` if it does not exist. Only a regular file is opened, and
+    /// without blocking: should the path change into a FIFO between the look and the
+    /// opening, what was opened is looked at again before it is read.
     fn read(&self) -> Result<Option<Vec<u8>>, UpdateError> {
         let read_error = |e: io::Error| UpdateError::Read {
             what: self.what.clone(),
             message: e.to_string(),
         };
-        let file = match File::open(&self.path) {
+        let found = match fs::metadata(&self.path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(read_error(e)),
+        };
+        self.check(&found)?;
+        let file = match open_without_blocking(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(read_error(e)),
         };
-        let too_large = || UpdateError::TooLarge {
-            what: self.what.clone(),
-            limit: self.max_bytes,
-        };
-        let len = file.metadata().map_err(read_error)?.len();
-        if len > self.max_bytes {
-            return Err(too_large());
-        }
-        let mut bytes = Vec::with_capacity(len as usize);
+        let opened = file.metadata().map_err(read_error)?;
+        self.check(&opened)?;
+        let mut bytes = Vec::with_capacity(opened.len() as usize);
         file.take(self.max_bytes + 1)
             .read_to_end(&mut bytes)
             .map_err(read_error)?;
         if bytes.len() as u64 > self.max_bytes {
-            return Err(too_large());
+            return Err(self.too_large());
         }
         Ok(Some(bytes))
+    }
+
+    /// Whether what the path names may be read: a regular file within the size limit.
+    fn check(&self, meta: &Metadata) -> Result<(), UpdateError> {
+        if !meta.is_file() {
+            return Err(UpdateError::NotAFile {
+                what: self.what.clone(),
+                found: file_type_name(meta.file_type()),
+            });
+        }
+        if meta.len() > self.max_bytes {
+            return Err(self.too_large());
+        }
+        Ok(())
+    }
+
+    fn too_large(&self) -> UpdateError {
+        UpdateError::TooLarge {
+            what: self.what.clone(),
+            limit: self.max_bytes,
+        }
+    }
+}
+
+/// Opens `path` for reading without waiting (for a writer, a device).
+fn open_without_blocking(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    options.open(path)
+}
+
+/// What a file type that is not a regular file is, for messages.
+fn file_type_name(file_type: FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return "a device";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
     }
 }

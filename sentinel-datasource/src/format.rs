@@ -3,10 +3,11 @@
 use std::fmt;
 use std::path::Path;
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::UpdateError;
+use crate::error::{UpdateError, clip};
+use crate::tree::Tree;
 
 /// The format of a rule document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -51,57 +52,37 @@ impl Format {
         }
     }
 
-    /// Reads `bytes` into a tree. Empty content (no bytes, only whitespace or comments,
-    /// `null`) is [`UpdateError::Empty`], never an empty rule list.
-    pub(crate) fn read(self, bytes: &[u8]) -> Result<Value, UpdateError> {
+    /// Reads `bytes` into its documents' trees: one for JSON, one per `---` document for
+    /// YAML (empty YAML documents are left out). No document (no bytes, only whitespace or
+    /// comments, `null`) is [`UpdateError::Empty`], never an empty rule list. A key written
+    /// twice in a mapping is a syntax error naming the key and where it is.
+    pub(crate) fn read(self, bytes: &[u8]) -> Result<Vec<Value>, UpdateError> {
         let format = self.resolve(bytes);
-        let value = match format {
+        let documents = match format {
+            // The message without its snippet of the document: one line, and no long
+            // stretch of the document echoed.
             Format::Yaml => {
-                serde_saphyr::from_slice_with_options::<Value>(bytes, yaml_options(bytes))
-                    .map_err(|e| e.to_string())
+                serde_saphyr::from_slice_multiple_with_options::<Tree>(bytes, yaml_options(bytes))
+                    .map_err(|e| e.without_snippet().to_string())
             }
-            _ if without_bom(bytes).iter().all(u8::is_ascii_whitespace) => Ok(Value::Null),
-            _ => serde_json::from_slice::<Value>(without_bom(bytes)).map_err(|e| e.to_string()),
+            _ if without_bom(bytes).iter().all(u8::is_ascii_whitespace) => Ok(Vec::new()),
+            _ => read_json(without_bom(bytes))
+                .map(|tree| vec![tree])
+                .map_err(|e| e.to_string()),
         }
-        .map_err(|message| UpdateError::Syntax { format, message })?;
-        if value.is_null() {
+        .map_err(|message| UpdateError::Syntax {
+            format,
+            message: clip(&message).into_owned(),
+        })?;
+        let documents: Vec<Value> = documents
+            .into_iter()
+            .map(|Tree(doc)| doc)
+            .filter(|doc| !doc.is_null())
+            .collect();
+        if documents.is_empty() {
             return Err(UpdateError::Empty);
         }
-        Ok(value)
-    }
-
-    /// Whether the document is a plain list (JSON `[`, YAML `-` or `[` first); `self` is a
-    /// resolved format.
-    pub(crate) fn starts_with_list(self, bytes: &[u8]) -> bool {
-        match self {
-            Format::Yaml => yaml_starts_with_list(bytes),
-            _ => without_bom(bytes)
-                .iter()
-                .find(|b| !b.is_ascii_whitespace())
-                .is_some_and(|b| *b == b'['),
-        }
-    }
-
-    /// Reads `bytes` straight into `T` (no intermediate tree), telling `unknown` about
-    /// every field `T` does not have; `None` on any error. `self` is a resolved format.
-    pub(crate) fn read_typed<T: DeserializeOwned>(
-        self,
-        bytes: &[u8],
-        mut unknown: impl FnMut(serde_ignored::Path<'_>),
-    ) -> Option<T> {
-        match self {
-            Format::Yaml => serde_saphyr::with_deserializer_from_slice_with_options(
-                bytes,
-                yaml_options(bytes),
-                |de| serde_ignored::deserialize(de, &mut unknown),
-            )
-            .ok(),
-            _ => {
-                let mut de = serde_json::Deserializer::from_slice(without_bom(bytes));
-                let value = serde_ignored::deserialize(&mut de, &mut unknown).ok()?;
-                de.end().ok().map(|()| value)
-            }
-        }
+        Ok(documents)
     }
 
     /// Writes a tree in this format ([`Format::Auto`] writes YAML).
@@ -120,6 +101,14 @@ impl Format {
     }
 }
 
+/// One JSON value, and nothing after it.
+fn read_json(bytes: &[u8]) -> Result<Tree, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let tree = Tree::deserialize(&mut de)?;
+    de.end()?;
+    Ok(tree)
+}
+
 /// Text without its UTF-8 byte-order mark (which some editors write; serde_json does not
 /// accept it).
 fn without_bom(bytes: &[u8]) -> &[u8] {
@@ -129,29 +118,16 @@ fn without_bom(bytes: &[u8]) -> &[u8] {
 /// serde-saphyr's options with its node and event budgets grown with the input (its
 /// defaults, 250,000 nodes, stop at about 8,000 fully written flow rules). A node takes at
 /// least a byte of text unless it is an alias, and aliases keep their own default limits,
-/// so the budget still stops documents that expand.
+/// so the budget still stops documents that expand. Duplicate keys are passed on to
+/// [`Tree`], which refuses them naming where they are, as for JSON.
 fn yaml_options(bytes: &[u8]) -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_nodes = budget.max_nodes.max(2 * bytes.len());
     budget.max_events = budget.max_events.max(4 * bytes.len());
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
     options
-}
-
-/// Whether a YAML document's first node is a sequence (a plain list of rules): its first
-/// line that is not blank, a comment, a directive or `---` starts with `-` or `[`.
-fn yaml_starts_with_list(bytes: &[u8]) -> bool {
-    without_bom(bytes)
-        .split(|b| *b == b'\n')
-        .map(|line| line.trim_ascii())
-        .find(|line| {
-            !(line.is_empty()
-                || line.starts_with(b"#")
-                || line.starts_with(b"%")
-                || line.starts_with(b"---"))
-        })
-        .is_some_and(|line| line.starts_with(b"-") || line.starts_with(b"["))
 }
 
 impl fmt::Display for Format {
@@ -194,12 +170,11 @@ mod tests {
                 "{format:?} {text:?}"
             );
         }
-        assert_eq!(Format::Json.read(b"[]"), Ok(Value::Array(vec![])));
-        assert_eq!(
-            Format::Json.read(b"\xEF\xBB\xBF[]"),
-            Ok(Value::Array(vec![]))
-        );
-        assert_eq!(Format::Yaml.read(b"[]"), Ok(Value::Array(vec![])));
+        let empty_list = Ok(vec![Value::Array(vec![])]);
+        assert_eq!(Format::Json.read(b"[]"), empty_list);
+        assert_eq!(Format::Json.read(b"\xEF\xBB\xBF[]"), empty_list);
+        assert_eq!(Format::Yaml.read(b"[]"), empty_list);
+        assert_eq!(Format::Yaml.read(b"---\n---\n[]\n---\n"), empty_list);
     }
 
     #[test]
@@ -227,16 +202,6 @@ mod tests {
         }
         let e = Format::Yaml.read(laughs.as_bytes()).unwrap_err();
         assert!(e.to_string().contains("budget"), "{e}");
-    }
-
-    #[test]
-    fn a_yaml_list_is_recognised_by_its_first_line() {
-        assert!(yaml_starts_with_list(b"# rules\n\n---\n- resource: a\n"));
-        assert!(yaml_starts_with_list(b"  [{resource: a}]"));
-        assert!(yaml_starts_with_list(b"\xEF\xBB\xBF- resource: a\n"));
-        assert!(!yaml_starts_with_list(b"flow:\n  - resource: a\n"));
-        assert!(!yaml_starts_with_list(b"apiVersion: v1\n"));
-        assert!(!yaml_starts_with_list(b"# nothing\n"));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::fmt::Debug;
 
 use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
-use sentinel_core::flow::FlowRule;
+use sentinel_core::flow::{FlowRule, TokenCalculateStrategy};
 use sentinel_core::hotspot::HotspotRule;
 use sentinel_core::isolation::IsolationRule;
 use sentinel_core::system::{SystemMetric, SystemRule};
@@ -30,7 +30,8 @@ use serde::de::DeserializeOwned;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait RuleKind: Send + Sync + 'static {
-    /// The rule type. Fields missing from a document take their `Default` values;
+    /// The rule type. Fields missing from a document take their `Default` values, except
+    /// those [`RuleKind::required_fields`] names, which must be written;
     /// [`Pipeline::export`](crate::Pipeline::export) leaves out the fields whose values are
     /// both the default and zero.
     type Rule: Serialize
@@ -61,6 +62,16 @@ pub trait RuleKind: Send + Sync + 'static {
     fn id(rule: &Self::Rule) -> &str;
     /// The rule's resource (empty for instance-wide rules), for error messages.
     fn resource(rule: &Self::Rule) -> &str;
+    /// The fields a document must write for `rule` (decoded with defaults for whatever is
+    /// missing): those whose zero value would block all traffic or switch the rule off, so
+    /// that a file cut off before one of them (an editor or a tool caught mid-write) is an
+    /// error instead of a rule that blocks everything. An explicit 0 stays allowed
+    /// ([`RuleKind::validate`] judges the value). Adding a field is adding it to the list.
+    /// The default requires nothing.
+    fn required_fields(rule: &Self::Rule) -> &'static [&'static str] {
+        let _ = rule;
+        &[]
+    }
     /// Converts a rule read from a Kubernetes custom resource, where some thresholds are
     /// integer percentages, to the rule's own units. The default changes nothing.
     fn from_crd(rule: &mut Self::Rule) {
@@ -93,6 +104,18 @@ impl RuleKind for Flow {
     fn resource(rule: &FlowRule) -> &str {
         &rule.resource
     }
+    fn required_fields(rule: &FlowRule) -> &'static [&'static str] {
+        match rule.token_calculate_strategy {
+            // The threshold moves between these two with memory use.
+            TokenCalculateStrategy::MemoryAdaptive => &[
+                "lowMemUsageThreshold",
+                "highMemUsageThreshold",
+                "memLowWaterMarkBytes",
+                "memHighWaterMarkBytes",
+            ],
+            TokenCalculateStrategy::Direct | TokenCalculateStrategy::WarmUp => &["threshold"],
+        }
+    }
 }
 
 /// Concurrency-isolation rules ([`IsolationRule`]): section `isolation`, custom resource
@@ -120,6 +143,9 @@ impl RuleKind for Isolation {
     }
     fn resource(rule: &IsolationRule) -> &str {
         &rule.resource
+    }
+    fn required_fields(_: &IsolationRule) -> &'static [&'static str] {
+        &["threshold"]
     }
 }
 
@@ -149,6 +175,13 @@ impl RuleKind for CircuitBreaker {
     }
     fn resource(rule: &CircuitBreakerRule) -> &str {
         &rule.resource
+    }
+    fn required_fields(rule: &CircuitBreakerRule) -> &'static [&'static str] {
+        match rule.strategy {
+            // With 0 ms every completion is slow: the breaker opens at once.
+            Strategy::SlowRequestRatio => &["threshold", "retryTimeoutMs", "maxAllowedRtMs"],
+            Strategy::ErrorRatio | Strategy::ErrorCount => &["threshold", "retryTimeoutMs"],
+        }
     }
     fn from_crd(rule: &mut CircuitBreakerRule) {
         if rule.strategy != Strategy::ErrorCount {
@@ -183,6 +216,9 @@ impl RuleKind for Hotspot {
     fn resource(rule: &HotspotRule) -> &str {
         &rule.resource
     }
+    fn required_fields(_: &HotspotRule) -> &'static [&'static str] {
+        &["threshold"]
+    }
 }
 
 /// System adaptive-protection rules ([`SystemRule`]): section `system`, custom resource
@@ -211,6 +247,9 @@ impl RuleKind for System {
     }
     fn resource(_: &SystemRule) -> &str {
         ""
+    }
+    fn required_fields(_: &SystemRule) -> &'static [&'static str] {
+        &["triggerCount"]
     }
     fn from_crd(rule: &mut SystemRule) {
         if matches!(

@@ -29,8 +29,29 @@
 //!   `circuitBreaker:`, `hotspot:`, `system:`), so one
 //!   file holds a service's rules. A kind without a section keeps its rules.
 //!
-//! Fields a rule kind does not have are rejected by default ([`UnknownFields`]): a
-//! misspelt `threshhold` would otherwise give a threshold of 0.
+//! A YAML stream of several documents (`---`), as generators and `kubectl` write, and a
+//! Kubernetes `List` (`apiVersion: v1`, `kind: List`, `items: [...]`) are the union of
+//! their documents, all or nothing like a multi-kind document: the rules of a kind are
+//! those of every document holding that kind, concatenated in document order (rule `#n`
+//! in an error counts through them all); a document holding only kinds the source does
+//! not load is skipped, as such a section would be, but at least one must hold a kind it
+//! loads.
+//!
+//! What a document must not do, in every format and from every source:
+//!
+//! * write a key twice in one object or mapping, at any depth: refused, naming the key
+//!   and where it is (`[0].threshold`, `flow[2].resource`, `spec.rules[0].threshold`);
+//! * leave out a field whose zero would block traffic or switch the rule off (a file cut
+//!   off before a rule's `threshold:` must not load as "threshold 0"): see
+//!   [`RuleKind::required_fields`]; an explicit 0 stays allowed;
+//! * name a custom-resource version other than `datasource.sentinel.io/v1alpha1`
+//!   ([`CRD_VERSION`]);
+//! * have fields its rule kind does not have: rejected by default ([`UnknownFields`]), a
+//!   misspelt `threshhold` would otherwise give a threshold of 0.
+//!
+//! Error reports are bounded: the first [`MAX_PROBLEMS`] problems in full, then a count
+//! ([`RuleProblems`]), and no text taken from a document is echoed longer than about
+//! [`MAX_ECHO`] characters, so a large bad document gives a short status and log line.
 //!
 //! ## The pipeline
 //!
@@ -55,7 +76,10 @@
 //! ## Sources
 //!
 //! [`FileSource`] watches a file's directory (so rename-on-save works) on plain threads,
-//! with or without a tokio runtime. Other sources feed a [`Pipeline`] with
+//! with or without a tokio runtime. It follows a symbolic link's target (edits of the
+//! target in place reload), keeps watching when the directory is removed and created again
+//! (the new file is loaded), and reads only regular files: a FIFO, socket or device at the
+//! path is refused without ever being opened in a way that could block. Other sources feed a [`Pipeline`] with
 //! [`Pipeline::apply`], [`Pipeline::source_deleted`] and [`Pipeline::report_error`]; a
 //! source of several documents (keys under a prefix, objects in a namespace) merges them
 //! per kind with a [`DocumentSet`], where a bad document is rejected alone.
@@ -92,11 +116,14 @@ mod pipeline;
 mod status;
 #[cfg(any(feature = "etcd", feature = "k8s"))]
 mod task;
+mod tree;
 mod watch;
 
 pub use decode::UnknownFields;
-pub use document::CRD_GROUP;
-pub use error::{ExportError, RuleProblem, UpdateError, WatchError};
+pub use document::{CRD_GROUP, CRD_VERSION};
+pub use error::{
+    ExportError, MAX_ECHO, MAX_PROBLEMS, RuleProblem, RuleProblems, UpdateError, WatchError,
+};
 #[cfg(feature = "etcd")]
 pub use etcd::{EtcdSource, EtcdSourceBuilder};
 /// The etcd client crate, at the version the `etcd` feature uses (for

@@ -11,12 +11,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::erased::RuleList;
-use crate::error::UpdateError;
+use crate::error::{UpdateError, clip};
 use crate::format::Format;
 use crate::pipeline::{Applied, DeletePolicy, Pipeline};
 
 /// The content of one document: bytes in a [`Format`], or a tree already parsed (a
-/// Kubernetes object).
+/// Kubernetes object). Bytes are read with every check of a file (a key written twice is
+/// refused); a tree was parsed by its producer, so a key written twice can no longer be
+/// seen in it (the Kubernetes API server refuses one on write under `kubectl`'s default
+/// strict field validation), while every other check applies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document(Content);
 
@@ -200,7 +203,7 @@ impl DocumentSet {
                 batch.undo.push((name, old));
             }
             Err(error) => batch.errors.push(UpdateError::Document {
-                name,
+                name: clip(&name).into_owned(),
                 error: Box::new(error),
             }),
         }
@@ -214,21 +217,13 @@ impl DocumentSet {
         }
     }
 
-    /// Parses and checks one document on its own.
+    /// Parses and checks one document on its own, so that its errors name this document
+    /// rather than a place in the merged list.
     fn decode(&self, document: &Document) -> Result<Vec<Box<dyn RuleList>>, UpdateError> {
-        let lists = match &document.0 {
-            Content::Bytes { bytes, format } => self.pipeline.parse(bytes, *format)?,
-            Content::Tree(tree) => self.pipeline.parse_tree(tree.clone())?,
-        };
-        // The pipeline checks several kinds before loading them; one kind is checked here,
-        // so that its errors name this document rather than a place in the merged list.
-        if let [one] = lists.as_slice() {
-            let problems = one.problems();
-            if !problems.is_empty() {
-                return Err(UpdateError::InvalidRules(problems));
-            }
+        match &document.0 {
+            Content::Bytes { bytes, format } => self.pipeline.parse(bytes, *format),
+            Content::Tree(tree) => self.pipeline.parse_tree(tree.clone()),
         }
-        Ok(lists)
     }
 
     /// The kinds some document holds.

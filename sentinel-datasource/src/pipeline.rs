@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::decode::UnknownFields;
 use crate::document::split;
 use crate::erased::{DynKind, RuleList, known_kinds, ops};
-use crate::error::{ExportError, RuleProblem, UpdateError};
+use crate::error::{ExportError, RuleProblem, RuleProblems, UpdateError};
 use crate::format::Format;
 use crate::kind::RuleKind;
 use crate::status::{ErrorRecord, KindCount, SourceStatus};
@@ -293,39 +293,58 @@ impl Pipeline {
         format.write(&doc).map_err(error)
     }
 
-    /// Reads, splits and decodes a document into one list per kind it covers.
+    /// Reads, splits and decodes a source's content into one list per kind it covers.
     pub(crate) fn parse(
         &self,
         bytes: &[u8],
         format: Format,
     ) -> Result<Vec<Box<dyn RuleList>>, UpdateError> {
-        let kinds = &self.inner.kinds;
-        let resolved = format.resolve(bytes);
-        if let [kind] = kinds.as_slice()
-            && resolved.starts_with_list(bytes)
-            && let Some(list) = kind.decode_list(bytes, resolved, self.inner.unknown_fields)
-        {
-            return Ok(vec![list]);
-        }
-        self.parse_tree(format.read(bytes)?)
+        self.parse_documents(format.read(bytes)?)
     }
 
     /// Splits and decodes a document tree into one list per kind it covers.
     pub(crate) fn parse_tree(&self, doc: Value) -> Result<Vec<Box<dyn RuleList>>, UpdateError> {
+        self.parse_documents(vec![doc])
+    }
+
+    /// Splits and decodes documents into one list per kind they cover, the rules of a kind
+    /// in document order; every problem is reported (the first in full).
+    fn parse_documents(
+        &self,
+        documents: Vec<Value>,
+    ) -> Result<Vec<Box<dyn RuleList>>, UpdateError> {
         let kinds = &self.inner.kinds;
-        let parts = split(doc, kinds)?;
-        let mut lists = Vec::with_capacity(parts.len());
-        let mut problems: Vec<RuleProblem> = Vec::new();
-        for part in parts {
-            match kinds[part.kind].decode(part.rules, part.from_crd, self.inner.unknown_fields) {
-                Ok(list) => lists.push(list),
-                Err(p) => problems.extend(p),
+        let mut problems = RuleProblems::default();
+        let mut lists = Vec::new();
+        let mut parts = split(documents, kinds)?.into_iter().peekable();
+        while let Some(first) = parts.next() {
+            let kind = first.kind;
+            let same_kind = std::iter::from_fn(|| parts.next_if(|p| p.kind == kind));
+            // A part's rules are numbered on from the previous part's, as in the list
+            // that is loaded.
+            let mut next_index = 0;
+            let mut decoded = Vec::new();
+            for part in std::iter::once(first).chain(same_kind) {
+                let count = part.rules.len();
+                let unknown_fields = self.inner.unknown_fields;
+                match kinds[kind].decode(part.rules, part.from_crd, unknown_fields, next_index) {
+                    Ok(list) => decoded.push(list),
+                    Err(p) => problems.append(p),
+                }
+                next_index += count;
             }
+            lists.push(match decoded.pop() {
+                Some(only) if decoded.is_empty() => only,
+                last => {
+                    decoded.extend(last);
+                    let decoded: Vec<&dyn RuleList> = decoded.iter().map(|l| &**l).collect();
+                    kinds[kind].concat(&decoded)
+                }
+            });
         }
-        if lists.len() > 1 {
-            // Several kinds load one after the other: check them all first.
-            problems.extend(lists.iter().flat_map(|l| l.problems()));
-        }
+        // Checked here, before any kind loads: several kinds load one after the other, and
+        // the engine would log a refused set whole, however large.
+        lists.iter().for_each(|l| problems.append(l.problems()));
         if problems.is_empty() {
             Ok(lists)
         } else {

@@ -322,7 +322,12 @@ fn yaml_and_json_lists_report_the_same_problems() {
         .collect();
     assert_eq!(
         blamed,
-        [(1, "threshhold"), (2, "threshold"), (3, "controlBehavior")]
+        [
+            (1, "threshhold"),
+            (1, "threshold"),
+            (2, "threshold"),
+            (3, "controlBehavior")
+        ]
     );
     assert_eq!(from_yaml.problems()[0].id, "typo");
     let same_fields = |e: &UpdateError| {
@@ -336,19 +341,26 @@ fn yaml_and_json_lists_report_the_same_problems() {
 }
 
 #[test]
-fn a_misspelt_field_is_an_error_unless_unknown_fields_are_ignored() {
-    let doc = br#"[{"resource": "GET /search", "threshhold": 10}]"#;
+fn a_misspelt_field_is_an_error_and_ignoring_unknown_fields_does_not_default_the_threshold() {
+    let misspelt = br#"[{"resource": "GET /search", "threshhold": 10}]"#;
     let sentinel = Sentinel::new();
     let err = Pipeline::for_kind::<Flow>(&sentinel)
-        .apply(doc, Format::Json)
+        .apply(misspelt, Format::Json)
         .unwrap_err();
-    assert_eq!(err.problems()[0].field, "threshhold");
+    assert_eq!(blamed(&err), [(0, "threshhold"), (0, "threshold")]);
     assert!(sentinel.flow_rules().is_empty());
-    Pipeline::builder(&sentinel)
+    let lenient = Pipeline::builder(&sentinel)
         .kind::<Flow>()
         .unknown_fields(UnknownFields::Ignore)
-        .build()
-        .apply(doc, Format::Json)
+        .build();
+    let err = lenient.apply(misspelt, Format::Json).unwrap_err();
+    assert_eq!(blamed(&err), [(0, "threshold")], "{err}");
+    assert!(sentinel.flow_rules().is_empty());
+    lenient
+        .apply(
+            br#"[{"resource": "GET /search", "threshold": 10, "note": "Go ignores this"}]"#,
+            Format::Json,
+        )
         .unwrap();
     assert_eq!(sentinel.flow_rules().len(), 1);
 }

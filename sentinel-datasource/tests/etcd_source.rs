@@ -373,3 +373,49 @@ async fn a_source_runs_on_the_callers_runtime() {
     .expect("the update");
     drop(source);
 }
+
+#[test]
+fn values_with_a_key_twice_a_missing_threshold_or_an_unserved_version_are_refused_briefly() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = EtcdServer::start(dir.path());
+    let mut writer = Writer::connect(&etcd.endpoint());
+    writer.put("/rules/flow", &flow("checkout", 10));
+    let sentinel = Sentinel::new();
+    let source = quick(EtcdSource::key([etcd.endpoint()], "/rules/flow"))
+        .start(Pipeline::for_kind::<Flow>(&sentinel))
+        .unwrap();
+    assert!(source.wait_synced(common::SERVER_PATIENCE));
+    let many_bad: Vec<String> = (0..5000)
+        .map(|i| format!(r#"{{"resource": "r{i}", "threshold": "x{i}"}}"#))
+        .collect();
+    let many_bad = format!("[{}]", many_bad.join(","));
+    let unserved = "apiVersion: datasource.sentinel.io/v9\nkind: FlowRules\n\
+                    spec: {rules: [{resource: checkout, threshold: 1}]}\n";
+    for (value, expected) in [
+        (
+            r#"[{"resource":"checkout","threshold":10,"threshold":1000}]"#,
+            "key `threshold` is written twice at `[0].threshold`",
+        ),
+        (
+            "- resource: checkout\n  threshold: 5\n- resource: cut-short\n",
+            "flow rule #1 on resource \"cut-short\": field `threshold` is missing",
+        ),
+        (unserved, "(the only version served)"),
+        (&many_bad, "... and 4980 more problems"),
+    ] {
+        writer.put("/rules/flow", value);
+        wait_for_server(&format!("{expected} reported"), || {
+            last_error(&source).is_some_and(|e| e.to_string().contains(expected))
+        });
+        assert!(last_error(&source).unwrap().to_string().len() < 8192);
+        assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 10.0)]));
+    }
+    // A YAML stream of documents is their union.
+    writer.put(
+        "/rules/flow",
+        "---\n- {resource: a, threshold: 1}\n---\n- {resource: b, threshold: 2}\n",
+    );
+    wait_for_server("the union", || {
+        flow_rules(&sentinel) == rules(&[("a", 1.0), ("b", 2.0)])
+    });
+}

@@ -318,3 +318,198 @@ fn a_save_takes_effect_within_a_second_with_the_default_debounce() {
     let took = saved.elapsed();
     assert!(took < Duration::from_secs(1), "took {took:?}");
 }
+
+/// A source of flow rules watching `path` with the tests' quiet time.
+fn watch_flow(path: &std::path::Path, sentinel: &Sentinel) -> FileSource {
+    FileSource::builder(path)
+        .debounce(DEBOUNCE)
+        .start(Pipeline::for_kind::<Flow>(sentinel))
+        .unwrap()
+}
+
+/// Runs `f` on a thread of its own and returns its result, failing the test if it takes
+/// longer than [`common::PATIENCE`] (a call that blocks forever fails instead of hanging).
+fn within_patience<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(common::PATIENCE)
+        .unwrap_or_else(|_| panic!("{what} did not return within {:?}", common::PATIENCE))
+}
+
+/// Makes a FIFO at `path` with `mkfifo` (and waits for it to exit).
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_at_the_rule_path_is_refused_without_blocking_and_the_source_drops_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.json");
+    mkfifo(&path);
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::for_kind::<Flow>(&sentinel);
+    let source = within_patience("starting on a FIFO", {
+        let path = path.clone();
+        move || {
+            FileSource::builder(path)
+                .debounce(DEBOUNCE)
+                .start(pipeline)
+                .unwrap()
+        }
+    });
+    let error = source.status().last_error.unwrap().error;
+    assert_eq!(
+        error,
+        UpdateError::NotAFile {
+            what: path.display().to_string(),
+            found: "a FIFO (named pipe)"
+        }
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("is a FIFO (named pipe), not a regular file")
+    );
+    assert!(matches!(
+        within_patience("a reload", move || (source.reload(), source)),
+        (Err(UpdateError::NotAFile { .. }), _)
+    ));
+
+    // Replaced by a regular file, it loads; a FIFO, a socket or a link to a device put in
+    // its place later is refused and the rules stay.
+    let w = Watched::with_threshold_one();
+    let socket = |p: &std::path::Path| drop(std::os::unix::net::UnixListener::bind(p).unwrap());
+    let device = |p: &std::path::Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap();
+    for make in [mkfifo as fn(&std::path::Path), socket, device] {
+        let rejected = w.status().updates_rejected;
+        fs::remove_file(&w.path).unwrap();
+        make(&w.path);
+        wait_until("the special file refused", || {
+            w.status().updates_rejected > rejected
+                && matches!(
+                    w.status().last_error.map(|e| e.error),
+                    Some(UpdateError::NotAFile { .. })
+                )
+        });
+        assert_eq!(w.thresholds(), [1.0]);
+    }
+    let Watched {
+        _dir, path, source, ..
+    } = w;
+    fs::remove_file(&path).unwrap();
+    mkfifo(&path);
+    within_patience("dropping a source watching a FIFO", move || drop(source));
+    drop(_dir);
+}
+
+#[test]
+fn the_watch_survives_its_directory_removed_and_created_again() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("deploy/rules");
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("flow.json");
+    fs::write(&path, rules(1)).unwrap();
+    let sentinel = Sentinel::new();
+    let source = watch_flow(&path, &sentinel);
+    let threshold = || sentinel.flow_rules()[0].threshold;
+    assert_eq!(threshold(), 1.0);
+    // The rule directory, then the directory above it too, as deploy scripts do.
+    for (n, removed) in [
+        (2, dir.clone()),
+        (3, root.path().join("deploy")),
+        (4, dir.clone()),
+    ] {
+        let rejected = source.status().updates_rejected;
+        fs::remove_dir_all(&removed).unwrap();
+        wait_until("the file reported missing", || {
+            source.status().updates_rejected > rejected
+        });
+        assert!(matches!(
+            source.status().last_error.map(|e| e.error),
+            Some(UpdateError::Missing { .. })
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(&path, rules(n)).unwrap();
+        wait_until(&format!("threshold {n} from the new directory"), || {
+            threshold() == f64::from(n)
+        });
+        assert!(source.status().is_healthy());
+    }
+    // And it still follows in-place edits.
+    fs::write(&path, rules(5)).unwrap();
+    wait_until("threshold 5", || threshold() == 5.0);
+}
+
+#[test]
+fn a_directory_missing_at_start_is_watched_once_it_exists() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("not/yet");
+    let path = dir.join("flow.json");
+    let sentinel = Sentinel::new();
+    let source = watch_flow(&path, &sentinel);
+    assert!(matches!(
+        source.status().last_error.map(|e| e.error),
+        Some(UpdateError::Missing { .. })
+    ));
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(&path, rules(6)).unwrap();
+    wait_until("the new file's rules", || {
+        sentinel.flow_rules().first().map(|r| r.threshold) == Some(6.0)
+    });
+}
+
+#[cfg(unix)]
+#[test]
+fn in_place_edits_of_a_symlinks_target_take_effect_and_the_link_is_followed_when_it_moves() {
+    use std::os::unix::fs::symlink;
+    let root = tempfile::tempdir().unwrap();
+    let (watched, elsewhere) = (root.path().join("etc"), root.path().join("srv/rules"));
+    fs::create_dir_all(&watched).unwrap();
+    fs::create_dir_all(&elsewhere).unwrap();
+    let (first, second) = (
+        elsewhere.join("flow-v1.json"),
+        elsewhere.join("flow-v2.json"),
+    );
+    fs::write(&first, rules(1)).unwrap();
+    fs::write(&second, rules(2)).unwrap();
+    let link = watched.join("flow.json");
+    symlink(&first, &link).unwrap();
+    let sentinel = Sentinel::new();
+    let _source = watch_flow(&link, &sentinel);
+    let threshold = || sentinel.flow_rules()[0].threshold;
+    assert_eq!(threshold(), 1.0);
+    let edit_in_place = |path: &std::path::Path, n: u32| {
+        let mut file = OpenOptions::new().write(true).open(path).unwrap();
+        let content = rules(n);
+        file.write_all(content.as_bytes()).unwrap();
+        file.set_len(content.len() as u64).unwrap();
+    };
+    edit_in_place(&first, 10);
+    wait_until("the edited target in force", || threshold() == 10.0);
+    // The link is moved to another target (a new link renamed over it): the new target is
+    // read and its edits are followed.
+    let temp = watched.join("flow.json.new");
+    symlink(&second, &temp).unwrap();
+    fs::rename(&temp, &link).unwrap();
+    wait_until("the new target in force", || threshold() == 2.0);
+    edit_in_place(&second, 20);
+    wait_until("the new target's edit in force", || threshold() == 20.0);
+    // A relative link through another link: both hops are followed.
+    let hop = elsewhere.join("current.json");
+    symlink("flow-v1.json", &hop).unwrap();
+    symlink(&hop, &temp).unwrap();
+    fs::rename(&temp, &link).unwrap();
+    wait_until("the first file again, through two links", || {
+        threshold() == 10.0
+    });
+    edit_in_place(&first, 30);
+    wait_until("its edit in force", || threshold() == 30.0);
+}

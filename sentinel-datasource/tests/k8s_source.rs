@@ -353,6 +353,42 @@ fn every_kind_is_watched_and_crd_percentages_become_ratios() {
 }
 
 #[test]
+fn an_object_missing_a_threshold_or_with_many_bad_rules_is_refused_briefly_by_name() {
+    let server = FakeApiServer::start();
+    server.apply("FlowRules", NS, "good", &[], flow_spec(&[("g", 1)]));
+    server.apply(
+        "FlowRules",
+        NS,
+        "cut",
+        &[],
+        json!({"rules": [{"resource": "c", "threshold": 2}, {"resource": "cut-short"}]}),
+    );
+    let sentinel = Sentinel::new();
+    let source = start(&server, Pipeline::for_kind::<Flow>(&sentinel), |b| b);
+    assert_eq!(flow_rules(&sentinel), rules(&[("g", 1.0)]));
+    let Some(UpdateError::Document { name, error }) = last_error(&source) else {
+        panic!("{:?}", source.status())
+    };
+    assert_eq!(name, "FlowRules default/cut");
+    let problem = &error.problems()[0];
+    assert_eq!(
+        (problem.index, problem.field.as_str()),
+        (1, "threshold"),
+        "{problem}"
+    );
+
+    let many_bad: Vec<Value> = (0..3000)
+        .map(|i| json!({"resource": format!("r{i}"), "threshold": -1}))
+        .collect();
+    server.apply("FlowRules", NS, "cut", &[], json!({ "rules": many_bad }));
+    wait_for_server("the many bad rules reported", || {
+        last_error(&source).is_some_and(|e| e.to_string().ends_with("... and 2980 more problems"))
+    });
+    assert!(last_error(&source).unwrap().to_string().len() < 8192);
+    assert_eq!(flow_rules(&sentinel), rules(&[("g", 1.0)]));
+}
+
+#[test]
 fn closing_the_source_stops_it_and_changes_nothing_in_the_cluster() {
     let server = FakeApiServer::start();
     server.apply("FlowRules", NS, "a", &[], flow_spec(&[("a", 1)]));

@@ -26,8 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::document::CRD_GROUP;
 
-/// The API version of the custom resources.
-pub const CRD_VERSION: &str = "v1alpha1";
+pub use crate::document::CRD_VERSION;
 
 /// Declares one custom resource kind: its spec (a list of rules) and, through kube's
 /// derive, the resource type named after the kind.
