@@ -17,6 +17,8 @@ if ! command -v etcd >/dev/null || ! command -v protoc >/dev/null; then
     fi
 fi
 
+echo "== layering (scripts/layers.py)"
+python3 scripts/layers.py
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (-D warnings)"

@@ -1,15 +1,13 @@
 //! What a blocked request gets instead of reaching the service.
 
-use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::header::RETRY_AFTER;
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode};
 use sentinel_core::{BlockError, BlockType};
 
 use std::time::Duration;
 
-use crate::grpc::{
-    GRPC_CONTENT_TYPE, GRPC_MESSAGE, GRPC_RETRY_PUSHBACK, GRPC_STATUS, GrpcCode, grpc_message,
-};
+use crate::refusal::Refusal;
 
 /// Builds the response to a blocked request.
 ///
@@ -57,30 +55,6 @@ pub fn http_status(block_type: BlockType) -> StatusCode {
         Refusal::OverLimit => StatusCode::TOO_MANY_REQUESTS,
         Refusal::Forbidden => StatusCode::FORBIDDEN,
         Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
-/// What a block means to the caller, which both HTTP statuses and gRPC codes follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    /// Over a flow or hot-parameter limit: slow down.
-    OverLimit,
-    /// An authority rule refused the caller.
-    Forbidden,
-    /// A breaker, system protection, isolation or a custom check: try later.
-    Unavailable,
-}
-
-impl Refusal {
-    pub(crate) fn of(block_type: BlockType) -> Self {
-        match block_type {
-            BlockType::Flow | BlockType::HotSpotParamFlow => Refusal::OverLimit,
-            BlockType::Authority => Refusal::Forbidden,
-            BlockType::CircuitBreaking
-            | BlockType::System
-            | BlockType::Isolation
-            | BlockType::Custom(_) => Refusal::Unavailable,
-        }
     }
 }
 
@@ -139,46 +113,6 @@ impl<B: Default> BlockHandler<Response<B>> for HttpBlockResponse {
         };
         if let Some(value) = retry_after {
             response.headers_mut().insert(RETRY_AFTER, value);
-        }
-        response.extensions_mut().insert(block.clone());
-        response
-    }
-}
-
-/// The gRPC answer to a block: a trailers-only response (HTTP 200, `content-type:
-/// application/grpc`, no body) whose `grpc-status` is RESOURCE_EXHAUSTED (8) for flow and
-/// hot-parameter limits, PERMISSION_DENIED (7) for authority rules and UNAVAILABLE (14)
-/// otherwise, with the block in `grpc-message` and, when the refusing limiter says when it
-/// would admit, that wait in `grpc-retry-pushback-ms` (what gRPC clients' retry policies
-/// honour).
-///
-/// ```
-/// use http::{Request, Response};
-/// use sentinel_adapters::{BlockHandler, GrpcBlockResponse};
-/// use sentinel_core::{BlockError, BlockType};
-///
-/// let block = BlockError::new(BlockType::Flow, "/shop.Inventory/Reserve".into(), "over the limit");
-/// let (parts, ()) = Request::post("/shop.Inventory/Reserve").body(()).unwrap().into_parts();
-/// let res: Response<()> = GrpcBlockResponse.block_response(&block, &parts);
-/// assert_eq!(res.status(), 200);
-/// assert_eq!(res.headers()["grpc-status"], "8");
-/// assert!(res.headers()["grpc-message"].to_str().unwrap().starts_with("Flow%20blocked"));
-/// ```
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GrpcBlockResponse;
-
-impl<B: Default> BlockHandler<Response<B>> for GrpcBlockResponse {
-    fn block_response(&self, block: &BlockError, _request: &Parts) -> Response<B> {
-        let mut response = Response::new(B::default());
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, GRPC_CONTENT_TYPE);
-        headers.insert(GRPC_STATUS, GrpcCode::of(block.block_type()).header_value());
-        if let Some(message) = grpc_message(block) {
-            headers.insert(GRPC_MESSAGE, message);
-        }
-        if let Some(wait) = block.retry_after() {
-            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-            headers.insert(GRPC_RETRY_PUSHBACK, HeaderValue::from(ms));
         }
         response.extensions_mut().insert(block.clone());
         response

@@ -88,16 +88,17 @@ mod grpc;
 mod guarded;
 #[cfg(all(feature = "axum", feature = "prometheus"))]
 mod metrics;
+mod refusal;
 mod resource;
 mod server;
 
 pub use args::{Arg, NoArgs, RequestArgs, TrustedProxies};
-pub use block::{BlockHandler, GrpcBlockResponse, HttpBlockResponse, http_status};
+pub use block::{BlockHandler, HttpBlockResponse, http_status};
 pub use classify::{Classify, GrpcErrors, ServerErrors};
 pub use client::{ClientError, Fallback, NoFallback, SentinelClient, SentinelClientLayer};
-pub use grpc::GrpcCode;
 #[cfg(feature = "tonic")]
 pub use grpc::block_status;
+pub use grpc::{GrpcBlockResponse, GrpcCode};
 pub use guarded::{BlockMode, Guarded, Respond, ResponseFuture};
 /// IP networks, for [`TrustedProxies::Networks`] (the `ipnet` crate's type).
 pub use ipnet::IpNet;

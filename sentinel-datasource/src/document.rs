@@ -233,30 +233,6 @@ fn by_kind(mut parts: Vec<Part>, kinds: String, found: &str) -> Result<Vec<Part>
     Ok(parts)
 }
 
-/// Removes the fields of a written rule whose value is its default and a zero value (0,
-/// `""`, `false`, empty), except the `required` ones: read back, here or by sentinel-golang
-/// (which starts from zero values), the rule is the same. Defaults that are not zero
-/// (`statIntervalInMs: 1000`) stay written.
-pub(crate) fn drop_zero_defaults(rule: &mut Value, default: &Value, required: &[&str]) {
-    if let (Value::Object(fields), Value::Object(defaults)) = (rule, default) {
-        fields.retain(|key, value| {
-            required.contains(&key.as_str())
-                || !(is_zero(value) && defaults.get(key) == Some(value))
-        });
-    }
-}
-
-fn is_zero(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-    }
-}
-
 fn names(kinds: &[&'static dyn DynKind], name: impl Fn(&dyn DynKind) -> &'static str) -> String {
     kinds
         .iter()
@@ -377,25 +353,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("write `flow: []`"), "{e}");
-    }
-
-    #[test]
-    fn only_fields_both_default_and_zero_are_left_out() {
-        let default = json!({"resource": "", "threshold": 0.0, "statIntervalInMs": 1000,
-                             "strategy": -1, "items": []});
-        let mut rule = json!({"resource": "r", "threshold": 0.0, "statIntervalInMs": 1000,
-                              "strategy": -1, "items": []});
-        drop_zero_defaults(&mut rule, &default, &[]);
-        assert_eq!(
-            rule,
-            json!({"resource": "r", "statIntervalInMs": 1000, "strategy": -1})
-        );
-        let mut required = json!({"resource": "r", "threshold": 0.0});
-        drop_zero_defaults(&mut required, &default, &["threshold"]);
-        assert_eq!(required, json!({"resource": "r", "threshold": 0.0}));
-        let mut zero_but_not_default = json!({"statIntervalInMs": 0});
-        drop_zero_defaults(&mut zero_but_not_default, &default, &[]);
-        assert_eq!(zero_but_not_default, json!({"statIntervalInMs": 0}));
     }
 
     #[test]

@@ -113,6 +113,7 @@ mod k8s;
 mod kind;
 mod merge;
 mod pipeline;
+mod read;
 mod status;
 #[cfg(any(feature = "etcd", feature = "k8s"))]
 mod task;

@@ -8,8 +8,8 @@ use tower_layer::Layer;
 use super::{Fallback, NoFallback, SentinelClient};
 use crate::admission::Admission;
 use crate::args::NoArgs;
-use crate::block::GrpcBlockResponse;
 use crate::classify::{GrpcErrors, ServerErrors};
+use crate::grpc::GrpcBlockResponse;
 use crate::guarded::Guarded;
 use crate::resource::FixedName;
 

@@ -6,8 +6,9 @@ use tower_layer::Layer;
 use super::SentinelService;
 use crate::admission::Admission;
 use crate::args::NoArgs;
-use crate::block::{GrpcBlockResponse, HttpBlockResponse};
+use crate::block::HttpBlockResponse;
 use crate::classify::{GrpcErrors, ServerErrors};
+use crate::grpc::GrpcBlockResponse;
 use crate::guarded::{Guarded, Respond};
 use crate::resource::{PathName, RouteName};
 

@@ -78,6 +78,7 @@ impl Engine {
     }
 
     /// Every resource's node with its index (the overflow node left out), for exporters.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub fn resource_nodes(&self) -> Vec<(u32, &ResourceNode)> {
         self.registry
             .nodes()
