@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The etcd source's tests start a real etcd, and etcd-client needs protoc to build.
-if ! command -v etcd >/dev/null || ! command -v protoc >/dev/null; then
-    packages="etcd-server etcd-client protobuf-compiler libprotobuf-dev"
+if ! command -v etcd >/dev/null || ! command -v protoc >/dev/null || ! command -v python3 >/dev/null; then
+    packages="etcd-server etcd-client protobuf-compiler libprotobuf-dev python3"
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "== installing $packages"
         apt-get update

@@ -53,9 +53,9 @@ pub const UNMATCHED_ROUTE: &str = "(unmatched route)";
 /// [`UNMATCHED_ROUTE`] (SEMANTICS §11). A request that went through no axum router (a
 /// plain hyper or tower service) is named by its URI path without the query.
 ///
-/// The method is one of the nine standard ones, or `OTHER` for any extension method a
-/// client makes up (axum routes only the standard ones), so the names a route can take are
-/// bounded.
+/// The method is one of the standard ones, or `OTHER` for any extension method a client
+/// makes up (axum routes only the standard ones), so the names a route can take are
+/// bounded; `HEAD` counts as `GET`, whose handler answers it.
 ///
 /// Without a router every distinct path is its own resource. Sentinel caps the number of
 /// resources (`SentinelBuilder::max_resources`), so paths chosen by clients cannot exhaust
@@ -104,15 +104,16 @@ fn push_name(name: &mut String, method: &str, route: &str) {
     name.push_str(route);
 }
 
-/// A standard method's name, or `OTHER`.
+/// A standard method's name, or `OTHER`; `HEAD` is `GET` (axum, like most servers, answers
+/// HEAD with the GET handler, so the GET route's rules must hold for it).
 fn method_name(method: &http::Method) -> &str {
     use http::Method;
     match *method {
+        Method::HEAD => "GET",
         Method::GET
         | Method::POST
         | Method::PUT
         | Method::DELETE
-        | Method::HEAD
         | Method::OPTIONS
         | Method::CONNECT
         | Method::PATCH

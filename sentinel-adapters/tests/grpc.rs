@@ -185,7 +185,7 @@ async fn a_limited_tonic_service_answers_resource_exhausted() {
     assert!(status.message().contains("Flow blocked"), "{status:?}");
     assert_eq!(
         status.metadata().get("grpc-retry-pushback-ms").unwrap(),
-        "1100",
+        "1000",
         "the limiter's wait, for the client's retry policy"
     );
     assert_eq!(echo.calls.load(Ordering::SeqCst), 1);

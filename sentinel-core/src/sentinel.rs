@@ -41,7 +41,7 @@ use crate::system_metrics::{ProcessMetrics, SystemMetricsSource};
 /// assert!(sentinel.entry("GET /items").try_enter().is_ok());
 /// assert!(sentinel.entry("GET /items").try_enter().is_ok());
 /// assert!(sentinel.entry("GET /items").try_enter().is_err()); // third in one second
-/// clock.advance(Duration::from_millis(1100)); // no 1 s span holds the first two now
+/// clock.advance(Duration::from_secs(1));
 /// assert!(sentinel.entry("GET /items").try_enter().is_ok());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -171,26 +171,27 @@ pub struct RuleCounts {
 #[derive(Clone, Debug)]
 pub struct Resource {
     sentinel: Sentinel,
+    /// The node resolved when the handle was made; 0 (the overflow node) while the table
+    /// was full, and then looked up by name again on every entry.
     index: u32,
+    name: Arc<str>,
 }
 
 impl Resource {
     /// Starts an entry on this resource.
     pub fn entry(&self) -> EntryBuilder<'_> {
-        EntryBuilder::new(
-            SentinelRef::Borrowed(&self.sentinel),
-            NodeKey::Node(self.index),
-        )
+        // A handle made while the table was full finds the resource's own node once rules
+        // give it one.
+        let key = match self.index {
+            0 => NodeKey::Name(&self.name),
+            index => NodeKey::Node(index),
+        };
+        EntryBuilder::new(SentinelRef::Borrowed(&self.sentinel), key)
     }
 
     /// The resource name.
     pub fn name(&self) -> &str {
-        &self
-            .sentinel
-            .engine
-            .registry
-            .node_or_overflow(self.index)
-            .name
+        &self.name
     }
 }
 
@@ -228,6 +229,7 @@ impl Sentinel {
         Resource {
             sentinel: self.clone(),
             index: self.engine.node_of(name).0,
+            name: name.into(),
         }
     }
 

@@ -269,14 +269,28 @@ impl Check for Breaker {
                     if ctx.now_nanos() < retry_at {
                         return self.block(&self.open, retry_at - ctx.now_nanos());
                     }
-                    // Give the round up only if its probes stay silent for the probe timeout.
-                    self.next_retry_ns.store(
-                        ctx.now_nanos().saturating_add(self.probe_timeout_ns),
-                        Ordering::Release,
-                    );
-                    if let Some(seq) = self.transition(w, State::HalfOpen, 1, ctx.now_nanos(), None)
+                    // One caller wins the retry time it read and starts the round; the
+                    // round is given up only if its probes stay silent for the probe
+                    // timeout. Losers change nothing: a probe that fails meanwhile has
+                    // already set the next retry time, and it must stand.
+                    let give_up = ctx.now_nanos().saturating_add(self.probe_timeout_ns);
+                    if self
+                        .next_retry_ns
+                        .compare_exchange(retry_at, give_up, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
                     {
-                        return Verdict::PassWith(seq);
+                        match self.transition(w, State::HalfOpen, 1, ctx.now_nanos(), None) {
+                            Some(seq) => return Verdict::PassWith(seq),
+                            // The state moved under a stale read: put the time back.
+                            None => {
+                                let _ = self.next_retry_ns.compare_exchange(
+                                    give_up,
+                                    retry_at,
+                                    Ordering::AcqRel,
+                                    Ordering::Acquire,
+                                );
+                            }
+                        }
                     }
                 }
                 State::HalfOpen => {
@@ -287,6 +301,12 @@ impl Check for Breaker {
                             .compare_exchange(w, next, Ordering::AcqRel, Ordering::Acquire)
                             .is_ok()
                         {
+                            // The round is given up only when its latest probe has been
+                            // silent for the probe timeout.
+                            self.next_retry_ns.fetch_max(
+                                ctx.now_nanos().saturating_add(self.probe_timeout_ns),
+                                Ordering::AcqRel,
+                            );
                             return Verdict::PassWith(seq_of(w));
                         }
                     } else if ctx.now_nanos() >= self.next_retry_ns.load(Ordering::Acquire) {

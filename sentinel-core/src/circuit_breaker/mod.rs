@@ -71,7 +71,8 @@ impl KindBuilder for CircuitBreakerKind {
         rule: &CircuitBreakerRule,
         _env: &BuildEnv<'_>,
         shared: &BreakerShared,
-        _prior: &mut Vec<Arc<Breaker>>,
+        _siblings: &[&CircuitBreakerRule],
+        _position: usize,
     ) -> Arc<Breaker> {
         Arc::new(Breaker::new(
             rule,

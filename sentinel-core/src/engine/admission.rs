@@ -102,8 +102,16 @@ pub(crate) fn admit(engine: &Engine, request: Request<'_>) -> Result<Admitted, B
     node.note_type(resource_type);
     let now_ns = engine.clock.now_nanos();
     let mut tokens = Vec::new();
+    let mut stripes = (0, 0);
     let admitted: Result<_, BlockError> = node.with_checks(|checks| {
+        let count = |stripes: &mut (usize, usize)| {
+            stripes.0 = node.stats.on_pass(now_ns, batch);
+            if traffic == TrafficType::Inbound {
+                stripes.1 = engine.inbound.on_pass(now_ns, batch);
+            }
+        };
         let Some(checks) = checks else {
+            count(&mut stripes);
             return Ok((0, None));
         };
         let ctx = CheckContext {
@@ -120,6 +128,10 @@ pub(crate) fn admit(engine: &Engine, request: Request<'_>) -> Result<Admitted, B
             attachments: &attachments,
         };
         let wait = checks.admit(&ctx, &mut tokens)?;
+        // Counted before the checks hear of it: a check that reserved room for the entry
+        // gives the reservation back only once the entry is counted in flight.
+        count(&mut stripes);
+        checks.admitted(&ctx);
         Ok((wait, checks.has_exit_hooks().then(|| checks.clone())))
     });
     let (wait_ns, hooks) = match admitted {
@@ -135,15 +147,10 @@ pub(crate) fn admit(engine: &Engine, request: Request<'_>) -> Result<Admitted, B
             return Err(e);
         }
     };
-    let stripe = node.stats.on_pass(now_ns, batch);
+    let (stripe, inbound_stripe) = stripes;
     if wait_ns > 0 {
         node.stats.count_throttled(stripe, wait_ns);
     }
-    let inbound_stripe = if traffic == TrafficType::Inbound {
-        engine.inbound.on_pass(now_ns, batch)
-    } else {
-        0
-    };
     let extras = (!attachments.is_empty() || !tokens.is_empty()).then(|| {
         Box::new(Extras {
             attachments,

@@ -164,18 +164,18 @@ impl Engine {
         sets: &RuleSets,
     ) -> Result<(), RuleSetError> {
         let kind = <K::Rule as Rule>::KIND;
-        let mut missing: Vec<(usize, &K::Rule)> = rules
+        let mut missing: Vec<(usize, &K::Rule, &str)> = rules
             .iter()
             .enumerate()
-            .filter(|(_, r)| {
-                !r.resource().is_empty() && self.registry.lookup(r.resource()).is_none()
-            })
+            .flat_map(|(i, r)| [Some(r.resource()), r.ref_resource()].map(|n| (i, r, n)))
+            .filter_map(|(i, r, name)| Some((i, r, name?)))
+            .filter(|(_, _, name)| !name.is_empty() && self.registry.lookup(name).is_none())
             .collect();
-        missing.sort_by_key(|(_, r)| r.resource());
-        missing.dedup_by_key(|(_, r)| r.resource());
+        missing.sort_by_key(|(_, _, name)| *name);
+        missing.dedup_by_key(|(_, _, name)| *name);
         let max = self.registry.max_resources();
         let room = (max * 2 + 1).saturating_sub(self.registry.count());
-        if let Some((index, rule)) = missing.get(room) {
+        if let Some((index, rule, _)) = missing.get(room) {
             let error = FieldError::new(
                 "resource",
                 format!(
@@ -196,8 +196,8 @@ impl Engine {
             tracing::warn!(kind, error = %e, "rule set rejected");
             return Err(e);
         }
-        for (_, rule) in missing {
-            self.registry.create(rule.resource(), sets, true);
+        for (_, _, name) in missing {
+            self.registry.create(name, sets, true);
         }
         Ok(())
     }

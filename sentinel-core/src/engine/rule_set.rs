@@ -44,31 +44,32 @@ impl<K: KindBuilder> RuleSet<K> {
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
-        // Rules equal to one in force keep its check; the others are built afterwards.
-        let mut checks: Vec<Option<Arc<K::State>>> = rules
-            .iter()
-            .map(|rule| {
-                let candidates = reusable.get_mut(rule.resource())?;
-                let pos = candidates.iter().position(|&j| self.rules[j] == *rule)?;
-                Some(self.checks[candidates.remove(pos)].clone())
-            })
-            .collect();
-        // What is left of the old set, per resource: the rules changed or removed.
-        let mut prior: FastMap<&str, Vec<Arc<K::State>>> = reusable
-            .iter()
-            .map(|(res, idx)| (*res, idx.iter().map(|&j| self.checks[j].clone()).collect()))
-            .collect();
         let mut by_resource: FastMap<String, Vec<usize>> = FastMap::default();
-        for (i, (rule, check)) in rules.iter().zip(checks.iter_mut()).enumerate() {
-            if check.is_none() {
-                let prior = prior.entry(rule.resource()).or_default();
-                *check = Some(K::build(rule, env, &self.shared, prior));
-            }
+        for (i, rule) in rules.iter().enumerate() {
             by_resource
                 .entry(rule.resource().to_string())
                 .or_default()
                 .push(i);
         }
+        let checks = rules
+            .iter()
+            .map(|rule| {
+                // A rule equal to one in force keeps its check; the others are built.
+                let reused = reusable.get_mut(rule.resource()).and_then(|candidates| {
+                    let pos = candidates.iter().position(|&j| self.rules[j] == *rule)?;
+                    Some(self.checks[candidates.remove(pos)].clone())
+                });
+                reused.unwrap_or_else(|| {
+                    let same = &by_resource[rule.resource()];
+                    let siblings: Vec<&K::Rule> = same.iter().map(|&j| &rules[j]).collect();
+                    let position = same
+                        .iter()
+                        .position(|&j| std::ptr::eq(&rules[j], rule))
+                        .unwrap_or_default();
+                    K::build(rule, env, &self.shared, &siblings, position)
+                })
+            })
+            .collect();
         for candidates in reusable.values() {
             for &j in candidates {
                 K::retired(&self.rules[j], &self.checks[j]);
@@ -77,7 +78,7 @@ impl<K: KindBuilder> RuleSet<K> {
         RuleSet {
             shared: self.shared.clone(),
             rules,
-            checks: checks.into_iter().flatten().collect(),
+            checks,
             by_resource,
         }
     }

@@ -27,10 +27,10 @@ impl RuleSets {
     /// No rules yet; breakers report to `breakers`.
     pub fn new(breakers: BreakerShared) -> Self {
         RuleSets {
-            system: RuleSet::new(()),
-            flow: RuleSet::new(()),
+            system: RuleSet::new(Arc::default()),
+            flow: RuleSet::new(Arc::default()),
             isolation: RuleSet::new(()),
-            hotspot: RuleSet::new(()),
+            hotspot: RuleSet::new(Arc::default()),
             circuit_breaker: RuleSet::new(breakers),
             custom: Vec::new(),
         }

@@ -11,7 +11,9 @@ use crate::block::{BlockError, BlockInfo, BlockType, BlockedRule};
 use crate::pipeline::BuildEnv;
 use crate::pipeline::{Check, CheckContext, ORDER_FLOW, Verdict};
 use crate::shaping::{self as throttle, NEVER, Pace};
-use crate::stat::pass_window::{MAX_CELLS, PassWindow, buckets_until_admitted, within_limit};
+use crate::stat::pass_window::{
+    MAX_CELLS, PassWindow, Standing, wait_until_admitted, within_limit,
+};
 use crate::stat::{BUCKET_MS, Event, Span, StatNode};
 use crate::system_metrics::SystemMetricsSource;
 
@@ -54,11 +56,9 @@ pub(crate) struct FlowCheck {
 }
 
 impl FlowCheck {
-    /// Builds the check of a valid rule. A Reject rule on its own resource takes over the
-    /// pass window of a rule it replaces (`prior`: the changed or removed rules of the same
-    /// resource) when their windows have the same buckets; otherwise its window starts from
-    /// the resource's statistics, so a changed limit still counts what already passed.
-    pub fn new(rule: &FlowRule, env: &BuildEnv<'_>, prior: &mut Vec<Arc<FlowCheck>>) -> Self {
+    /// Builds the check of a valid rule; a Reject rule on its own resource counts in
+    /// `window`.
+    pub fn new(rule: &FlowRule, env: &BuildEnv<'_>, window: Option<Arc<PassWindow>>) -> Self {
         let interval_ms = rule.interval_ms() as u64;
         let history = (rule.relation_strategy == RelationStrategy::AssociatedResource)
             .then(|| env.node_index(&rule.ref_resource));
@@ -79,20 +79,20 @@ impl FlowCheck {
                 }
             }
         };
-        let behavior =
-            match (rule.control_behavior, history) {
-                (ControlBehavior::Throttling, _) => Behavior::Throttling {
-                    last: AtomicU64::new(NEVER),
-                    max_wait_ns: rule.max_queueing_time_ms as u64 * 1_000_000,
-                },
-                (ControlBehavior::Reject, Some(node)) => Behavior::Reject(Counter::Ref {
-                    node,
-                    buckets: (interval_ms / BUCKET_MS) as usize,
-                }),
-                (ControlBehavior::Reject, None) => Behavior::Reject(Counter::Own(
-                    Self::own_window(rule, env, interval_ms, prior),
-                )),
-            };
+        let behavior = match (rule.control_behavior, history, window) {
+            (ControlBehavior::Throttling, _, _) => Behavior::Throttling {
+                last: AtomicU64::new(NEVER),
+                max_wait_ns: rule.max_queueing_time_ms as u64 * 1_000_000,
+            },
+            (ControlBehavior::Reject, Some(node), _) => Behavior::Reject(Counter::Ref {
+                node,
+                buckets: (interval_ms / BUCKET_MS) as usize,
+            }),
+            (ControlBehavior::Reject, None, Some(window)) => Behavior::Reject(Counter::Own(window)),
+            (ControlBehavior::Reject, None, None) => Behavior::Reject(Counter::Own(Arc::new(
+                PassWindow::for_interval(interval_ms),
+            ))),
+        };
         let info = |message: &'static str| {
             let blocked = BlockedRule {
                 id: rule.id.clone(),
@@ -114,40 +114,6 @@ impl FlowCheck {
             behavior,
             interval_ns: interval_ms * 1_000_000,
         }
-    }
-
-    /// The pass window of a Reject rule on its own resource: taken over from a replaced
-    /// rule with the same buckets, else new and seeded from the resource's statistics.
-    fn own_window(
-        rule: &FlowRule,
-        env: &BuildEnv<'_>,
-        interval_ms: u64,
-        prior: &mut Vec<Arc<FlowCheck>>,
-    ) -> Arc<PassWindow> {
-        let fresh = PassWindow::for_interval(interval_ms);
-        let taken = prior.iter().position(
-            |p| matches!(&p.behavior, Behavior::Reject(Counter::Own(w)) if w.same_shape(&fresh)),
-        );
-        if let Some(i) = taken
-            && let Behavior::Reject(Counter::Own(w)) = &prior.swap_remove(i).behavior
-        {
-            return w.clone();
-        }
-        if fresh.has_stat_buckets() {
-            let node = env.node_index(&rule.resource);
-            if let Some(stats) = env.node_stats(node) {
-                fresh.seed(env.now_ns, |epoch| {
-                    stats.sum_span(
-                        Event::Pass,
-                        Span {
-                            start: epoch,
-                            end: epoch + 1,
-                        },
-                    )
-                });
-            }
-        }
-        Arc::new(fresh)
     }
 
     /// The statistics whose history drives warm-up.
@@ -194,6 +160,20 @@ impl FlowCheck {
         }
     }
 
+    /// The lowest threshold the rule may come to (a cold warm-up, memory at its high mark),
+    /// for a wait that is enough whatever the threshold does meanwhile.
+    fn lowest_threshold(&self, current: f64) -> f64 {
+        match &self.calculator {
+            Calculator::Direct(_) => current,
+            Calculator::WarmUp(w) => w.cold_rate().min(current),
+            Calculator::Memory {
+                low_threshold,
+                high_threshold,
+                ..
+            } => low_threshold.min(*high_threshold).min(current),
+        }
+    }
+
     /// The rule's id.
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub fn rule_id(&self) -> &str {
@@ -237,8 +217,13 @@ impl FlowCheck {
                 );
             }
         }
-        let retry = buckets_until_admitted(&counts[..=n], batch, threshold)
-            .map(|j| ((e + j) * BUCKET_MS * 1_000_000).saturating_sub(now));
+        let at = Standing {
+            counts: &counts[..=n],
+            epoch: e,
+            bucket_ns: BUCKET_MS * 1_000_000,
+            all_old_at: &|_| None,
+        };
+        let retry = wait_until_admitted(&at, now, batch, threshold);
         Self::block(&self.over_threshold, in_view as f64, retry)
     }
 }
@@ -255,7 +240,15 @@ impl Check for FlowCheck {
             Behavior::Reject(Counter::Own(window)) => {
                 match window.try_acquire(ctx.now_ns, ctx.batch as u64, threshold) {
                     Ok(()) => Verdict::Pass,
-                    Err(r) => Self::block(&self.over_threshold, r.passed as f64, r.retry_after_ns),
+                    Err(r) => {
+                        let retry = match self.lowest_threshold(threshold) {
+                            lowest if lowest < threshold => {
+                                window.wait_for(ctx.now_ns, ctx.batch as u64, lowest)
+                            }
+                            _ => r.retry_after_ns,
+                        };
+                        Self::block(&self.over_threshold, r.passed as f64, retry)
+                    }
                 }
             }
             Behavior::Reject(Counter::Ref { node, buckets }) => {
@@ -279,6 +272,28 @@ impl Check for FlowCheck {
 
     fn needs_cancel(&self) -> bool {
         !matches!(self.behavior, Behavior::Reject(Counter::Ref { .. }))
+    }
+
+    /// When this rule would admit the entry (another check refused it).
+    fn retry_hint(&self, ctx: &CheckContext<'_>) -> Option<Duration> {
+        let batch = ctx.batch as u64;
+        let ns = match &self.behavior {
+            Behavior::Reject(Counter::Own(window)) => {
+                let lowest = self.lowest_threshold(self.threshold(ctx));
+                window.wait_for(ctx.now_ns, batch, lowest)?
+            }
+            Behavior::Reject(Counter::Ref { .. }) => return None,
+            Behavior::Throttling { last, max_wait_ns } => {
+                let threshold = self.threshold(ctx);
+                let cost = throttle::cost_ns(ctx.batch, threshold, self.interval_ns);
+                let current = last.load(std::sync::atomic::Ordering::Acquire);
+                match throttle::next_slot(current, ctx.now_ns, cost, *max_wait_ns).0 {
+                    Pace::TooLong(w) => w - max_wait_ns,
+                    Pace::Now | Pace::After(_) => 0,
+                }
+            }
+        };
+        Some(Duration::from_nanos(ns))
     }
 
     /// A later check refused the entry: give back the reserved pass or pacing slot.

@@ -47,7 +47,8 @@ pub use rule::{
     TokenCalculateStrategy,
 };
 
-use crate::pipeline::{BuildEnv, KindBuilder};
+use crate::pipeline::{BuildEnv, KindBuilder, World};
+use crate::stat::pass_window::PassWindow;
 
 /// The flow rule kind, for the generic rule manager.
 pub(crate) struct FlowKind;
@@ -56,16 +57,56 @@ impl KindBuilder for FlowKind {
     type Rule = FlowRule;
 
     type State = check::FlowCheck;
-    type Shared = ();
+    type Shared = Arc<World<WindowKey, PassWindow>>;
     fn build(
         rule: &FlowRule,
         env: &BuildEnv<'_>,
-        _shared: &(),
-        prior: &mut Vec<Arc<check::FlowCheck>>,
+        windows: &Self::Shared,
+        siblings: &[&FlowRule],
+        position: usize,
     ) -> Arc<check::FlowCheck> {
-        Arc::new(check::FlowCheck::new(rule, env, prior))
+        let counts_own = |r: &FlowRule| {
+            r.control_behavior == ControlBehavior::Reject
+                && r.relation_strategy == RelationStrategy::CurrentResource
+        };
+        // The passes a Reject rule counts are the world's: kept across loads under the
+        // resource, the interval and the rule's place among the resource's Reject rules of
+        // that interval, and started from what already passed.
+        let window = counts_own(rule).then(|| {
+            let interval = rule.interval_ms() as u64;
+            let nth = siblings[..position]
+                .iter()
+                .filter(|r| counts_own(r) && r.interval_ms() == rule.interval_ms())
+                .count();
+            let key = (rule.resource.clone(), interval, nth);
+            windows.get_or(key, || {
+                let fresh = PassWindow::for_interval(interval);
+                let longer = windows.find(|(resource, other, _)| {
+                    *resource == rule.resource && *other > SEEDED_FROM_STATS_MS
+                });
+                match longer {
+                    Some(other) => fresh.seed_from(env.now_ns, &other),
+                    None => {
+                        let node = env.node_index(&rule.resource);
+                        if let Some(stats) = env.node_stats(node) {
+                            fresh.seed_from_stats(env.now_ns, stats);
+                        }
+                    }
+                }
+                fresh
+            })
+        });
+        Arc::new(check::FlowCheck::new(rule, env, window))
     }
 }
+
+/// Where a Reject rule's pass window is kept: resource, interval (ms), place among the
+/// resource's Reject rules of that interval.
+type WindowKey = (String, u64, usize);
+
+/// History the resource statistics keep: a new window of a longer interval starts from
+/// another window of the resource instead.
+const SEEDED_FROM_STATS_MS: u64 = crate::stat::RING as u64 * crate::stat::BUCKET_MS;
 
 impl crate::rules::Rule for FlowRule {
     const KIND: &'static str = "flow";
@@ -77,5 +118,9 @@ impl crate::rules::Rule for FlowRule {
     }
     fn validate(&self) -> Result<(), crate::rules::FieldError> {
         FlowRule::validate(self)
+    }
+    fn ref_resource(&self) -> Option<&str> {
+        (self.relation_strategy == RelationStrategy::AssociatedResource)
+            .then_some(self.ref_resource.as_str())
     }
 }

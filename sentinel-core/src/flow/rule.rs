@@ -101,6 +101,10 @@ impl Default for FlowRule {
     }
 }
 
+/// Longest interval of an `AssociatedResource` rule: what the other resource's statistics
+/// serve as whole 100 ms buckets with one bucket before them.
+pub const MAX_ASSOCIATED_INTERVAL_MS: u32 = 2000;
+
 /// Largest warm-up cold factor.
 pub const MAX_COLD_FACTOR: u32 = 1000;
 
@@ -152,15 +156,13 @@ impl FlowRule {
                 ));
             }
             let i = self.interval_ms();
-            if !i.is_multiple_of(crate::stat::BUCKET_MS as u32)
-                || i as u64 > crate::stat::RING as u64 * crate::stat::BUCKET_MS
-            {
+            if !i.is_multiple_of(crate::stat::BUCKET_MS as u32) || i > MAX_ASSOCIATED_INTERVAL_MS {
                 return Err(FieldError::new(
                     "statIntervalInMs",
                     format!(
                         "must be a multiple of {} ms up to {} ms for AssociatedResource rules, got {i}",
                         crate::stat::BUCKET_MS,
-                        crate::stat::RING as u64 * crate::stat::BUCKET_MS
+                        MAX_ASSOCIATED_INTERVAL_MS
                     ),
                 ));
             }

@@ -53,6 +53,11 @@ impl WarmUp {
         self.rate()
     }
 
+    /// The lowest rate warm-up ever allows (a cold system): `T / c`.
+    pub fn cold_rate(&self) -> f64 {
+        self.threshold / self.cold_factor
+    }
+
     /// The rate allowed by the tokens stored now (no refill: a read for exporters).
     pub fn rate(&self) -> f64 {
         let stored = self.stored();

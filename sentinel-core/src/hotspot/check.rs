@@ -28,17 +28,16 @@ pub(crate) struct HotspotCheck {
     threshold: u64,
     specific: HashMap<ParamValue, u64>,
     mode: Mode,
-    /// Per-value state. A concurrency rule shares it with the concurrency rule it replaced:
-    /// entries in flight per value describe the world, not the rule.
+    /// Per-value state. A concurrency rule's is kept across loads (entries in flight per
+    /// value describe the world, not the rule).
     values: Arc<ValueCache>,
     over: Arc<BlockInfo>,
     queue_too_long: Arc<BlockInfo>,
 }
 
 impl HotspotCheck {
-    /// Builds the check of a valid rule; `prior` holds the checks of the changed or removed
-    /// rules of the same resource (see `RuleKind::build`).
-    pub fn new(rule: &HotspotRule, prior: &mut Vec<Arc<HotspotCheck>>) -> Self {
+    /// Builds the check of a valid rule, keeping its per-value state in `values`.
+    pub fn new(rule: &HotspotRule, values: Arc<ValueCache>) -> Self {
         let info = |message: &'static str| {
             BlockInfo::new(
                 BlockType::HotSpotParamFlow,
@@ -71,26 +70,11 @@ impl HotspotCheck {
                 .iter()
                 .map(|(v, t)| (v.clone(), *t as u64))
                 .collect(),
-            values: Self::values(&mode, rule.capacity(), prior),
+            values,
             mode,
             over: info("hot parameter value over its threshold"),
             queue_too_long: info("hot parameter value would queue longer than maxQueueingTimeMs"),
         }
-    }
-
-    /// The per-value state of a new check: a concurrency rule takes over the in-flight
-    /// counts of a concurrency rule it replaces.
-    fn values(mode: &Mode, capacity: usize, prior: &mut Vec<Arc<HotspotCheck>>) -> Arc<ValueCache> {
-        if matches!(mode, Mode::Concurrency)
-            && let Some(i) = prior
-                .iter()
-                .position(|p| matches!(p.mode, Mode::Concurrency))
-        {
-            let values = prior.remove(i).values.clone();
-            values.set_capacity(capacity);
-            return values;
-        }
-        Arc::new(ValueCache::new(capacity))
     }
 
     /// The value this rule limits for an entry: the attachment `paramKey` if present, else

@@ -40,7 +40,8 @@ pub use rule::{
 
 pub(crate) use check::HotspotCheck;
 
-use crate::pipeline::{BuildEnv, KindBuilder};
+use crate::pipeline::{BuildEnv, KindBuilder, World};
+use cache::ValueCache;
 
 /// The hot-parameter rule kind, for the generic rule manager.
 pub(crate) struct HotspotKind;
@@ -49,16 +50,42 @@ impl KindBuilder for HotspotKind {
     type Rule = HotspotRule;
 
     type State = HotspotCheck;
-    type Shared = ();
+    type Shared = Arc<World<ValuesKey, ValueCache>>;
     fn build(
         rule: &HotspotRule,
         _env: &BuildEnv<'_>,
-        _shared: &(),
-        prior: &mut Vec<Arc<HotspotCheck>>,
+        kept: &Self::Shared,
+        siblings: &[&HotspotRule],
+        position: usize,
     ) -> Arc<HotspotCheck> {
-        Arc::new(HotspotCheck::new(rule, prior))
+        // A concurrency rule's in-flight counts per value are kept across loads under the
+        // resource, the argument it reads and its place among the resource's concurrency
+        // rules on that argument; other modes start fresh.
+        let same = |r: &HotspotRule| {
+            r.metric_type == MetricType::Concurrency
+                && (r.param_index, &r.param_key) == (rule.param_index, &rule.param_key)
+        };
+        let values = if rule.metric_type == MetricType::Concurrency {
+            let nth = siblings[..position].iter().filter(|r| same(r)).count();
+            let key = (
+                rule.resource.clone(),
+                rule.param_index,
+                rule.param_key.clone(),
+                nth,
+            );
+            let values = kept.get_or(key, || ValueCache::new(rule.capacity()));
+            values.set_capacity(rule.capacity());
+            values
+        } else {
+            Arc::new(ValueCache::new(rule.capacity()))
+        };
+        Arc::new(HotspotCheck::new(rule, values))
     }
 }
+
+/// Where a concurrency rule's per-value counts are kept: resource, `paramIndex`,
+/// `paramKey`, place among the resource's concurrency rules on that argument.
+type ValuesKey = (String, i32, String, usize);
 
 impl crate::rules::Rule for HotspotRule {
     const KIND: &'static str = "hotspot";

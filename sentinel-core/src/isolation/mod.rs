@@ -1,8 +1,14 @@
 //! Concurrency isolation: cap how many entries of a resource are in flight.
 //!
-//! The check and the increment are one atomic step (increment, check, undo if over), so
-//! concurrent entrants never overshoot the threshold; a batch counts as its size. The slot
-//! is released when the entry exits, or at once if a later check blocks the entry.
+//! What is limited is the resource's entries in flight, as its statistics count them (a
+//! batch counts as its size): the world, not the rule. So a rule changed, removed and
+//! added again, or loaded while entries are in flight counts every entry in flight, as
+//! sentinel-golang does, and no rule keeps a count that could drift.
+//!
+//! Unlike sentinel-golang, concurrent entrants never overshoot: an entrant first reserves
+//! its batch in the rule's count of entries being admitted, then decides on the entries in
+//! flight plus those being admitted, and gives the reservation back once it is counted in
+//! flight (or at once if it is refused, here or by a later check).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::{BlockError, BlockInfo, BlockType, BlockedRule};
 use crate::pipeline::{BuildEnv, KindBuilder};
-use crate::pipeline::{Check, CheckContext, ExitContext, ORDER_ISOLATION, Verdict};
+use crate::pipeline::{Check, CheckContext, ORDER_ISOLATION, Verdict};
 use crate::rules::FieldError;
 use crate::rules::go_enum::go_enum;
 
@@ -60,14 +66,13 @@ impl IsolationRule {
     }
 }
 
-/// The compiled rule: its in-flight counter.
+/// The compiled rule: its count of entries being admitted.
 pub(crate) struct IsolationCheck {
     full: Arc<BlockInfo>,
     threshold: u64,
-    /// Entries (by batch) in flight. Shared with the check of the rule this one replaced:
-    /// entries in flight describe the world, not the rule, so a changed limit counts them
-    /// (and their exits, through the old check, release them here too).
-    in_flight: Arc<AtomicU64>,
+    /// Batches reserved by entrants between their decision and their being counted in the
+    /// resource's statistics.
+    admitting: AtomicU64,
 }
 
 impl Check for IsolationCheck {
@@ -77,9 +82,12 @@ impl Check for IsolationCheck {
 
     fn check(&self, ctx: &CheckContext<'_>) -> Verdict {
         let batch = ctx.batch() as u64;
-        let now = self.in_flight.fetch_add(batch, Ordering::AcqRel) + batch;
+        // The reservation comes first: an entrant that saw another's reservation released
+        // also sees that entry counted in flight (the release follows the count).
+        let admitting = self.admitting.fetch_add(batch, Ordering::AcqRel) + batch;
+        let now = ctx.stats().in_flight() + admitting;
         if now > self.threshold {
-            self.in_flight.fetch_sub(batch, Ordering::AcqRel);
+            self.admitting.fetch_sub(batch, Ordering::AcqRel);
             return Verdict::Block(
                 BlockError::from_info(self.full.clone()).with_snapshot((now - batch) as f64),
             );
@@ -87,18 +95,23 @@ impl Check for IsolationCheck {
         Verdict::Pass
     }
 
-    fn needs_exit(&self) -> bool {
+    fn needs_cancel(&self) -> bool {
         true
     }
 
-    fn on_cancel(&self, ctx: &CheckContext<'_>, _token: Option<u64>) {
-        self.in_flight
+    fn needs_admitted(&self) -> bool {
+        true
+    }
+
+    /// The entry is now counted in flight: its reservation is no longer needed.
+    fn on_admitted(&self, ctx: &CheckContext<'_>) {
+        self.admitting
             .fetch_sub(ctx.batch() as u64, Ordering::AcqRel);
     }
 
-    fn on_exit(&self, ctx: &ExitContext<'_>) {
-        self.in_flight
-            .fetch_sub(ctx.entry().batch() as u64, Ordering::AcqRel);
+    fn on_cancel(&self, ctx: &CheckContext<'_>, _token: Option<u64>) {
+        self.admitting
+            .fetch_sub(ctx.batch() as u64, Ordering::AcqRel);
     }
 }
 
@@ -114,12 +127,9 @@ impl KindBuilder for IsolationKind {
         rule: &IsolationRule,
         _env: &BuildEnv<'_>,
         _shared: &(),
-        prior: &mut Vec<Arc<IsolationCheck>>,
+        _siblings: &[&IsolationRule],
+        _position: usize,
     ) -> Arc<IsolationCheck> {
-        let in_flight = match prior.is_empty() {
-            true => Arc::new(AtomicU64::new(0)),
-            false => prior.remove(0).in_flight.clone(),
-        };
         Arc::new(IsolationCheck {
             full: BlockInfo::new(
                 BlockType::Isolation,
@@ -131,7 +141,7 @@ impl KindBuilder for IsolationKind {
                 "concurrency limit reached",
             ),
             threshold: rule.threshold as u64,
-            in_flight,
+            admitting: AtomicU64::new(0),
         })
     }
 }

@@ -69,16 +69,41 @@ impl CheckList {
                     if self.cancel_hooks {
                         self.cancel(ctx, &self.checks[..i], tokens, &waits);
                     }
-                    return Err(e);
+                    return Err(self.longest_wait(ctx, i, e));
                 }
             }
         }
+        Ok(wait)
+    }
+
+    /// Tells the checks that want to know that the entry passed and is counted.
+    #[inline(always)]
+    pub fn admitted(&self, ctx: &CheckContext<'_>) {
         if self.admitted_hooks {
             for c in self.checks.iter().filter(|c| c.needs_admitted()) {
                 guarded(ctx.panics, || c.on_admitted(ctx));
             }
         }
-        Ok(wait)
+    }
+
+    /// The refusal of check `refused`, with the longest wait any other check hints at (a
+    /// client told to wait for one limit must not meet another one still closed).
+    #[inline]
+    fn longest_wait(&self, ctx: &CheckContext<'_>, refused: usize, e: BlockError) -> BlockError {
+        let Some(mut wait) = e.retry_after() else {
+            return e;
+        };
+        if self.checks.len() == 1 {
+            return e;
+        }
+        for (j, c) in self.checks.iter().enumerate() {
+            if j != refused
+                && let Some(Some(hint)) = guarded(ctx.panics, || c.retry_hint(ctx))
+            {
+                wait = wait.max(hint);
+            }
+        }
+        e.with_retry_after(wait)
     }
 
     /// Lets the checks that passed a refused entry give back what they took, latest first.

@@ -51,16 +51,18 @@ pub(crate) trait KindBuilder: 'static {
     /// State the kind keeps for all its rules (the breakers' listeners), owned by the
     /// instance.
     type Shared: Clone + Send + Sync;
-    /// Builds a fresh check for a valid rule. `prior` holds the checks of the rules of the
-    /// same resource that this load changes or removes, in rule order: state that describes
-    /// the world rather than the rule (entries in flight, passes counted) is taken over from
-    /// them, and a check whose state is taken is removed from `prior` so that no two new
-    /// rules share it.
+    /// Builds a fresh check for a valid rule. `siblings` are the rules of the new set that
+    /// guard the same resource, in set order, and `position` is this rule's place among
+    /// them: state that describes the world rather than the rule (passes counted, entries
+    /// in flight per value) is kept in the kind's [`World`](super::World) under a key that
+    /// the rule and its place among like siblings make, so that a changed rule, or one
+    /// removed and added again, takes it over.
     fn build(
         rule: &Self::Rule,
         env: &BuildEnv<'_>,
         shared: &Self::Shared,
-        prior: &mut Vec<Arc<Self::State>>,
+        siblings: &[&Self::Rule],
+        position: usize,
     ) -> Arc<Self::State>;
     /// A rule left the set (its state is dropped once in-flight entries exit).
     fn retired(_rule: &Self::Rule, _state: &Arc<Self::State>) {}

@@ -12,6 +12,7 @@
 mod check_list;
 mod context;
 mod kind;
+mod world;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ pub(crate) use check_list::{CheckList, Tokens};
 pub(crate) use context::NodeStats;
 pub use context::{CheckContext, ExitContext};
 pub(crate) use kind::{BuildEnv, KindBuilder, RuleNodes};
+pub(crate) use world::World;
 
 use crate::block::BlockError;
 
@@ -105,7 +107,8 @@ pub trait Check: Send + Sync + 'static {
         false
     }
 
-    /// The entry passed every check and was admitted.
+    /// The entry passed every check, and was counted as passed and in flight in the
+    /// statistics.
     fn on_admitted(&self, _ctx: &CheckContext<'_>) {}
 
     /// This check passed the entry, but a later check blocked it: give back what was taken.
@@ -115,4 +118,12 @@ pub trait Check: Send + Sync + 'static {
 
     /// An entry this check passed has exited.
     fn on_exit(&self, _ctx: &ExitContext<'_>) {}
+
+    /// When this check would admit the entry if nothing else passed meanwhile, asked when
+    /// another check refused it: the refusal's [`BlockError::retry_after`] is the longest
+    /// wait of all, so that a client that waits as told is not refused by the next limit
+    /// at once. `None`: no opinion (or never).
+    fn retry_hint(&self, _ctx: &CheckContext<'_>) -> Option<Duration> {
+        None
+    }
 }

@@ -15,6 +15,10 @@ pub trait Rule: Clone + PartialEq + Send + Sync + 'static {
     fn resource(&self) -> &str;
     /// Checks the rule; the first problem found names its field.
     fn validate(&self) -> Result<(), FieldError>;
+    /// Another resource whose statistics the rule reads (a flow rule's `refResource`).
+    fn ref_resource(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Checks a whole set, naming every invalid rule with its index, id, resource and field.

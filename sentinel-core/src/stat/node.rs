@@ -216,7 +216,7 @@ impl StatNode {
         let i = slot(e);
         stripe.touch(e);
         cell::add(&stripe.cells[Event::Pass as usize][i], e, batch as u64);
-        let in_flight = stripe.in_flight.fetch_add(1, Relaxed) + 1;
+        let in_flight = stripe.in_flight.fetch_add(batch as i64, Relaxed) + batch as i64;
         cell::max(
             &stripe.cells[MAX_CONCURRENCY][i],
             e,
@@ -249,7 +249,7 @@ impl StatNode {
         if error {
             cell::add(&stripe.cells[Event::Error as usize][i], e, batch);
         }
-        stripe.in_flight.fetch_sub(1, Relaxed);
+        stripe.in_flight.fetch_sub(batch as i64, Relaxed);
     }
 
     /// Counts a block of `block_type` for the life of the node (exporters' figures).
@@ -359,12 +359,12 @@ impl StatNode {
         best as f64 * 1000.0 / BUCKET_MS as f64
     }
 
-    /// Entries admitted and not yet exited.
+    /// Entries admitted and not yet exited (a batch counts as its size).
     #[inline]
     pub fn in_flight(&self) -> u64 {
         self.stripes
             .iter()
-            .map(|s| s.in_flight.load(Relaxed))
+            .map(|s| s.in_flight.load(std::sync::atomic::Ordering::Acquire))
             .sum::<i64>()
             .max(0) as u64
     }

@@ -14,10 +14,10 @@
 //! one interval at or below `1.1 T` with ten buckets, a burst into an idle resource still
 //! gets exactly `T`, and steady overload still gets `T` per interval.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::cell;
-use super::node::BUCKET_MS;
+use super::node::{BUCKET_MS, Event, RING, Span, StatNode, epoch};
 
 /// Why a reservation was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,26 +43,56 @@ pub(crate) fn within_limit(
     in_view <= threshold && in_view + before as f64 <= threshold * (n as f64 + 1.0) / n as f64
 }
 
-/// The number of buckets to wait until [`within_limit`] would admit `batch` if nothing else
-/// passed; `counts[k]` is the count of the bucket `k` buckets before the current one
-/// (`k` in `0..=n`). `None` when no wait is enough.
-pub(crate) fn buckets_until_admitted(counts: &[u64], batch: u64, threshold: f64) -> Option<u64> {
+/// Where a window stands at a refusal: the counts of its buckets by age (`counts[k]`, the
+/// bucket `k` buckets before the current bucket `epoch`, `k` in `0..=n`) and, per age, the
+/// time from which that bucket's passes all lie a whole interval back (`None`: unknown).
+pub(crate) struct Standing<'a> {
+    pub counts: &'a [u64],
+    pub epoch: u64,
+    pub bucket_ns: u64,
+    pub all_old_at: &'a dyn Fn(usize) -> Option<u64>,
+}
+
+/// How long after `now_ns` [`within_limit`] would admit `batch` if nothing else passed;
+/// `None` when no wait is enough (a batch over the threshold).
+pub(crate) fn wait_until_admitted(
+    at: &Standing<'_>,
+    now_ns: u64,
+    batch: u64,
+    threshold: f64,
+) -> Option<u64> {
+    let counts = at.counts;
     let n = counts.len() - 1;
     if batch as f64 > threshold {
         return None;
     }
     // After waiting `j` buckets, the buckets of age `0..n - j` are still in the view and the
-    // one of age `n - j` is just before it.
+    // one of age `n - j` is just before it: it stops counting once all its passes are a
+    // whole interval old.
     let mut in_view: u64 = counts[..n].iter().sum();
-    (1..=n + 1).find_map(|j| {
-        let before = if j <= n {
-            in_view -= counts[n - j];
-            counts[n - j]
-        } else {
-            0
-        };
-        within_limit(in_view, before, batch, threshold, n).then_some(j as u64)
-    })
+    (0..=n + 1)
+        .find_map(|j| {
+            let start = match j {
+                0 => now_ns,
+                _ => (at.epoch + j as u64) * at.bucket_ns,
+            };
+            let before = match j {
+                0 => counts[n],
+                j if j <= n => {
+                    in_view -= counts[n - j];
+                    counts[n - j]
+                }
+                _ => 0,
+            };
+            if within_limit(in_view, before, batch, threshold, n) {
+                return Some(start);
+            }
+            let end = (at.epoch + j as u64 + 1) * at.bucket_ns;
+            let dated = (at.all_old_at)(n.checked_sub(j)?)?;
+            (within_limit(in_view, 0, batch, threshold, n) && dated < end)
+                .then_some(dated.max(start))
+        })
+        .map(|t| t.saturating_sub(now_ns))
 }
 
 /// Most buckets a window has (its view and the bucket before it).
@@ -75,38 +105,39 @@ pub(crate) struct PassWindow {
     n: usize,
     /// `n + 1` cells: the view and the bucket just before it.
     cells: Box<[AtomicU64]>,
+    /// The time of the latest pass counted in each cell (nanoseconds): when every pass of
+    /// the bucket before the view is a whole interval old, it lies outside the span that
+    /// ends now, so a limit of `T` admits exactly `T` per interval under steady overload
+    /// even when `T` is small.
+    latest: Box<[AtomicU64]>,
 }
 
 /// Most buckets a window of the default bucket length may have (2 s of 100 ms buckets).
 const MAX_FINE_BUCKETS: u64 = 20;
 
 impl PassWindow {
-    /// A window for an interval: 100 ms buckets when the interval is a multiple of 100 ms up
-    /// to 2 s (the resource statistics' own buckets, so the window can be seeded from
-    /// them), else the largest of 20, 10, 5, 4, 2 buckets that divides it (or one).
+    /// A window for an interval. Intervals of 1 to 2 s in whole 100 ms use the resource
+    /// statistics' own 100 ms buckets (10 to 20 of them); other intervals up to 2 s use 10
+    /// buckets, longer ones 20, of `interval / n` (whole nanoseconds). At least 10 buckets
+    /// keep every span of one interval within `1.1 T`.
     pub fn for_interval(interval_ms: u64) -> Self {
         let interval_ms = interval_ms.max(1);
-        let n = if interval_ms.is_multiple_of(BUCKET_MS)
-            && interval_ms / BUCKET_MS <= MAX_FINE_BUCKETS
-        {
+        let interval_ns = interval_ms * 1_000_000;
+        let fine = interval_ms.is_multiple_of(BUCKET_MS)
+            && (10..=MAX_FINE_BUCKETS).contains(&(interval_ms / BUCKET_MS));
+        let n = if fine {
             interval_ms / BUCKET_MS
+        } else if interval_ms <= MAX_FINE_BUCKETS * BUCKET_MS {
+            10
         } else {
-            [20, 10, 5, 4, 2]
-                .into_iter()
-                .find(|n| interval_ms.is_multiple_of(*n))
-                .unwrap_or(1)
+            20
         };
         PassWindow {
-            bucket_ns: interval_ms / n * 1_000_000,
+            bucket_ns: interval_ns / n,
             n: n as usize,
             cells: (0..=n).map(|_| AtomicU64::new(0)).collect(),
+            latest: (0..=n).map(|_| AtomicU64::new(0)).collect(),
         }
-    }
-
-    /// Whether the window has the resource statistics' bucket length (it can be seeded
-    /// from them).
-    pub fn has_stat_buckets(&self) -> bool {
-        self.bucket_ns == BUCKET_MS * 1_000_000
     }
 
     /// Buckets in the view.
@@ -115,21 +146,17 @@ impl PassWindow {
         self.n
     }
 
-    /// Whether two windows count over the same buckets (a changed rule may take over the
-    /// other's counts).
-    pub fn same_shape(&self, other: &PassWindow) -> bool {
-        self.bucket_ns == other.bucket_ns && self.n == other.n
-    }
-
     #[inline]
     fn cell(&self, epoch: u64) -> &AtomicU64 {
         &self.cells[(epoch % self.cells.len() as u64) as usize]
     }
 
     /// The counts of the buckets `0..=n` buckets before bucket `e` (the view and the
-    /// bucket before it), newest first, with `current` as the count of bucket `e`.
+    /// bucket before it), newest first, with `current` as the count of bucket `e`. The
+    /// bucket before the view counts 0 when all its passes are a whole interval before
+    /// `now_ns`.
     #[inline]
-    fn counts(&self, e: u64, current: u64) -> [u64; MAX_CELLS] {
+    fn counts(&self, now_ns: u64, e: u64, current: u64) -> [u64; MAX_CELLS] {
         let mut counts = [0u64; MAX_CELLS];
         counts[0] = current;
         let len = self.cells.len();
@@ -140,6 +167,16 @@ impl PassWindow {
                 *count = cell::read(&self.cells[slot], epoch).unwrap_or(0);
             }
         }
+        // `slot` is now the bucket before the view.
+        if counts[self.n] > 0
+            && let Some(before) = e.checked_sub(self.n as u64)
+        {
+            let latest = self.latest[slot].load(Relaxed);
+            let interval = self.bucket_ns * self.n as u64;
+            if latest >= before * self.bucket_ns && latest.saturating_add(interval) <= now_ns {
+                counts[self.n] = 0;
+            }
+        }
         counts
     }
 
@@ -148,9 +185,13 @@ impl PassWindow {
     pub fn try_acquire(&self, now_ns: u64, batch: u64, threshold: f64) -> Result<(), Refusal> {
         let epoch = now_ns / self.bucket_ns;
         let (e, current) = cell::reserve(self.cell(epoch), epoch, batch);
-        let counts = self.counts(e, current);
+        let counts = self.counts(now_ns, e, current);
         let in_view: u64 = counts[..self.n].iter().sum();
         if within_limit(in_view - batch, counts[self.n], batch, threshold, self.n) {
+            let latest = &self.latest[(e % self.latest.len() as u64) as usize];
+            if latest.load(Relaxed) < now_ns {
+                latest.store(now_ns, Relaxed);
+            }
             return Ok(());
         }
         self.refuse(e, now_ns, counts, batch, threshold)
@@ -168,12 +209,48 @@ impl PassWindow {
     ) -> Result<(), Refusal> {
         cell::release(self.cell(e), e, batch);
         counts[0] -= batch;
-        let retry_after_ns = buckets_until_admitted(&counts[..=self.n], batch, threshold)
-            .map(|j| ((e + j) * self.bucket_ns).saturating_sub(now_ns));
+        let retry_after_ns = self.wait(e, now_ns, &counts, batch, threshold);
         Err(Refusal {
             passed: counts[..self.n].iter().sum(),
             retry_after_ns,
         })
+    }
+
+    /// How long until `batch` more passes would be admitted at `threshold` if nothing else
+    /// passed (zero when they would be now); `None` when never. Reserves nothing.
+    pub fn wait_for(&self, now_ns: u64, batch: u64, threshold: f64) -> Option<u64> {
+        let e = now_ns / self.bucket_ns;
+        let current = cell::read(self.cell(e), e).unwrap_or(0);
+        let counts = self.counts(now_ns, e, current);
+        let in_view: u64 = counts[..self.n].iter().sum();
+        if within_limit(in_view, counts[self.n], batch, threshold, self.n) {
+            return Some(0);
+        }
+        self.wait(e, now_ns, &counts, batch, threshold)
+    }
+
+    /// The wait until `batch` more would pass, from bucket `e` with these counts.
+    fn wait(
+        &self,
+        e: u64,
+        now_ns: u64,
+        counts: &[u64; MAX_CELLS],
+        batch: u64,
+        threshold: f64,
+    ) -> Option<u64> {
+        let interval = self.bucket_ns * self.n as u64;
+        let all_old_at = |age: usize| {
+            let bucket = e.checked_sub(age as u64)?;
+            let latest = self.latest[(bucket % self.latest.len() as u64) as usize].load(Relaxed);
+            (latest >= bucket * self.bucket_ns).then(|| latest.saturating_add(interval))
+        };
+        let at = Standing {
+            counts: &counts[..=self.n],
+            epoch: e,
+            bucket_ns: self.bucket_ns,
+            all_old_at: &all_old_at,
+        };
+        wait_until_admitted(&at, now_ns, batch, threshold)
     }
 
     /// Takes back a reservation made at `now_ns` (a later check refused the entry).
@@ -188,22 +265,56 @@ impl PassWindow {
     pub fn passed(&self, now_ns: u64) -> u64 {
         let e = now_ns / self.bucket_ns;
         let current = cell::read(self.cell(e), e).unwrap_or(0);
-        self.counts(e, current)[..self.n].iter().sum()
+        self.counts(now_ns, e, current)[..self.n].iter().sum()
     }
 
-    /// Fills the window from counts kept elsewhere (`count(epoch)`, in this window's
-    /// epochs), for a limit that starts while traffic flows.
-    pub fn seed(&self, now_ns: u64, count: impl Fn(u64) -> u64) {
+    /// Adds counts kept elsewhere, each given with the start of the bucket it was counted
+    /// in (nanoseconds), to the bucket of this window holding that time, for those that fall
+    /// in the view or the bucket before it at `now_ns`: a limit that starts (or changes its
+    /// interval) while traffic flows counts what already passed.
+    fn absorb(&self, now_ns: u64, counts: impl Iterator<Item = (u64, u64)>) {
         let e = now_ns / self.bucket_ns;
-        for age in 0..=self.n as u64 {
-            let Some(epoch) = e.checked_sub(age) else {
-                break;
-            };
-            let c = count(epoch);
-            if c > 0 {
-                cell::reserve(self.cell(epoch), epoch, c);
+        let oldest = e.saturating_sub(self.n as u64);
+        for (start_ns, count) in counts {
+            let epoch = start_ns / self.bucket_ns;
+            if count > 0 && (oldest..=e).contains(&epoch) {
+                cell::reserve(self.cell(epoch), epoch, count);
             }
         }
+    }
+
+    /// Seeds the window with the passes of resource statistics (their last 3.2 s).
+    pub fn seed_from_stats(&self, now_ns: u64, stats: &StatNode) {
+        let e = epoch(now_ns);
+        let buckets = (e + 1).saturating_sub(RING as u64)..=e;
+        self.absorb(
+            now_ns,
+            buckets.map(|b| {
+                let count = stats.sum_span(
+                    Event::Pass,
+                    Span {
+                        start: b,
+                        end: b + 1,
+                    },
+                );
+                (b * BUCKET_MS * 1_000_000, count)
+            }),
+        );
+    }
+
+    /// Seeds the window with the passes another window counted (a limit whose interval
+    /// changed).
+    pub fn seed_from(&self, now_ns: u64, other: &PassWindow) {
+        let e = now_ns / other.bucket_ns;
+        let current = cell::read(other.cell(e), e).unwrap_or(0);
+        let counts = other.counts(now_ns, e, current);
+        self.absorb(
+            now_ns,
+            (0..=other.n).filter_map(|age| {
+                let b = e.checked_sub(age as u64)?;
+                Some((b * other.bucket_ns, counts[age]))
+            }),
+        );
     }
 }
 
@@ -280,12 +391,39 @@ mod tests {
     }
 
     #[test]
-    fn custom_intervals_choose_their_buckets() {
+    fn every_interval_gets_at_least_ten_buckets() {
         assert_eq!(PassWindow::for_interval(2000).buckets(), 20);
-        assert!(PassWindow::for_interval(2000).has_stat_buckets());
         assert_eq!(PassWindow::for_interval(60_000).buckets(), 20);
-        assert!(!PassWindow::for_interval(60_000).has_stat_buckets());
-        assert_eq!(PassWindow::for_interval(7).buckets(), 1);
+        for interval in [7, 100, 500, 999, 1001, 1002, 2100] {
+            assert!(
+                PassWindow::for_interval(interval).buckets() >= 10,
+                "{interval}"
+            );
+        }
+    }
+
+    #[test]
+    fn odd_intervals_keep_the_span_bound() {
+        for (interval, a_ms, b_ms, t) in [
+            (1001, 1000, 1001, 100.0),
+            (1002, 500, 1002, 100.0),
+            (100, 99, 100, 10.0),
+        ] {
+            let w = PassWindow::for_interval(interval);
+            let a = admit_all(&w, a_ms, 300, t);
+            let b = admit_all(&w, b_ms, 300, t);
+            assert!((a + b) as f64 <= t * 1.1, "{interval} ms: {a} + {b}");
+        }
+    }
+
+    #[test]
+    fn a_window_of_another_interval_takes_over_the_counts() {
+        let minute = PassWindow::for_interval(60_000);
+        assert_eq!(admit_all(&minute, 20_000, 10, 10.0), 10);
+        let half = PassWindow::for_interval(30_000);
+        half.seed_from(25_000 * MS, &minute);
+        assert_eq!(half.passed(25_000 * MS), 10);
+        assert_eq!(admit_all(&half, 25_000, 10, 10.0), 0);
     }
 
     proptest! {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::rule::{AdaptiveStrategy, SystemMetric, SystemRule};
 use crate::block::{BlockError, BlockInfo, BlockType, BlockedRule};
-use crate::pipeline::{Check, CheckContext, ExitContext, ORDER_SYSTEM, Verdict};
+use crate::pipeline::{Check, CheckContext, ORDER_SYSTEM, Verdict};
 use crate::stat::pass_window::PassWindow;
 use crate::stat::{Event, Span, StatNode, VIEW};
 use crate::text::Escaped;
@@ -16,10 +16,11 @@ use crate::traffic::TrafficType;
 enum Counter {
     /// Nothing (the metric is read).
     None,
-    /// InboundQps: inbound passes, reserved in the rule's window.
+    /// InboundQps: inbound passes, reserved in a window kept across rule loads.
     Passes(Arc<PassWindow>),
-    /// Concurrency: inbound entries in flight, taken by the check and released at exit.
-    InFlight(Arc<AtomicU64>),
+    /// Concurrency: batches reserved by inbound entrants between their decision and their
+    /// being counted in flight in the inbound statistics (which are the world's count).
+    Admitting(AtomicU64),
 }
 
 /// The compiled form of one system rule.
@@ -36,37 +37,11 @@ pub(crate) struct SystemCheck {
 }
 
 impl SystemCheck {
-    /// Builds the check of a valid rule. What a rule counts (inbound passes, entries in
-    /// flight) describes the world, not the rule: it is taken over from a replaced rule of
-    /// the same metric in `prior`, and a new pass window starts from the inbound
-    /// statistics.
-    pub fn new(
-        rule: &SystemRule,
-        inbound: &StatNode,
-        now_ns: u64,
-        prior: &mut Vec<Arc<SystemCheck>>,
-    ) -> Self {
-        let taken = prior
-            .iter()
-            .position(|p| p.metric == rule.metric_type && !matches!(p.counter, Counter::None))
-            .map(|i| prior.remove(i));
-        let counter = match (rule.metric_type, taken.as_ref().map(|p| &p.counter)) {
-            (SystemMetric::InboundQps, Some(Counter::Passes(w))) => Counter::Passes(w.clone()),
-            (SystemMetric::InboundQps, _) => {
-                let w = PassWindow::for_interval(1000);
-                w.seed(now_ns, |epoch| {
-                    inbound.sum_span(
-                        Event::Pass,
-                        Span {
-                            start: epoch,
-                            end: epoch + 1,
-                        },
-                    )
-                });
-                Counter::Passes(Arc::new(w))
-            }
-            (SystemMetric::Concurrency, Some(Counter::InFlight(n))) => Counter::InFlight(n.clone()),
-            (SystemMetric::Concurrency, _) => Counter::InFlight(Arc::new(AtomicU64::new(0))),
+    /// Builds the check of a valid rule; an InboundQps rule counts in `window`.
+    pub fn new(rule: &SystemRule, window: Option<Arc<PassWindow>>) -> Self {
+        let counter = match (rule.metric_type, window) {
+            (SystemMetric::InboundQps, Some(w)) => Counter::Passes(w),
+            (SystemMetric::Concurrency, _) => Counter::Admitting(AtomicU64::new(0)),
             _ => Counter::None,
         };
         SystemCheck {
@@ -137,11 +112,12 @@ impl Check for SystemCheck {
                     }
                 }
             }
-            (Counter::InFlight(n), _) => {
-                let before = n.fetch_add(1, Ordering::AcqRel);
+            (Counter::Admitting(n), _) => {
+                let batch = ctx.batch() as u64;
+                let before = n.fetch_add(batch, Ordering::AcqRel) + inbound.in_flight();
                 let over = before as f64 >= self.trigger;
                 if over {
-                    n.fetch_sub(1, Ordering::AcqRel);
+                    n.fetch_sub(batch, Ordering::AcqRel);
                 }
                 (before as f64, over)
             }
@@ -186,12 +162,21 @@ impl Check for SystemCheck {
         }
     }
 
-    fn needs_exit(&self) -> bool {
-        matches!(self.counter, Counter::InFlight(_))
-    }
-
     fn needs_cancel(&self) -> bool {
         !matches!(self.counter, Counter::None)
+    }
+
+    fn needs_admitted(&self) -> bool {
+        matches!(self.counter, Counter::Admitting(_))
+    }
+
+    /// The entry is counted in flight: its reservation is no longer needed.
+    fn on_admitted(&self, ctx: &CheckContext<'_>) {
+        if let Counter::Admitting(n) = &self.counter
+            && ctx.traffic() == TrafficType::Inbound
+        {
+            n.fetch_sub(ctx.batch() as u64, Ordering::AcqRel);
+        }
     }
 
     /// A later check refused the entry: give back the reserved pass or in-flight slot.
@@ -201,18 +186,10 @@ impl Check for SystemCheck {
         }
         match &self.counter {
             Counter::Passes(w) => w.release(ctx.now_nanos(), ctx.batch() as u64),
-            Counter::InFlight(n) => {
-                n.fetch_sub(1, Ordering::AcqRel);
+            Counter::Admitting(n) => {
+                n.fetch_sub(ctx.batch() as u64, Ordering::AcqRel);
             }
             Counter::None => {}
-        }
-    }
-
-    fn on_exit(&self, ctx: &ExitContext<'_>) {
-        if let Counter::InFlight(n) = &self.counter
-            && ctx.entry().traffic() == TrafficType::Inbound
-        {
-            n.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }

@@ -34,7 +34,8 @@ pub use rule::{AdaptiveStrategy, SystemMetric, SystemRule};
 
 pub(crate) use check::SystemCheck;
 
-use crate::pipeline::{BuildEnv, KindBuilder};
+use crate::pipeline::{BuildEnv, KindBuilder, World};
+use crate::stat::pass_window::PassWindow;
 
 /// The system rule kind, for the generic rule manager.
 pub(crate) struct SystemKind;
@@ -44,17 +45,31 @@ impl KindBuilder for SystemKind {
     const GLOBAL: bool = true;
 
     type State = SystemCheck;
-    type Shared = ();
+    type Shared = Arc<World<usize, PassWindow>>;
     fn build(
         rule: &SystemRule,
         env: &BuildEnv<'_>,
-        _shared: &(),
-        prior: &mut Vec<Arc<SystemCheck>>,
+        windows: &Self::Shared,
+        siblings: &[&SystemRule],
+        position: usize,
     ) -> Arc<SystemCheck> {
         if SystemCheck::needs_sampling(rule) {
             env.system.ensure_started();
         }
-        Arc::new(SystemCheck::new(rule, env.inbound, env.now_ns, prior))
+        // The inbound passes an InboundQps rule counts are kept across loads, per place
+        // among the InboundQps rules.
+        let window = (rule.metric_type == SystemMetric::InboundQps).then(|| {
+            let nth = siblings[..position]
+                .iter()
+                .filter(|r| r.metric_type == SystemMetric::InboundQps)
+                .count();
+            windows.get_or(nth, || {
+                let w = PassWindow::for_interval(1000);
+                w.seed_from_stats(env.now_ns, env.inbound);
+                w
+            })
+        });
+        Arc::new(SystemCheck::new(rule, window))
     }
 }
 
