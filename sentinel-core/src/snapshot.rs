@@ -25,7 +25,7 @@ pub struct ResourceStats {
     pub avg_rt_ms: f64,
     /// Smallest response time, milliseconds, `None` without completions.
     pub min_rt_ms: Option<f64>,
-    /// Entries in flight now.
+    /// Entries in flight now (a batch counts as its size, as isolation rules count).
     pub concurrency: u64,
     /// Highest concurrency during the last second.
     pub max_concurrency: u64,
