@@ -17,7 +17,8 @@ use super::cell;
 
 /// Length of one statistics bucket.
 pub const BUCKET_MS: u64 = 100;
-const BUCKET_NS: u64 = BUCKET_MS * 1_000_000;
+/// Length of one statistics bucket, nanoseconds.
+pub(crate) const BUCKET_NS: u64 = BUCKET_MS * 1_000_000;
 /// Buckets kept (3.2 s of history; a power of two so that indexing is a mask).
 pub const RING: usize = 32;
 /// Buckets in the default 1 s view.

@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::cell;
-use super::node::{BUCKET_MS, Event, RING, Span, StatNode, epoch};
+use super::node::{BUCKET_MS, BUCKET_NS, Event, RING, Span, StatNode, epoch};
 
 /// Why a reservation was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,8 +103,10 @@ pub(crate) const MAX_CELLS: usize = MAX_FINE_BUCKETS as usize + 1;
 pub(crate) struct PassWindow {
     bucket_ns: u64,
     n: usize,
-    /// `n + 1` cells: the view and the bucket just before it.
+    /// The view and the bucket just before it, in a ring of a power of two cells (at
+    /// least `n + 1`), so that a bucket's cell is a mask away.
     cells: Box<[AtomicU64]>,
+    mask: usize,
     /// The time of the latest pass counted in each cell (nanoseconds): when every pass of
     /// the bucket before the view is a whole interval old, it lies outside the span that
     /// ends now, so a limit of `T` admits exactly `T` per interval under steady overload
@@ -132,11 +134,13 @@ impl PassWindow {
         } else {
             20
         };
+        let ring = (n as usize + 1).next_power_of_two();
         PassWindow {
             bucket_ns: interval_ns / n,
             n: n as usize,
-            cells: (0..=n).map(|_| AtomicU64::new(0)).collect(),
-            latest: (0..=n).map(|_| AtomicU64::new(0)).collect(),
+            cells: (0..ring).map(|_| AtomicU64::new(0)).collect(),
+            mask: ring - 1,
+            latest: (0..ring).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -148,7 +152,44 @@ impl PassWindow {
 
     #[inline]
     fn cell(&self, epoch: u64) -> &AtomicU64 {
-        &self.cells[(epoch % self.cells.len() as u64) as usize]
+        &self.cells[epoch as usize & self.mask]
+    }
+
+    /// The bucket of a time. The statistics' 100 ms buckets divide by a constant, which
+    /// compiles to a multiplication; other lengths pay a division.
+    #[inline]
+    fn epoch(&self, now_ns: u64) -> u64 {
+        if self.bucket_ns == BUCKET_NS {
+            now_ns / BUCKET_NS
+        } else {
+            now_ns / self.bucket_ns
+        }
+    }
+
+    /// Whether every pass of bucket `bucket` lies a whole interval before `now_ns` (then it
+    /// is outside the span that ends now).
+    #[inline]
+    fn all_old(&self, bucket: u64, now_ns: u64) -> bool {
+        let latest = self.latest[bucket as usize & self.mask].load(Relaxed);
+        latest >= bucket * self.bucket_ns
+            && latest.saturating_add(self.bucket_ns * self.n as u64) <= now_ns
+    }
+
+    /// The passes in the view ending with bucket `e` (whose count is `current`) and in the
+    /// bucket before it (0 when all of those are a whole interval old).
+    #[inline]
+    fn view(&self, now_ns: u64, e: u64, current: u64) -> (u64, u64) {
+        let mut in_view = current;
+        for age in 1..self.n as u64 {
+            if let Some(b) = e.checked_sub(age) {
+                in_view += cell::read(self.cell(b), b).unwrap_or(0);
+            }
+        }
+        let before = match e.checked_sub(self.n as u64) {
+            Some(b) if !self.all_old(b, now_ns) => cell::read(self.cell(b), b).unwrap_or(0),
+            _ => 0,
+        };
+        (in_view, before)
     }
 
     /// The counts of the buckets `0..=n` buckets before bucket `e` (the view and the
@@ -159,23 +200,15 @@ impl PassWindow {
     fn counts(&self, now_ns: u64, e: u64, current: u64) -> [u64; MAX_CELLS] {
         let mut counts = [0u64; MAX_CELLS];
         counts[0] = current;
-        let len = self.cells.len();
-        let mut slot = (e % len as u64) as usize;
         for (age, count) in counts.iter_mut().enumerate().take(self.n + 1).skip(1) {
-            slot = if slot == 0 { len - 1 } else { slot - 1 };
-            if let Some(epoch) = e.checked_sub(age as u64) {
-                *count = cell::read(&self.cells[slot], epoch).unwrap_or(0);
+            if let Some(b) = e.checked_sub(age as u64) {
+                *count = cell::read(self.cell(b), b).unwrap_or(0);
             }
         }
-        // `slot` is now the bucket before the view.
-        if counts[self.n] > 0
-            && let Some(before) = e.checked_sub(self.n as u64)
+        if let Some(b) = e.checked_sub(self.n as u64)
+            && self.all_old(b, now_ns)
         {
-            let latest = self.latest[slot].load(Relaxed);
-            let interval = self.bucket_ns * self.n as u64;
-            if latest >= before * self.bucket_ns && latest.saturating_add(interval) <= now_ns {
-                counts[self.n] = 0;
-            }
+            counts[self.n] = 0;
         }
         counts
     }
@@ -183,18 +216,25 @@ impl PassWindow {
     /// Reserves `batch` passes at `now_ns` under a limit of `threshold` per interval.
     #[inline]
     pub fn try_acquire(&self, now_ns: u64, batch: u64, threshold: f64) -> Result<(), Refusal> {
-        let epoch = now_ns / self.bucket_ns;
+        let epoch = self.epoch(now_ns);
+        if batch as f64 > threshold {
+            // Never passes (threshold 0 blocks everything): nothing to reserve or wait for.
+            let current = cell::read(self.cell(epoch), epoch).unwrap_or(0);
+            return Err(Refusal {
+                passed: self.view(now_ns, epoch, current).0,
+                retry_after_ns: None,
+            });
+        }
         let (e, current) = cell::reserve(self.cell(epoch), epoch, batch);
-        let counts = self.counts(now_ns, e, current);
-        let in_view: u64 = counts[..self.n].iter().sum();
-        if within_limit(in_view - batch, counts[self.n], batch, threshold, self.n) {
-            let latest = &self.latest[(e % self.latest.len() as u64) as usize];
+        let (in_view, before) = self.view(now_ns, e, current);
+        if within_limit(in_view - batch, before, batch, threshold, self.n) {
+            let latest = &self.latest[e as usize & self.mask];
             if latest.load(Relaxed) < now_ns {
                 latest.store(now_ns, Relaxed);
             }
             return Ok(());
         }
-        self.refuse(e, now_ns, counts, batch, threshold)
+        self.refuse(e, now_ns, self.counts(now_ns, e, current), batch, threshold)
     }
 
     /// Takes a refused reservation back and says when the limit would admit it.
@@ -219,7 +259,7 @@ impl PassWindow {
     /// How long until `batch` more passes would be admitted at `threshold` if nothing else
     /// passed (zero when they would be now); `None` when never. Reserves nothing.
     pub fn wait_for(&self, now_ns: u64, batch: u64, threshold: f64) -> Option<u64> {
-        let e = now_ns / self.bucket_ns;
+        let e = self.epoch(now_ns);
         let current = cell::read(self.cell(e), e).unwrap_or(0);
         let counts = self.counts(now_ns, e, current);
         let in_view: u64 = counts[..self.n].iter().sum();
@@ -241,7 +281,7 @@ impl PassWindow {
         let interval = self.bucket_ns * self.n as u64;
         let all_old_at = |age: usize| {
             let bucket = e.checked_sub(age as u64)?;
-            let latest = self.latest[(bucket % self.latest.len() as u64) as usize].load(Relaxed);
+            let latest = self.latest[bucket as usize & self.mask].load(Relaxed);
             (latest >= bucket * self.bucket_ns).then(|| latest.saturating_add(interval))
         };
         let at = Standing {
@@ -256,14 +296,14 @@ impl PassWindow {
     /// Takes back a reservation made at `now_ns` (a later check refused the entry).
     #[inline]
     pub fn release(&self, now_ns: u64, batch: u64) {
-        let e = now_ns / self.bucket_ns;
+        let e = self.epoch(now_ns);
         cell::release(self.cell(e), e, batch);
     }
 
     /// Passes in the view at `now_ns`.
     #[cfg(test)]
     pub fn passed(&self, now_ns: u64) -> u64 {
-        let e = now_ns / self.bucket_ns;
+        let e = self.epoch(now_ns);
         let current = cell::read(self.cell(e), e).unwrap_or(0);
         self.counts(now_ns, e, current)[..self.n].iter().sum()
     }
@@ -273,10 +313,10 @@ impl PassWindow {
     /// in the view or the bucket before it at `now_ns`: a limit that starts (or changes its
     /// interval) while traffic flows counts what already passed.
     fn absorb(&self, now_ns: u64, counts: impl Iterator<Item = (u64, u64)>) {
-        let e = now_ns / self.bucket_ns;
+        let e = self.epoch(now_ns);
         let oldest = e.saturating_sub(self.n as u64);
         for (start_ns, count) in counts {
-            let epoch = start_ns / self.bucket_ns;
+            let epoch = self.epoch(start_ns);
             if count > 0 && (oldest..=e).contains(&epoch) {
                 cell::reserve(self.cell(epoch), epoch, count);
             }
@@ -305,7 +345,7 @@ impl PassWindow {
     /// Seeds the window with the passes another window counted (a limit whose interval
     /// changed).
     pub fn seed_from(&self, now_ns: u64, other: &PassWindow) {
-        let e = now_ns / other.bucket_ns;
+        let e = other.epoch(now_ns);
         let current = cell::read(other.cell(e), e).unwrap_or(0);
         let counts = other.counts(now_ns, e, current);
         self.absorb(
