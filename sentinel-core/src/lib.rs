@@ -51,6 +51,9 @@
 //! [`RuleSetError`] names every invalid rule and field. Rules (de)serialise with
 //! sentinel-golang's JSON names; enums accept Go's integers and names.
 
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![forbid(unsafe_code)]
+
 // Layer 0, leaves.
 mod block;
 pub mod clock;
