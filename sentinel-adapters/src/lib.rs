@@ -79,6 +79,9 @@
 //! - `tonic`: `tonic::Status` conversions and tonic's connection info for client IPs.
 //! - `prometheus`: [`metrics_router`], a ready axum `/metrics` route (with `axum`).
 
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![forbid(unsafe_code)]
+
 mod admission;
 mod args;
 mod block;

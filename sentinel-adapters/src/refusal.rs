@@ -18,10 +18,9 @@ impl Refusal {
         match block_type {
             BlockType::Flow | BlockType::HotSpotParamFlow => Refusal::OverLimit,
             BlockType::Authority => Refusal::Forbidden,
-            BlockType::CircuitBreaking
-            | BlockType::System
-            | BlockType::Isolation
-            | BlockType::Custom(_) => Refusal::Unavailable,
+            // Breakers, system protection, isolation, custom checks and kinds to come: the
+            // service cannot take the request now.
+            _ => Refusal::Unavailable,
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::text::Escaped;
 
 /// The kind of check that blocked an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BlockType {
     /// A flow rule (QPS, throttling, warm-up).
     Flow,

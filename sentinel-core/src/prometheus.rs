@@ -305,6 +305,7 @@ impl Collector for SentinelCollector {
 
 /// The text exposition of a registry holding only `sentinel`'s collector (for a
 /// `/metrics` handler). Build the collector once and reuse it: see [`Exposition`].
+#[derive(Debug)]
 pub struct Exposition {
     registry: Registry,
 }
@@ -404,4 +405,12 @@ pub fn serve(
 /// The label value of a block type.
 pub fn block_type_label(t: BlockType) -> &'static str {
     BLOCK_TYPE_NAMES[crate::stat::block_type_index(t)]
+}
+
+impl std::fmt::Debug for MetricsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsServer")
+            .field("addr", &self.local_addr())
+            .finish_non_exhaustive()
+    }
 }

@@ -145,6 +145,18 @@ impl SentinelBuilder {
     }
 }
 
+impl std::fmt::Debug for SentinelBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentinelBuilder")
+            .field("clock", &self.clock)
+            .field("max_resources", &self.max_resources)
+            .field("stripes", &self.stripes)
+            .field("metric_log", &self.metric_log)
+            .field("probe_timeout", &self.probe_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How many rules of each kind are in force.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RuleCounts {

@@ -97,7 +97,7 @@
 //! Both run on a thread of their own by default (no tokio runtime needed) or on yours, and
 //! never write to the store.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
 
 mod decode;

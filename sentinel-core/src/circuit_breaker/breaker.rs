@@ -79,7 +79,7 @@ pub(crate) struct Breaker {
 impl Breaker {
     /// A closed breaker for a valid rule; a half-open round whose probes stay silent for
     /// `probe_timeout_ns` is given up.
-    pub fn new(rule: &CircuitBreakerRule, events: Weak<EventHub>, probe_timeout_ns: u64) -> Self {
+    pub(crate) fn new(rule: &CircuitBreakerRule, events: Weak<EventHub>, probe_timeout_ns: u64) -> Self {
         let info = |message: &'static str| {
             BlockInfo::new(
                 BlockType::CircuitBreaking,
@@ -114,12 +114,12 @@ impl Breaker {
 
     /// The rule this breaker enforces.
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
-    pub fn rule(&self) -> &CircuitBreakerRule {
+    pub(crate) fn rule(&self) -> &CircuitBreakerRule {
         &self.rule
     }
 
     /// The current state.
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         state_of(self.word.load(Ordering::Acquire))
     }
 
@@ -345,7 +345,7 @@ impl Check for Breaker {
 
 impl Breaker {
     /// Tells listeners this breaker's rule was removed.
-    pub fn retire(&self) {
+    pub(crate) fn retire(&self) {
         if let Some(hub) = self.events.upgrade() {
             hub.send(Event::Removed {
                 breaker: self.id,

@@ -17,6 +17,7 @@ use crate::text::Escaped;
 
 /// The state of a circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum State {
     /// Entries pass; completions are counted.
     Closed,
@@ -98,20 +99,20 @@ pub(crate) struct EventHub {
 }
 
 impl EventHub {
-    pub fn add_listener(&self, l: Arc<dyn StateListener>) {
+    pub(crate) fn add_listener(&self, l: Arc<dyn StateListener>) {
         self.listeners.write().push(l);
     }
 
     /// Queues an event if the dispatcher runs (it starts with the first event that must
     /// reach listeners; an event about a breaker it never heard of is not one).
-    pub fn send_if_running(&self, event: Event) {
+    pub(crate) fn send_if_running(&self, event: Event) {
         if let Some(tx) = self.queue.get() {
             let _ = tx.send(event);
         }
     }
 
     /// Queues an event (never blocks).
-    pub fn send(&self, event: Event) {
+    pub(crate) fn send(&self, event: Event) {
         let tx = self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::channel();
             let listeners = self.listeners.clone();

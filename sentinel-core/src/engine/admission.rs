@@ -63,7 +63,7 @@ pub(crate) struct Extras {
 
 impl Admitted {
     /// An empty state left behind when a guard's state moves elsewhere.
-    pub fn moved_out() -> Self {
+    pub(crate) fn moved_out() -> Self {
         Admitted {
             node: 0,
             stripe: 0,

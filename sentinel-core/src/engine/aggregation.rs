@@ -17,7 +17,7 @@ use crate::metric_log::{MetricLine, MetricLogConfig, MetricLogWriter};
 use crate::stat::{BUCKET_MS, Event, RING, Span, StatNode, epoch};
 
 /// Resource name of the inbound totals in the metric log (as in Sentinel).
-pub const INBOUND_RESOURCE: &str = "__total_inbound_traffic__";
+pub(super) const INBOUND_RESOURCE: &str = "__total_inbound_traffic__";
 
 /// Lifetime totals of one resource, accumulated second by second.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -85,7 +85,7 @@ fn active(l: &MetricLine) -> bool {
 }
 
 impl Aggregator {
-    pub fn new(log: Option<MetricLogConfig>) -> Self {
+    pub(crate) fn new(log: Option<MetricLogConfig>) -> Self {
         Aggregator {
             state: Mutex::new(State {
                 next_ms: None,
@@ -99,7 +99,7 @@ impl Aggregator {
     }
 
     /// Processes every complete second not processed yet.
-    pub fn tick(&self, inner: &Engine) {
+    pub(crate) fn tick(&self, inner: &Engine) {
         let mut st = self.state.lock();
         let now_ns = inner.clock.now_nanos();
         let now_ms = now_ns / 1_000_000;
@@ -143,7 +143,7 @@ impl Aggregator {
     }
 
     /// Lifetime totals of a node (as of the last processed second).
-    pub fn totals(&self, node: u32) -> Totals {
+    pub(crate) fn totals(&self, node: u32) -> Totals {
         self.state
             .lock()
             .totals
@@ -153,18 +153,18 @@ impl Aggregator {
     }
 
     /// Lifetime totals of inbound traffic.
-    pub fn inbound_totals(&self) -> Totals {
+    pub(crate) fn inbound_totals(&self) -> Totals {
         self.state.lock().inbound
     }
 
     /// Seconds the metric log failed to write.
-    pub fn log_failures(&self) -> u64 {
+    pub(crate) fn log_failures(&self) -> u64 {
         self.state.lock().log_failures
     }
 
     /// Starts the once-a-second background task (once); it ends when the instance is
     /// dropped.
-    pub fn ensure_background(inner: &Arc<Engine>) {
+    pub(crate) fn ensure_background(inner: &Arc<Engine>) {
         inner.aggregator.started.call_once(|| {
             let weak: Weak<Engine> = Arc::downgrade(inner);
             let spawned = std::thread::Builder::new()

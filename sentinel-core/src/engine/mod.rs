@@ -58,7 +58,7 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    pub fn new(settings: Settings) -> Self {
+    pub(crate) fn new(settings: Settings) -> Self {
         let breaker_events = Arc::new(EventHub::default());
         let breakers = BreakerShared {
             events: Arc::downgrade(&breaker_events),
@@ -79,7 +79,7 @@ impl Engine {
 
     /// Every resource's node with its index (the overflow node left out), for exporters.
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
-    pub fn resource_nodes(&self) -> Vec<(u32, &ResourceNode)> {
+    pub(crate) fn resource_nodes(&self) -> Vec<(u32, &ResourceNode)> {
         self.registry
             .nodes()
             .filter(|(i, _)| *i != 0)
@@ -89,7 +89,7 @@ impl Engine {
 
     /// Starts what exporters read: blocks counted by type, and the per-second aggregation.
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
-    pub fn start_exporting(engine: &Arc<Engine>) {
+    pub(crate) fn start_exporting(engine: &Arc<Engine>) {
         engine
             .count_block_types
             .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -97,13 +97,13 @@ impl Engine {
     }
 
     /// Reads the rule sets in force (never on the hot path).
-    pub fn with_rules<R>(&self, f: impl FnOnce(&RuleSets) -> R) -> R {
+    pub(crate) fn with_rules<R>(&self, f: impl FnOnce(&RuleSets) -> R) -> R {
         f(&self.rules.lock())
     }
 
     /// The node of a resource, created on first use.
     #[inline(always)]
-    pub fn node_of(&self, name: &str) -> (u32, &ResourceNode) {
+    pub(crate) fn node_of(&self, name: &str) -> (u32, &ResourceNode) {
         let index = match self.registry.lookup(name) {
             Some(i) => i,
             None => self.registry.create(name, &self.rules.lock(), false),
@@ -113,7 +113,7 @@ impl Engine {
 
     /// Validates and installs a set of one kind, then recompiles every resource whose
     /// checks may have changed.
-    pub fn load<K: KindSlot>(&self, rules: Vec<K::Rule>) -> Result<(), RuleSetError> {
+    pub(crate) fn load<K: KindSlot>(&self, rules: Vec<K::Rule>) -> Result<(), RuleSetError> {
         let kind = <K::Rule as Rule>::KIND;
         if let Err(e) = RuleSet::<K>::validate(&rules) {
             tracing::warn!(kind, invalid = e.errors().len(), error = %e, "rule set rejected");
@@ -203,7 +203,7 @@ impl Engine {
     }
 
     /// Adds a custom check to every resource's list.
-    pub fn add_check(&self, check: Arc<dyn Check>) {
+    pub(crate) fn add_check(&self, check: Arc<dyn Check>) {
         let mut sets = self.rules.lock();
         sets.custom.push(check);
         self.recompile_all(&sets);

@@ -18,7 +18,7 @@ pub(crate) struct NameIndex {
 
 impl NameIndex {
     /// A table for up to `capacity` names (kept at most half full).
-    pub fn new(capacity: usize) -> Self {
+    pub(super) fn new(capacity: usize) -> Self {
         let n = (capacity.max(1) * 2).next_power_of_two();
         NameIndex {
             slots: (0..n).map(|_| AtomicU64::new(0)).collect(),
@@ -34,7 +34,7 @@ impl NameIndex {
 
     /// The index of `name`; `name_of` gives the name of a node index.
     #[inline(always)]
-    pub fn find<'a>(&self, name: &str, name_of: impl Fn(u32) -> &'a str) -> Option<u32> {
+    pub(super) fn find<'a>(&self, name: &str, name_of: impl Fn(u32) -> &'a str) -> Option<u32> {
         let h = self.hash(name);
         let tag = h >> 32;
         let mut i = h as usize & self.mask;
@@ -53,7 +53,7 @@ impl NameIndex {
 
     /// Publishes `name → index`. Only one thread inserts at a time (the caller holds the
     /// rules lock) and the table is never more than half full.
-    pub fn insert(&self, name: &str, index: u32) {
+    pub(super) fn insert(&self, name: &str, index: u32) {
         let h = self.hash(name);
         let mut i = h as usize & self.mask;
         while self.slots[i].load(Ordering::Relaxed) != 0 {

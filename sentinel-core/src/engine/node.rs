@@ -49,7 +49,7 @@ thread_local! {
 }
 
 impl ResourceNode {
-    pub fn new(name: Arc<str>, stripes: usize, checks: CheckList) -> Self {
+    pub(crate) fn new(name: Arc<str>, stripes: usize, checks: CheckList) -> Self {
         let version = if checks.is_empty() {
             0
         } else {
@@ -66,7 +66,7 @@ impl ResourceNode {
 
     /// Remembers the resource type an entry declared (the latest non-default one wins).
     #[inline]
-    pub fn note_type(&self, t: crate::traffic::ResourceType) {
+    pub(crate) fn note_type(&self, t: crate::traffic::ResourceType) {
         let t = t as u8;
         if t != 0 && self.resource_type.load(Ordering::Relaxed) != t {
             self.resource_type.store(t, Ordering::Relaxed);
@@ -74,13 +74,13 @@ impl ResourceNode {
     }
 
     /// The resource type, as its metric-log classification number.
-    pub fn classification(&self) -> u8 {
+    pub(crate) fn classification(&self) -> u8 {
         self.resource_type.load(Ordering::Relaxed)
     }
 
     /// Runs `f` with this resource's checks (`None` when it has none).
     #[inline(always)]
-    pub fn with_checks<R>(&self, f: impl FnOnce(Option<&Arc<CheckList>>) -> R) -> R {
+    pub(crate) fn with_checks<R>(&self, f: impl FnOnce(Option<&Arc<CheckList>>) -> R) -> R {
         let version = self.version.load(Ordering::Acquire);
         if version == 0 {
             return f(None);
@@ -113,7 +113,7 @@ impl ResourceNode {
     }
 
     /// Installs a new check list.
-    pub fn set_checks(&self, checks: CheckList) {
+    pub(crate) fn set_checks(&self, checks: CheckList) {
         let empty = checks.is_empty();
         self.checks.store(Arc::new(checks));
         let version = if empty {

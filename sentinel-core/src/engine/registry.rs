@@ -23,7 +23,7 @@ pub(crate) struct Registry {
 impl Registry {
     /// A registry holding the overflow node (index 0), with room for `max_resources`
     /// resources entered by traffic and as many more named by rules.
-    pub fn new(max_resources: usize, stripes: usize) -> Self {
+    pub(crate) fn new(max_resources: usize, stripes: usize) -> Self {
         let nodes = boxcar::Vec::new();
         nodes.push(ResourceNode::new(
             OVERFLOW_RESOURCE.into(),
@@ -41,34 +41,34 @@ impl Registry {
     }
 
     /// The resource limit this registry was built with.
-    pub fn max_resources(&self) -> usize {
+    pub(crate) fn max_resources(&self) -> usize {
         self.max_resources
     }
 
     /// Nodes created so far, the overflow node included.
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.nodes.count()
     }
 
     #[inline]
-    pub fn lookup(&self, name: &str) -> Option<u32> {
+    pub(crate) fn lookup(&self, name: &str) -> Option<u32> {
         self.index.find(name, |i| &self.nodes[i as usize].name)
     }
 
     /// Every node with its index.
-    pub fn nodes(&self) -> impl Iterator<Item = (usize, &ResourceNode)> {
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = (usize, &ResourceNode)> {
         self.nodes.iter()
     }
 
     #[inline]
-    pub fn node(&self, index: u32) -> Option<&ResourceNode> {
+    pub(crate) fn node(&self, index: u32) -> Option<&ResourceNode> {
         self.nodes.get(index as usize)
     }
 
     /// The node at `index`, or the overflow node (index 0) for an index of another
     /// instance.
     #[inline]
-    pub fn node_or_overflow(&self, index: u32) -> &ResourceNode {
+    pub(crate) fn node_or_overflow(&self, index: u32) -> &ResourceNode {
         match self.nodes.get(index as usize) {
             Some(n) => n,
             None => &self.nodes[0],
@@ -79,7 +79,7 @@ impl Registry {
     /// limit, entries of new resources share the overflow node, unless `ruled`: a resource
     /// that rules name always gets its own node (and so its checks), up to a second
     /// `max_resources` kept for rule resources.
-    pub fn create(&self, name: &str, sets: &RuleSets, ruled: bool) -> u32 {
+    pub(crate) fn create(&self, name: &str, sets: &RuleSets, ruled: bool) -> u32 {
         if let Some(i) = self.lookup(name) {
             return i;
         }

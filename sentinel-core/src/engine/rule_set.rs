@@ -20,7 +20,7 @@ pub(crate) struct RuleSet<K: KindBuilder> {
 
 impl<K: KindBuilder> RuleSet<K> {
     /// An empty set with the kind's shared state.
-    pub fn new(shared: K::Shared) -> Self {
+    pub(crate) fn new(shared: K::Shared) -> Self {
         RuleSet {
             shared,
             rules: Vec::new(),
@@ -32,13 +32,13 @@ impl<K: KindBuilder> RuleSet<K> {
 
 impl<K: KindBuilder> RuleSet<K> {
     /// Validates a whole set, naming every invalid rule.
-    pub fn validate(rules: &[K::Rule]) -> Result<(), RuleSetError> {
+    pub(crate) fn validate(rules: &[K::Rule]) -> Result<(), RuleSetError> {
         validate_set(rules)
     }
 
     /// A new set for `rules` (already validated). A rule equal to one in force keeps that
     /// rule's check, and so its state (warm-up tokens, pacing, breaker state...).
-    pub fn rebuild(&self, rules: Vec<K::Rule>, env: &BuildEnv<'_>) -> Self {
+    pub(crate) fn rebuild(&self, rules: Vec<K::Rule>, env: &BuildEnv<'_>) -> Self {
         let mut reusable: FastMap<&str, Vec<usize>> = self
             .by_resource
             .iter()
@@ -84,7 +84,7 @@ impl<K: KindBuilder> RuleSet<K> {
     }
 
     /// Appends the checks that guard `resource`, in rule order.
-    pub fn checks_for(&self, resource: &str, out: &mut Vec<Arc<dyn Check>>) {
+    pub(crate) fn checks_for(&self, resource: &str, out: &mut Vec<Arc<dyn Check>>) {
         if let Some(idx) = self.by_resource.get(resource) {
             out.extend(
                 idx.iter()
@@ -94,7 +94,7 @@ impl<K: KindBuilder> RuleSet<K> {
     }
 
     /// The rules guarding `resource`, in rule order.
-    pub fn rules_for(&self, resource: &str) -> Vec<K::Rule> {
+    pub(crate) fn rules_for(&self, resource: &str) -> Vec<K::Rule> {
         self.by_resource
             .get(resource)
             .map(|idx| idx.iter().map(|&i| self.rules[i].clone()).collect())
@@ -102,7 +102,7 @@ impl<K: KindBuilder> RuleSet<K> {
     }
 
     /// The states of the rules guarding `resource`, in rule order.
-    pub fn states_for(&self, resource: &str) -> Vec<Arc<K::State>> {
+    pub(crate) fn states_for(&self, resource: &str) -> Vec<Arc<K::State>> {
         self.by_resource
             .get(resource)
             .map(|idx| idx.iter().map(|&i| self.checks[i].clone()).collect())
@@ -110,17 +110,17 @@ impl<K: KindBuilder> RuleSet<K> {
     }
 
     /// The resources that have at least one rule.
-    pub fn resources(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn resources(&self) -> impl Iterator<Item = &str> {
         self.by_resource.keys().map(String::as_str)
     }
 
     /// How many rules are in force.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.rules.len()
     }
 
     /// The rules in force, in load order.
-    pub fn rules(&self) -> &[K::Rule] {
+    pub(crate) fn rules(&self) -> &[K::Rule] {
         &self.rules
     }
 }

@@ -25,7 +25,7 @@ pub(crate) struct RuleSets {
 
 impl RuleSets {
     /// No rules yet; breakers report to `breakers`.
-    pub fn new(breakers: BreakerShared) -> Self {
+    pub(crate) fn new(breakers: BreakerShared) -> Self {
         RuleSets {
             system: RuleSet::new(Arc::default()),
             flow: RuleSet::new(Arc::default()),
@@ -37,7 +37,7 @@ impl RuleSets {
     }
 
     /// The check list of one resource, in pipeline order.
-    pub fn compile(&self, resource: &str) -> CheckList {
+    pub(crate) fn compile(&self, resource: &str) -> CheckList {
         let mut checks = Vec::new();
         self.system.checks_for("", &mut checks);
         self.flow.checks_for(resource, &mut checks);

@@ -123,3 +123,14 @@ fn admit<'s>(request: Request<'_>, sentinel: SentinelRef<'s>) -> Result<Entry<'s
     let state = admission::admit(sentinel.engine(), request)?;
     Ok(Entry::new(sentinel, state))
 }
+
+impl std::fmt::Debug for EntryBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntryBuilder")
+            .field("traffic", &self.spec.traffic)
+            .field("batch", &self.spec.batch)
+            .field("resource_type", &self.spec.resource_type)
+            .field("args", &self.spec.args)
+            .finish_non_exhaustive()
+    }
+}

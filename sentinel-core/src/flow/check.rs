@@ -58,7 +58,7 @@ pub(crate) struct FlowCheck {
 impl FlowCheck {
     /// Builds the check of a valid rule; a Reject rule on its own resource counts in
     /// `window`.
-    pub fn new(rule: &FlowRule, env: &BuildEnv<'_>, window: Option<Arc<PassWindow>>) -> Self {
+    pub(crate) fn new(rule: &FlowRule, env: &BuildEnv<'_>, window: Option<Arc<PassWindow>>) -> Self {
         let interval_ms = rule.interval_ms() as u64;
         let history = (rule.relation_strategy == RelationStrategy::AssociatedResource)
             .then(|| env.node_index(&rule.ref_resource));
@@ -136,7 +136,7 @@ impl FlowCheck {
 
     /// The threshold in force, read without side effects (for exporters): warm-up reports
     /// the rate its stored tokens allow.
-    pub fn current_threshold(&self, system: &dyn SystemMetricsSource) -> f64 {
+    pub(crate) fn current_threshold(&self, system: &dyn SystemMetricsSource) -> f64 {
         match &self.calculator {
             Calculator::Direct(t) => *t,
             Calculator::WarmUp(w) => w.rate(),
@@ -176,7 +176,7 @@ impl FlowCheck {
 
     /// The rule's id.
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
-    pub fn rule_id(&self) -> &str {
+    pub(crate) fn rule_id(&self) -> &str {
         self.over_threshold
             .rule
             .as_ref()

@@ -103,7 +103,7 @@ impl Default for FlowRule {
 
 /// Longest interval of an `AssociatedResource` rule: what the other resource's statistics
 /// serve as whole 100 ms buckets with one bucket before them.
-pub const MAX_ASSOCIATED_INTERVAL_MS: u32 = 2000;
+pub(super) const MAX_ASSOCIATED_INTERVAL_MS: u32 = 2000;
 
 /// Largest warm-up cold factor.
 pub const MAX_COLD_FACTOR: u32 = 1000;

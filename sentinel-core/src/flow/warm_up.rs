@@ -22,7 +22,7 @@ pub(crate) struct WarmUp {
 }
 
 impl WarmUp {
-    pub fn new(threshold: f64, period_sec: u32, cold_factor: u32) -> Self {
+    pub(super) fn new(threshold: f64, period_sec: u32, cold_factor: u32) -> Self {
         let c = cold_factor as f64;
         let p = period_sec as f64;
         let warning = (p * threshold / (c - 1.0)).floor();
@@ -48,18 +48,18 @@ impl WarmUp {
     }
 
     /// The rate allowed now (entries per interval), after the once-a-second refill.
-    pub fn allowed(&self, stats: &StatNode, now_ns: u64) -> f64 {
+    pub(super) fn allowed(&self, stats: &StatNode, now_ns: u64) -> f64 {
         self.sync(stats, now_ns);
         self.rate()
     }
 
     /// The lowest rate warm-up ever allows (a cold system): `T / c`.
-    pub fn cold_rate(&self) -> f64 {
+    pub(super) fn cold_rate(&self) -> f64 {
         self.threshold / self.cold_factor
     }
 
     /// The rate allowed by the tokens stored now (no refill: a read for exporters).
-    pub fn rate(&self) -> f64 {
+    pub(super) fn rate(&self) -> f64 {
         let stored = self.stored();
         if self.threshold <= 0.0 {
             return 0.0;

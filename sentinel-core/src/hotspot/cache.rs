@@ -82,7 +82,7 @@ pub(crate) struct ValueCache {
 impl ValueCache {
     /// A cache holding at most `capacity` values (more only while every eviction candidate
     /// has entries in flight).
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         ValueCache {
             shards: (0..MAX_SHARDS.min(capacity))
@@ -122,7 +122,7 @@ impl ValueCache {
     /// Runs `f` on the cell of `v` under its shard's lock; `f`'s flag says whether the
     /// value is new (its cell is the default). `busy` says whether a cell has entries in
     /// flight and must not be evicted.
-    pub fn with<R>(
+    pub(crate) fn with<R>(
         &self,
         v: &ParamValue,
         busy: impl Fn(&Cell) -> bool,
@@ -156,7 +156,7 @@ impl ValueCache {
     }
 
     /// Runs `f` on the cell of `v` if it is tracked.
-    pub fn update_existing(&self, v: &ParamValue, f: impl FnOnce(&mut Cell)) {
+    pub(crate) fn update_existing(&self, v: &ParamValue, f: impl FnOnce(&mut Cell)) {
         let key = self.digester.key(v);
         if let Some(cell) = self.shards[self.shard_of(&key)].lock().peek_mut(&key) {
             f(cell);
@@ -165,12 +165,12 @@ impl ValueCache {
 
     /// Changes the capacity (a changed rule that keeps the values' in-flight counts); values
     /// over it are evicted as new ones arrive.
-    pub fn set_capacity(&self, capacity: usize) {
+    pub(crate) fn set_capacity(&self, capacity: usize) {
         self.capacity.store(capacity.max(1), Ordering::Relaxed);
     }
 
     /// Values tracked now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
 }

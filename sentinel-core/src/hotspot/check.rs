@@ -37,7 +37,7 @@ pub(crate) struct HotspotCheck {
 
 impl HotspotCheck {
     /// Builds the check of a valid rule, keeping its per-value state in `values`.
-    pub fn new(rule: &HotspotRule, values: Arc<ValueCache>) -> Self {
+    pub(crate) fn new(rule: &HotspotRule, values: Arc<ValueCache>) -> Self {
         let info = |message: &'static str| {
             BlockInfo::new(
                 BlockType::HotSpotParamFlow,
@@ -96,7 +96,7 @@ impl HotspotCheck {
     }
 
     /// Values tracked now.
-    pub fn tracked_values(&self) -> usize {
+    pub(crate) fn tracked_values(&self) -> usize {
         self.values.len()
     }
 

@@ -235,7 +235,7 @@ mod specific_items {
         })
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<HashMap<ParamValue, i64>, D::Error> {
         let items = Option::<Vec<Item>>::deserialize(d)?.unwrap_or_default();
@@ -253,7 +253,7 @@ mod specific_items {
         Ok(out.into_iter().map(|(v, (_, t))| (v, t)).collect())
     }
 
-    pub fn serialize<S: Serializer>(
+    pub(super) fn serialize<S: Serializer>(
         items: &HashMap<ParamValue, i64>,
         s: S,
     ) -> Result<S::Ok, S::Error> {

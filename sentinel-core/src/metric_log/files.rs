@@ -90,7 +90,7 @@ pub(crate) struct MetricLogWriter {
 }
 
 impl MetricLogWriter {
-    pub fn new(config: MetricLogConfig) -> Self {
+    pub(crate) fn new(config: MetricLogConfig) -> Self {
         MetricLogWriter {
             config,
             current: None,
@@ -140,7 +140,7 @@ impl MetricLogWriter {
     }
 
     /// Writes the lines of the second starting at `second_ms` (Unix ms).
-    pub fn write_second(&mut self, second_ms: u64, lines: &[MetricLine]) -> io::Result<()> {
+    pub(crate) fn write_second(&mut self, second_ms: u64, lines: &[MetricLine]) -> io::Result<()> {
         if lines.is_empty() {
             return Ok(());
         }

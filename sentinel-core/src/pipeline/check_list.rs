@@ -28,7 +28,7 @@ pub(crate) struct CheckList {
 }
 
 impl CheckList {
-    pub fn new(mut checks: Vec<Arc<dyn Check>>) -> Self {
+    pub(crate) fn new(mut checks: Vec<Arc<dyn Check>>) -> Self {
         checks.sort_by_key(|c| c.order());
         CheckList {
             exit_hooks: checks.iter().any(|c| c.needs_exit()),
@@ -38,19 +38,19 @@ impl CheckList {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.checks.is_empty()
     }
 
     /// Whether admitted entries must keep this list to run exit hooks.
-    pub fn has_exit_hooks(&self) -> bool {
+    pub(crate) fn has_exit_hooks(&self) -> bool {
         self.exit_hooks
     }
 
     /// Runs the checks in order. Returns the wait (nanoseconds) of an admitted entry;
     /// tokens checks attach to it are pushed onto `tokens`.
     #[inline(always)]
-    pub fn admit(&self, ctx: &CheckContext<'_>, tokens: &mut Tokens) -> Result<u64, BlockError> {
+    pub(crate) fn admit(&self, ctx: &CheckContext<'_>, tokens: &mut Tokens) -> Result<u64, BlockError> {
         let mut wait = 0u64;
         // The waits of throttling checks, for their `on_cancel` if a later check refuses.
         let mut waits: smallvec::SmallVec<[(u32, u64); 2]> = smallvec::SmallVec::new();
@@ -78,7 +78,7 @@ impl CheckList {
 
     /// Tells the checks that want to know that the entry passed and is counted.
     #[inline(always)]
-    pub fn admitted(&self, ctx: &CheckContext<'_>) {
+    pub(crate) fn admitted(&self, ctx: &CheckContext<'_>) {
         if self.admitted_hooks {
             for c in self.checks.iter().filter(|c| c.needs_admitted()) {
                 guarded(ctx.panics, || c.on_admitted(ctx));
@@ -124,7 +124,7 @@ impl CheckList {
     }
 
     /// Runs the exit hooks of an admitted entry.
-    pub fn exit(&self, ctx: &mut ExitContext<'_>, tokens: &[(u32, u64)]) {
+    pub(crate) fn exit(&self, ctx: &mut ExitContext<'_>, tokens: &[(u32, u64)]) {
         for (i, c) in self.checks.iter().enumerate() {
             if c.needs_exit() {
                 ctx.token = token_of(tokens, i);

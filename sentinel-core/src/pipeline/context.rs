@@ -116,3 +116,28 @@ impl<'a> ExitContext<'a> {
         self.token
     }
 }
+
+impl std::fmt::Debug for CheckContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckContext")
+            .field("resource", &self.resource)
+            .field("now_ns", &self.now_ns)
+            .field("batch", &self.batch)
+            .field("traffic", &self.traffic)
+            .field("args", &self.args)
+            .field("attachments", &self.attachments)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ExitContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExitContext")
+            .field("entry", &self.check)
+            .field("rt_ns", &self.rt_ns)
+            .field("error", &self.error)
+            .field("abandoned", &self.abandoned)
+            .field("token", &self.token)
+            .finish()
+    }
+}

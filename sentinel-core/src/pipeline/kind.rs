@@ -30,12 +30,12 @@ pub(crate) struct BuildEnv<'a> {
 
 impl BuildEnv<'_> {
     /// The node index of a resource a rule names, creating the node if needed.
-    pub fn node_index(&self, resource: &str) -> u32 {
+    pub(crate) fn node_index(&self, resource: &str) -> u32 {
         self.nodes.node_index(resource)
     }
 
     /// The statistics of the node at `index`.
-    pub fn node_stats(&self, index: u32) -> Option<&StatNode> {
+    pub(crate) fn node_stats(&self, index: u32) -> Option<&StatNode> {
         self.nodes.stats_of(index)
     }
 }

@@ -39,6 +39,7 @@ pub const ORDER_CIRCUIT_BREAKER: u32 = 6000;
 
 /// The outcome of one check.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Verdict {
     /// Admit (as far as this check is concerned).
     Pass,

@@ -37,7 +37,7 @@ impl<K: Eq + Hash, V> Default for World<K, V> {
 impl<K: Eq + Hash, V> World<K, V> {
     /// The state under `key`, made with `init` if there is none (`init` runs without the
     /// map's lock, so it may read other states).
-    pub fn get_or(&self, key: K, init: impl FnOnce() -> V) -> Arc<V> {
+    pub(crate) fn get_or(&self, key: K, init: impl FnOnce() -> V) -> Arc<V> {
         {
             let mut kept = self.map.lock();
             if kept.values.len() > 2 * kept.swept_at.max(16) {
@@ -55,7 +55,7 @@ impl<K: Eq + Hash, V> World<K, V> {
     }
 
     /// Visits the states kept for which `pick` says yes (to seed a new state from them).
-    pub fn find(&self, pick: impl Fn(&K) -> bool) -> Option<Arc<V>> {
+    pub(crate) fn find(&self, pick: impl Fn(&K) -> bool) -> Option<Arc<V>> {
         let kept = self.map.lock();
         kept.values
             .iter()

@@ -120,6 +120,7 @@ pub(crate) use go_enum;
 
 #[cfg(test)]
 mod tests {
+    #![allow(unreachable_pub)]
     go_enum! {
         /// A test enum.
         pub enum Colour {

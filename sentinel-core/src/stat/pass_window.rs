@@ -122,7 +122,7 @@ impl PassWindow {
     /// statistics' own 100 ms buckets (10 to 20 of them); other intervals up to 2 s use 10
     /// buckets, longer ones 20, of `interval / n` (whole nanoseconds). At least 10 buckets
     /// keep every span of one interval within `1.1 T`.
-    pub fn for_interval(interval_ms: u64) -> Self {
+    pub(crate) fn for_interval(interval_ms: u64) -> Self {
         let interval_ms = interval_ms.max(1);
         let interval_ns = interval_ms * 1_000_000;
         let fine = interval_ms.is_multiple_of(BUCKET_MS)
@@ -146,7 +146,7 @@ impl PassWindow {
 
     /// Buckets in the view.
     #[cfg(test)]
-    pub fn buckets(&self) -> usize {
+    pub(crate) fn buckets(&self) -> usize {
         self.n
     }
 
@@ -215,7 +215,7 @@ impl PassWindow {
 
     /// Reserves `batch` passes at `now_ns` under a limit of `threshold` per interval.
     #[inline]
-    pub fn try_acquire(&self, now_ns: u64, batch: u64, threshold: f64) -> Result<(), Refusal> {
+    pub(crate) fn try_acquire(&self, now_ns: u64, batch: u64, threshold: f64) -> Result<(), Refusal> {
         let epoch = self.epoch(now_ns);
         if batch as f64 > threshold {
             // Never passes (threshold 0 blocks everything): nothing to reserve or wait for.
@@ -258,7 +258,7 @@ impl PassWindow {
 
     /// How long until `batch` more passes would be admitted at `threshold` if nothing else
     /// passed (zero when they would be now); `None` when never. Reserves nothing.
-    pub fn wait_for(&self, now_ns: u64, batch: u64, threshold: f64) -> Option<u64> {
+    pub(crate) fn wait_for(&self, now_ns: u64, batch: u64, threshold: f64) -> Option<u64> {
         let e = self.epoch(now_ns);
         let current = cell::read(self.cell(e), e).unwrap_or(0);
         let counts = self.counts(now_ns, e, current);
@@ -295,14 +295,14 @@ impl PassWindow {
 
     /// Takes back a reservation made at `now_ns` (a later check refused the entry).
     #[inline]
-    pub fn release(&self, now_ns: u64, batch: u64) {
+    pub(crate) fn release(&self, now_ns: u64, batch: u64) {
         let e = self.epoch(now_ns);
         cell::release(self.cell(e), e, batch);
     }
 
     /// Passes in the view at `now_ns`.
     #[cfg(test)]
-    pub fn passed(&self, now_ns: u64) -> u64 {
+    pub(crate) fn passed(&self, now_ns: u64) -> u64 {
         let e = self.epoch(now_ns);
         let current = cell::read(self.cell(e), e).unwrap_or(0);
         self.counts(now_ns, e, current)[..self.n].iter().sum()
@@ -324,7 +324,7 @@ impl PassWindow {
     }
 
     /// Seeds the window with the passes of resource statistics (their last 3.2 s).
-    pub fn seed_from_stats(&self, now_ns: u64, stats: &StatNode) {
+    pub(crate) fn seed_from_stats(&self, now_ns: u64, stats: &StatNode) {
         let e = epoch(now_ns);
         let buckets = (e + 1).saturating_sub(RING as u64)..=e;
         self.absorb(
@@ -344,7 +344,7 @@ impl PassWindow {
 
     /// Seeds the window with the passes another window counted (a limit whose interval
     /// changed).
-    pub fn seed_from(&self, now_ns: u64, other: &PassWindow) {
+    pub(crate) fn seed_from(&self, now_ns: u64, other: &PassWindow) {
         let e = other.epoch(now_ns);
         let current = cell::read(other.cell(e), e).unwrap_or(0);
         let counts = other.counts(now_ns, e, current);

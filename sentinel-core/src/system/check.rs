@@ -38,7 +38,7 @@ pub(crate) struct SystemCheck {
 
 impl SystemCheck {
     /// Builds the check of a valid rule; an InboundQps rule counts in `window`.
-    pub fn new(rule: &SystemRule, window: Option<Arc<PassWindow>>) -> Self {
+    pub(crate) fn new(rule: &SystemRule, window: Option<Arc<PassWindow>>) -> Self {
         let counter = match (rule.metric_type, window) {
             (SystemMetric::InboundQps, Some(w)) => Counter::Passes(w),
             (SystemMetric::Concurrency, _) => Counter::Admitting(AtomicU64::new(0)),
@@ -64,7 +64,7 @@ impl SystemCheck {
     }
 
     /// Whether this rule reads the sampled system metrics.
-    pub fn needs_sampling(rule: &SystemRule) -> bool {
+    pub(crate) fn needs_sampling(rule: &SystemRule) -> bool {
         matches!(
             rule.metric_type,
             SystemMetric::Load | SystemMetric::CpuUsage

@@ -249,3 +249,13 @@ mod tests {
         assert!(m.rss_bytes() > 0);
     }
 }
+
+impl std::fmt::Debug for ProcessMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessMetrics")
+            .field("rss_bytes", &self.rss_bytes())
+            .field("load1", &self.load1())
+            .field("cpu_usage", &self.cpu_usage())
+            .finish_non_exhaustive()
+    }
+}
