@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test of the workspace: formatting, clippy (warnings are errors),
-# and all unit, integration and doc tests with all features.
+# Runs every check and test of the workspace: the layering check, formatting, clippy and
+# rustdoc (warnings are errors), and all unit, integration and doc tests with all features.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,5 +23,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (-D warnings)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+echo "== cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --all-features
 echo "== cargo test"
 cargo test --workspace --all-features

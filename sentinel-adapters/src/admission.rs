@@ -27,7 +27,7 @@ pub(crate) struct Admission<R, A, C> {
 }
 
 impl<R, A, C> Admission<R, A, C> {
-    pub fn with_resource<R2>(self, resource: R2) -> Admission<R2, A, C> {
+    pub(crate) fn with_resource<R2>(self, resource: R2) -> Admission<R2, A, C> {
         Admission {
             sentinel: self.sentinel,
             resource,
@@ -38,7 +38,7 @@ impl<R, A, C> Admission<R, A, C> {
         }
     }
 
-    pub fn with_args<A2>(self, args: A2) -> Admission<R, A2, C> {
+    pub(crate) fn with_args<A2>(self, args: A2) -> Admission<R, A2, C> {
         Admission {
             sentinel: self.sentinel,
             resource: self.resource,
@@ -49,7 +49,7 @@ impl<R, A, C> Admission<R, A, C> {
         }
     }
 
-    pub fn with_classify<C2>(self, classify: C2) -> Admission<R, A, C2> {
+    pub(crate) fn with_classify<C2>(self, classify: C2) -> Admission<R, A, C2> {
         Admission {
             sentinel: self.sentinel,
             resource: self.resource,
@@ -61,7 +61,7 @@ impl<R, A, C> Admission<R, A, C> {
     }
 
     /// Admits or refuses a request; never sleeps (a throttled entry carries its wait).
-    pub fn admit<B>(&self, request: &Request<B>) -> Result<Entry<'static>, BlockError>
+    pub(crate) fn admit<B>(&self, request: &Request<B>) -> Result<Entry<'static>, BlockError>
     where
         R: ResourceName<B>,
         A: RequestArgs<B>,
@@ -79,7 +79,7 @@ impl<R, A, C> Admission<R, A, C> {
     /// Calls `service` with an admitted request: now, or after the entry's throttling
     /// wait on tokio's timer. A deferred call takes the service that was polled ready and
     /// leaves a clone in its place.
-    pub fn call<S, Req>(
+    pub(crate) fn call<S, Req>(
         &self,
         service: &mut S,
         request: Req,

@@ -1,7 +1,7 @@
 //! # Sentinel for Rust
 //!
-//! Flow control, traffic shaping, concurrency isolation and (with later modules) circuit
-//! breaking and adaptive protection, embedded in your service.
+//! Flow control, traffic shaping, concurrency isolation, circuit breaking, hot-parameter
+//! limits and adaptive system protection, embedded in your service.
 //!
 //! Every [`Sentinel`] instance owns its [`Clock`], its rules and its statistics, so several
 //! instances live side by side and tests run deterministically with a [`ManualClock`]. A
@@ -47,9 +47,21 @@
 //! ## Rules
 //!
 //! Each kind is loaded as a whole set ([`Sentinel::load_flow_rules`],
-//! [`Sentinel::load_isolation_rules`]); an invalid set changes nothing and the
+//! [`Sentinel::load_isolation_rules`], [`Sentinel::load_circuit_breaker_rules`],
+//! [`Sentinel::load_hotspot_rules`], [`Sentinel::load_system_rules`]; free functions of the
+//! same names load into [`global()`]); an invalid set changes nothing and the
 //! [`RuleSetError`] names every invalid rule and field. Rules (de)serialise with
 //! sentinel-golang's JSON names; enums accept Go's integers and names.
+//!
+//! ## Layers
+//!
+//! The modules import only their own layer or lower ones (`scripts/layers.py` checks it):
+//! leaves ([`clock`], [`stat`], [`metric_log`], [`text`], block types, argument values,
+//! system metrics) → rule plumbing ([`rules`], shaping) → the pipeline's contracts
+//! ([`pipeline`]: what a check is lent, nothing of the engine) → rule kinds ([`flow`],
+//! [`isolation`], [`hotspot`], [`circuit_breaker`], [`system`]; none imports another) →
+//! the engine (registry, rule sets, the admission path, per-second aggregation; private)
+//! → the facade ([`Sentinel`], [`entry`](mod@entry), snapshots, Prometheus).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
@@ -96,6 +108,7 @@ pub use entry::{
 pub use rules::{FieldError, InvalidRule, RuleSetError};
 pub use sentinel::{
     OVERFLOW_RESOURCE, Resource, RuleCounts, Sentinel, SentinelBuilder, entry, global,
-    load_flow_rules, load_isolation_rules,
+    load_circuit_breaker_rules, load_flow_rules, load_hotspot_rules, load_isolation_rules,
+    load_system_rules,
 };
 pub use snapshot::{ResourceOverview, ResourceStats};

@@ -495,3 +495,18 @@ pub fn load_flow_rules(rules: Vec<FlowRule>) -> Result<(), RuleSetError> {
 pub fn load_isolation_rules(rules: Vec<IsolationRule>) -> Result<(), RuleSetError> {
     global().load_isolation_rules(rules)
 }
+
+/// Replaces the circuit-breaker rules of the [`global`] instance.
+pub fn load_circuit_breaker_rules(rules: Vec<CircuitBreakerRule>) -> Result<(), RuleSetError> {
+    global().load_circuit_breaker_rules(rules)
+}
+
+/// Replaces the hot-parameter rules of the [`global`] instance.
+pub fn load_hotspot_rules(rules: Vec<HotspotRule>) -> Result<(), RuleSetError> {
+    global().load_hotspot_rules(rules)
+}
+
+/// Replaces the system rules of the [`global`] instance.
+pub fn load_system_rules(rules: Vec<SystemRule>) -> Result<(), RuleSetError> {
+    global().load_system_rules(rules)
+}

@@ -122,6 +122,18 @@ pub struct PipelineBuilder {
     unknown_fields: UnknownFields,
 }
 
+impl std::fmt::Debug for PipelineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds: Vec<&str> = self.kinds.iter().map(|k| k.name()).collect();
+        f.debug_struct("PipelineBuilder")
+            .field("kinds", &kinds)
+            .field("label", &self.label)
+            .field("on_delete", &self.on_delete)
+            .field("unknown_fields", &self.unknown_fields)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PipelineBuilder {
     /// Adds a rule kind. A pipeline of one kind reads plain rule lists; one of several
     /// kinds reads multi-kind documents.

@@ -41,12 +41,12 @@ impl Default for TaskOptions {
 }
 
 impl TaskOptions {
-    pub fn retry(&mut self, min: Duration, max: Duration) {
+    pub(crate) fn retry(&mut self, min: Duration, max: Duration) {
         self.retry_min = min.max(Duration::from_millis(1));
         self.retry_max = max.max(self.retry_min);
     }
 
-    pub fn backoff(&self) -> Backoff {
+    pub(crate) fn backoff(&self) -> Backoff {
         Backoff {
             min: self.retry_min,
             max: self.retry_max,
@@ -66,7 +66,7 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     /// The delay before the next attempt.
-    pub fn delay(&mut self) -> Duration {
+    pub(crate) fn delay(&mut self) -> Duration {
         let delay = self.next;
         self.next = (self.next * 2).min(self.max);
         let random = RandomState::new().hash_one(Instant::now());
@@ -74,7 +74,7 @@ impl Backoff {
     }
 
     /// Back to the shortest delay (after a success).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.next = self.min;
     }
 }
@@ -88,7 +88,7 @@ pub(crate) struct Health {
 
 impl Health {
     /// Reports a failure to reach or follow the store; the rules in force stay.
-    pub fn failed(&mut self, pipeline: &Pipeline, what: &str, message: String) {
+    pub(crate) fn failed(&mut self, pipeline: &Pipeline, what: &str, message: String) {
         if self.broken.as_deref() == Some(message.as_str()) {
             tracing::debug!(source = %pipeline.label(), what, %message, "still failing; retrying");
             return;
@@ -101,7 +101,7 @@ impl Health {
     }
 
     /// The store answers again.
-    pub fn recovered(&mut self, pipeline: &Pipeline) {
+    pub(crate) fn recovered(&mut self, pipeline: &Pipeline) {
         if self.broken.take().is_some() {
             pipeline.report_in_sync();
         }
@@ -117,7 +117,7 @@ pub(crate) struct Synced {
 }
 
 impl Synced {
-    pub fn set(&self) {
+    pub(crate) fn set(&self) {
         let mut done = self.done.lock();
         if !*done {
             *done = true;
@@ -128,12 +128,12 @@ impl Synced {
 
     /// Whether it is set.
     #[cfg(feature = "etcd")]
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         *self.done.lock()
     }
 
     /// Blocks until set or until `timeout` has passed; whether it was set.
-    pub fn wait(&self, timeout: Duration) -> bool {
+    pub(crate) fn wait(&self, timeout: Duration) -> bool {
         let mut done = self.done.lock();
         if !*done {
             self.changed
@@ -143,7 +143,7 @@ impl Synced {
     }
 
     /// Waits until set.
-    pub async fn wait_async(&self) {
+    pub(crate) async fn wait_async(&self) {
         loop {
             let notified = self.notify.notified();
             if *self.done.lock() {
@@ -160,12 +160,12 @@ impl Synced {
 pub(crate) struct Gate(Arc<Mutex<bool>>);
 
 impl Gate {
-    pub fn new() -> Gate {
+    pub(crate) fn new() -> Gate {
         Gate(Arc::new(Mutex::new(true)))
     }
 
     /// Runs `f` unless the source is closed.
-    pub fn run<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+    pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
         let open = self.0.lock();
         open.then(f)
     }
@@ -250,7 +250,7 @@ pub(crate) struct SourceTask {
 impl SourceTask {
     /// Runs `task` on `runtime`, or on a new thread `name` with a single-threaded runtime
     /// of its own.
-    pub fn spawn<F>(
+    pub(crate) fn spawn<F>(
         name: &str,
         what: &str,
         runtime: Option<Handle>,

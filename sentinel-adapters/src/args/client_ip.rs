@@ -74,7 +74,7 @@ impl Forwarding {
     /// The client's address: the header's addresses and then the peer, walked from the
     /// right past the trusted proxies. Falls back to the peer when the chain is shorter
     /// than the trusted hops or an entry that must be read is not an address.
-    pub fn client(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
+    pub(crate) fn client(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
         let mut chain = self.hops(headers);
         if let Some(peer) = peer {
             chain.push(Some(peer));

@@ -79,7 +79,11 @@ pub(crate) struct Breaker {
 impl Breaker {
     /// A closed breaker for a valid rule; a half-open round whose probes stay silent for
     /// `probe_timeout_ns` is given up.
-    pub(crate) fn new(rule: &CircuitBreakerRule, events: Weak<EventHub>, probe_timeout_ns: u64) -> Self {
+    pub(crate) fn new(
+        rule: &CircuitBreakerRule,
+        events: Weak<EventHub>,
+        probe_timeout_ns: u64,
+    ) -> Self {
         let info = |message: &'static str| {
             BlockInfo::new(
                 BlockType::CircuitBreaking,

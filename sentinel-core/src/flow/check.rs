@@ -58,7 +58,11 @@ pub(crate) struct FlowCheck {
 impl FlowCheck {
     /// Builds the check of a valid rule; a Reject rule on its own resource counts in
     /// `window`.
-    pub(crate) fn new(rule: &FlowRule, env: &BuildEnv<'_>, window: Option<Arc<PassWindow>>) -> Self {
+    pub(crate) fn new(
+        rule: &FlowRule,
+        env: &BuildEnv<'_>,
+        window: Option<Arc<PassWindow>>,
+    ) -> Self {
         let interval_ms = rule.interval_ms() as u64;
         let history = (rule.relation_strategy == RelationStrategy::AssociatedResource)
             .then(|| env.node_index(&rule.ref_resource));

@@ -50,7 +50,11 @@ impl CheckList {
     /// Runs the checks in order. Returns the wait (nanoseconds) of an admitted entry;
     /// tokens checks attach to it are pushed onto `tokens`.
     #[inline(always)]
-    pub(crate) fn admit(&self, ctx: &CheckContext<'_>, tokens: &mut Tokens) -> Result<u64, BlockError> {
+    pub(crate) fn admit(
+        &self,
+        ctx: &CheckContext<'_>,
+        tokens: &mut Tokens,
+    ) -> Result<u64, BlockError> {
         let mut wait = 0u64;
         // The waits of throttling checks, for their `on_cancel` if a later check refuses.
         let mut waits: smallvec::SmallVec<[(u32, u64); 2]> = smallvec::SmallVec::new();

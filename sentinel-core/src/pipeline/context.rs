@@ -39,7 +39,7 @@ impl<'a> CheckContext<'a> {
     pub fn resource(&self) -> &str {
         self.resource
     }
-    /// The resource name, shareable (for a [`BlockError`]).
+    /// The resource name, shareable (for a [`BlockError`](crate::BlockError)).
     pub fn resource_arc(&self) -> Arc<str> {
         self.resource.clone()
     }
@@ -111,7 +111,8 @@ impl<'a> ExitContext<'a> {
     pub fn is_abandoned(&self) -> bool {
         self.abandoned
     }
-    /// The token this check returned with [`Verdict::PassWith`] for this entry.
+    /// The token this check returned with [`Verdict::PassWith`](super::Verdict::PassWith) for
+    /// this entry.
     pub fn token(&self) -> Option<u64> {
         self.token
     }

@@ -215,7 +215,12 @@ impl PassWindow {
 
     /// Reserves `batch` passes at `now_ns` under a limit of `threshold` per interval.
     #[inline]
-    pub(crate) fn try_acquire(&self, now_ns: u64, batch: u64, threshold: f64) -> Result<(), Refusal> {
+    pub(crate) fn try_acquire(
+        &self,
+        now_ns: u64,
+        batch: u64,
+        threshold: f64,
+    ) -> Result<(), Refusal> {
         let epoch = self.epoch(now_ns);
         if batch as f64 > threshold {
             // Never passes (threshold 0 blocks everything): nothing to reserve or wait for.

@@ -216,6 +216,16 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
+impl std::fmt::Debug for ProcessMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessMetrics")
+            .field("rss_bytes", &self.rss_bytes())
+            .field("load1", &self.load1())
+            .field("cpu_usage", &self.cpu_usage())
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,15 +257,5 @@ mod tests {
         let m = ProcessMetrics::default();
         m.ensure_started();
         assert!(m.rss_bytes() > 0);
-    }
-}
-
-impl std::fmt::Debug for ProcessMetrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcessMetrics")
-            .field("rss_bytes", &self.rss_bytes())
-            .field("load1", &self.load1())
-            .field("cpu_usage", &self.cpu_usage())
-            .finish_non_exhaustive()
     }
 }

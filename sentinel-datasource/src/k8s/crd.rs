@@ -408,21 +408,26 @@ mod by_name {
 
     use super::NamedEnum;
 
-    pub fn serialize<E: NamedEnum, S: Serializer>(value: &E, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<E: NamedEnum, S: Serializer>(
+        value: &E,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_str(value.name())
     }
 
-    pub fn deserialize<'de, E: NamedEnum, D: Deserializer<'de>>(d: D) -> Result<E, D::Error> {
+    pub(super) fn deserialize<'de, E: NamedEnum, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<E, D::Error> {
         String::deserialize(d)?.parse().map_err(D::Error::custom)
     }
 
     /// The same for an optional field.
-    pub mod option {
+    pub(super) mod option {
         use serde::{Deserialize, Deserializer, Serializer};
 
         use super::super::NamedEnum;
 
-        pub fn serialize<E: NamedEnum, S: Serializer>(
+        pub(crate) fn serialize<E: NamedEnum, S: Serializer>(
             value: &Option<E>,
             s: S,
         ) -> Result<S::Ok, S::Error> {
@@ -432,7 +437,7 @@ mod by_name {
             }
         }
 
-        pub fn deserialize<'de, E: NamedEnum, D: Deserializer<'de>>(
+        pub(crate) fn deserialize<'de, E: NamedEnum, D: Deserializer<'de>>(
             d: D,
         ) -> Result<Option<E>, D::Error> {
             #[derive(Deserialize)]
