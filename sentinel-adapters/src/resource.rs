@@ -57,6 +57,11 @@ pub const UNMATCHED_ROUTE: &str = "(unmatched route)";
 /// makes up (axum routes only the standard ones), so the names a route can take are
 /// bounded; `HEAD` counts as `GET`, whose handler answers it.
 ///
+/// Services nested with `Router::nest_service` or `fallback_service` (static files, say)
+/// get no `MatchedPath` from axum, so their requests count as [`UNMATCHED_ROUTE`] too:
+/// name them with [`SentinelLayer::resource`](crate::SentinelLayer::resource) or put a
+/// layer of their own on them if they need rules apart from scans.
+///
 /// Without a router every distinct path is its own resource. Sentinel caps the number of
 /// resources (`SentinelBuilder::max_resources`), so paths chosen by clients cannot exhaust
 /// memory, and resources that rules name are always checked, but rules are written for

@@ -6,7 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ParamValue;
-use crate::text::Escaped;
+use crate::text::{Clipped, Escaped};
+
+/// Characters of a resource name or value a block's text shows (it reaches headers and
+/// logs; the value may be whatever a client sent).
+const MAX_TEXT: usize = 200;
 
 /// The kind of check that blocked an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -192,14 +196,14 @@ impl BlockError {
 
 impl fmt::Display for BlockError {
     /// One line: the request-derived parts (resource, value) are written with control
-    /// characters escaped ([`Escaped`]).
+    /// characters escaped, cut to 200 characters ([`Clipped`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.info;
         write!(
             f,
             "{} blocked \"{}\": {}",
             i.block_type,
-            Escaped(self.resource()),
+            Clipped(self.resource(), MAX_TEXT),
             i.message
         )?;
         if let Some(r) = &i.rule {
@@ -215,7 +219,7 @@ impl fmt::Display for BlockError {
             }
         }
         if let Some(v) = &self.value {
-            write!(f, " [value {}]", Escaped(&v.to_string()))?;
+            write!(f, " [value {}]", Clipped(&v.to_string(), MAX_TEXT))?;
         }
         if let Some(v) = self.snapshot {
             write!(f, " [snapshot {v}]")?;

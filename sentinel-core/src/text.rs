@@ -13,16 +13,36 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// Whether `c` must be escaped: controls, line and paragraph separators, bidi formatting.
+/// Whether `c` must be escaped: controls, line and paragraph separators, and the invisible
+/// formatting characters (Unicode's `Cf`: bidi controls, zero-width characters, the
+/// byte-order mark, tags), which make one text look like another.
 fn needs_escape(c: char) -> bool {
     c == '\\'
         || c.is_control()
         || matches!(
             c,
-            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+            '\u{ad}'
+                | '\u{600}'..='\u{605}'
+                | '\u{61c}'
+                | '\u{6dd}'
+                | '\u{70f}'
+                | '\u{890}'..='\u{891}'
+                | '\u{8e2}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{110bd}'
+                | '\u{110cd}'
+                | '\u{13430}'..='\u{1343f}'
+                | '\u{1bca0}'..='\u{1bca3}'
+                | '\u{1d173}'..='\u{1d17a}'
+                | '\u{e0001}'
+                | '\u{e0020}'..='\u{e007f}'
         )
-        || ('\u{202a}'..='\u{202e}').contains(&c)
-        || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
 /// Displays text with control and invisible formatting characters escaped (see the
@@ -35,6 +55,31 @@ fn needs_escape(c: char) -> bool {
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Escaped<'a>(pub &'a str);
+
+/// Displays text as [`Escaped`] does, cut after `max` characters of the text with a note of
+/// how many bytes were left out, for outputs that must stay small whatever a client sent
+/// (a block error in a header).
+///
+/// ```
+/// use sentinel_core::text::Clipped;
+/// assert_eq!(Clipped("abcdef", 3).to_string(), "abc…(+3 bytes)");
+/// assert_eq!(Clipped("a\nb", 8).to_string(), r"a\nb");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Clipped<'a>(pub &'a str, pub usize);
+
+impl fmt::Display for Clipped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Clipped(text, max) = *self;
+        match text.char_indices().nth(max) {
+            None => Escaped(text).fmt(f),
+            Some((cut, _)) => {
+                Escaped(&text[..cut]).fmt(f)?;
+                write!(f, "…(+{} bytes)", text.len() - cut)
+            }
+        }
+    }
+}
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -71,6 +116,8 @@ mod tests {
 
     #[test]
     fn every_control_and_formatting_character_is_escaped_once() {
+        let invisible = "x\u{200b}\u{feff}\u{ad}\u{e0041}y";
+        assert_eq!(escape(invisible), r"x\u{200b}\u{feff}\u{ad}\u{e0041}y");
         let nasty = "a\nb\rc\td\0e\\f\u{1b}[31mg\u{2028}h\u{2066}i|j ü 名";
         let out = escape(nasty);
         assert_eq!(out, r"a\nb\rc\td\0e\\f\u{1b}[31mg\u{2028}h\u{2066}i|j ü 名");

@@ -63,6 +63,12 @@ fn the_metric_log_keeps_one_line_of_eleven_fields_per_resource() {
         lines.iter().any(|l| l.contains("名前_ü")),
         "non-ASCII text stays readable"
     );
+    // The reader finds each resource by the name it was entered under.
+    let searcher = sentinel_core::metric_log::MetricSearcher::new(dir.path(), "shop");
+    for name in NASTY {
+        let found = searcher.find(0, u64::MAX, Some(name)).unwrap();
+        assert_eq!(found.len(), 1, "{name:?}");
+    }
 }
 
 #[test]
@@ -137,4 +143,16 @@ fn tracing_events_and_block_errors_stay_on_one_line() {
     let text = block.to_string();
     assert!(!text.chars().any(bad_char), "{text:?}");
     assert!(text.contains(r"[value x\ry\0z]"), "{text}");
+    // A huge value does not make a huge text (it reaches headers and logs).
+    let long = "\u{1b}".repeat(50_000);
+    let block = s
+        .entry(NASTY[0])
+        .arg(long.as_str())
+        .try_enter()
+        .unwrap_err();
+    assert!(
+        block.to_string().len() < 2_000,
+        "{}",
+        block.to_string().len()
+    );
 }

@@ -5,6 +5,8 @@ use std::fmt;
 
 use sentinel_core::InvalidRule;
 
+use sentinel_core::text::Escaped;
+
 use crate::format::Format;
 
 /// One problem with one rule of a document: it did not parse, or it is invalid.
@@ -180,10 +182,13 @@ impl fmt::Display for RuleProblem {
         if !self.resource.is_empty() {
             write!(f, " on resource {:?}", self.resource)?;
         }
+        // Field names and reasons can quote the document: escaped, so that a key with a
+        // newline cannot forge a log line.
+        let reason = Escaped(&self.reason);
         if self.field.is_empty() {
-            write!(f, ": {}", self.reason)
+            write!(f, ": {reason}")
         } else {
-            write!(f, ": field `{}` {}", self.field, self.reason)
+            write!(f, ": field `{}` {reason}", Escaped(&self.field))
         }
     }
 }

@@ -75,6 +75,7 @@ impl Forwarding {
     /// right past the trusted proxies. Falls back to the peer when the chain is shorter
     /// than the trusted hops or an entry that must be read is not an address.
     pub(crate) fn client(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
+        let peer = peer.map(|ip| ip.to_canonical());
         let mut chain = self.hops(headers);
         if let Some(peer) = peer {
             chain.push(Some(peer));
@@ -85,7 +86,9 @@ impl Forwarding {
                 // Without the peer (no connection info), the nearest proxy's entry is the
                 // header's last: count the peer's place as taken.
                 let skip = if peer.is_some() { *n } else { n - 1 };
-                chain.len().checked_sub(skip + 1).and_then(|i| chain[i])
+                skip.checked_add(1)
+                    .and_then(|back| chain.len().checked_sub(back))
+                    .and_then(|i| chain[i])
             }
             TrustedProxies::Networks(nets) => {
                 let trusted = |ip: &IpAddr| nets.iter().any(|n| n.contains(ip));
@@ -115,12 +118,13 @@ impl Forwarding {
         };
         let mut hops = Vec::new();
         for value in headers.get_all(name) {
-            // A header that is not text cannot be read: its entries count as unknown.
-            let Ok(text) = value.to_str() else {
-                hops.push(None);
-                continue;
-            };
-            for entry in text.split(',') {
+            // Split the raw bytes: an entry that is not text (a client may write any byte
+            // before the entries proxies append) is unknown, its neighbours still count.
+            for entry in value.as_bytes().split(|b| *b == b',') {
+                let Ok(entry) = std::str::from_utf8(entry) else {
+                    hops.push(None);
+                    continue;
+                };
                 hops.push(match self.syntax {
                     Syntax::List(_) => parse_node(entry.trim()),
                     Syntax::Forwarded => forwarded_for(entry),
@@ -144,17 +148,18 @@ fn forwarded_for(element: &str) -> Hop {
 }
 
 /// An address with or without a port: `192.0.2.1`, `192.0.2.1:8080`, `2001:db8::1`,
-/// `[2001:db8::1]`, `[2001:db8::1]:443`.
+/// `[2001:db8::1]`, `[2001:db8::1]:443`; IPv4-mapped IPv6 (`::ffff:192.0.2.1`) as IPv4.
 fn parse_node(node: &str) -> Hop {
-    if let Ok(ip) = node.parse::<IpAddr>() {
-        return Some(ip);
-    }
-    if let Ok(addr) = node.parse::<SocketAddr>() {
-        return Some(addr.ip());
-    }
-    node.strip_prefix('[')
-        .and_then(|n| n.strip_suffix(']'))
-        .and_then(|n| n.parse().ok())
+    let ip = node
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| node.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            node.strip_prefix('[')
+                .and_then(|n| n.strip_suffix(']'))
+                .and_then(|n| n.parse().ok())
+        })?;
+    Some(ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -238,6 +243,46 @@ mod tests {
         );
         let forged = headers("x-forwarded-for", &["1.2.3.4"]);
         assert_eq!(xff(nets).client(&forged, ip("192.0.2.5")), ip("192.0.2.5"));
+    }
+
+    #[test]
+    fn bytes_that_are_not_text_spoil_only_their_own_entry() {
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\x80, 198.51.100.7").unwrap(),
+        );
+        assert_eq!(
+            xff(TrustedProxies::Hops(1)).client(&h, ip("10.0.0.2")),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            xff(TrustedProxies::Hops(1)).client(&h, None),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_ipv4() {
+        let nets = TrustedProxies::Networks(vec!["10.0.0.0/8".parse().unwrap()]);
+        let h = headers("x-forwarded-for", &["198.51.100.7"]);
+        assert_eq!(
+            xff(nets).client(&h, ip("::ffff:10.0.0.2")),
+            ip("198.51.100.7")
+        );
+        let mapped = headers("x-forwarded-for", &["::ffff:198.51.100.7"]);
+        assert_eq!(
+            xff(TrustedProxies::Hops(1)).client(&mapped, ip("10.0.0.2")),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn absurd_hop_counts_fall_back_to_the_peer() {
+        let h = headers("x-forwarded-for", &["198.51.100.7"]);
+        let peer = ip("10.0.0.2");
+        assert_eq!(xff(TrustedProxies::Hops(usize::MAX)).client(&h, peer), peer);
+        assert_eq!(xff(TrustedProxies::Hops(usize::MAX)).client(&h, None), None);
     }
 
     #[test]

@@ -131,7 +131,10 @@ impl Arg {
 
     /// The client's IP address, as a string: from axum's `ConnectInfo<SocketAddr>`
     /// (serve with `into_make_service_with_connect_info`), tonic's `TcpConnectInfo` (with
-    /// the `tonic` feature) or a plain `SocketAddr` request extension.
+    /// the `tonic` feature) or a plain `SocketAddr` request extension. IPv4-mapped IPv6
+    /// addresses are written as IPv4. A request whose address cannot be told (no
+    /// connection info, no usable forwarding header) gets the value `"unknown"`: such
+    /// requests share one budget rather than escape the rule.
     pub fn client_ip() -> Self {
         Self::new(Source::ClientIp { forwarded: None })
     }

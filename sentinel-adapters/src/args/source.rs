@@ -9,6 +9,10 @@ use percent_encoding::percent_decode_str;
 use super::client_ip::Forwarding;
 use crate::resource::matched_path;
 
+/// The client address of requests whose address cannot be told (no connection info and
+/// no usable forwarding header): they share this one value.
+pub(super) const UNKNOWN_CLIENT: &str = "unknown";
+
 /// A place in the request.
 #[derive(Debug, Clone)]
 pub(super) enum Source {
@@ -42,12 +46,17 @@ impl Source {
                     .map(|(_, v)| Text::Str(Cow::Owned(v.into_owned())))
             }
             Source::ClientIp { forwarded } => {
-                let peer = peer_ip(request);
+                let peer = peer_ip(request).map(|ip| ip.to_canonical());
                 let ip = match forwarded {
                     Some(f) => f.client(request.headers(), peer),
                     None => peer,
-                }?;
-                Some(Text::Str(Cow::Owned(ip.to_string())))
+                };
+                // Fail closed: requests whose address cannot be told share one value (and
+                // so one budget) instead of escaping the rule.
+                Some(Text::Str(match ip {
+                    Some(ip) => Cow::Owned(ip.to_string()),
+                    None => Cow::Borrowed(UNKNOWN_CLIENT),
+                }))
             }
         }
     }
@@ -149,7 +158,11 @@ mod tests {
             .header("x-forwarded-for", "203.0.113.9, 10.0.0.1")
             .body(())
             .unwrap();
-        assert_eq!(Arg::client_ip().value(&req), None);
+        assert_eq!(
+            Arg::client_ip().value(&req),
+            Some("unknown".into()),
+            "no address: one shared value, not a skipped rule"
+        );
         req.extensions_mut()
             .insert("127.0.0.7:4000".parse::<SocketAddr>().unwrap());
         assert_eq!(Arg::client_ip().value(&req), Some("127.0.0.7".into()));

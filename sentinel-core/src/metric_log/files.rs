@@ -203,12 +203,16 @@ impl MetricSearcher {
     }
 
     /// The lines of seconds in `[from_ms, to_ms]`, for one resource or all, oldest first.
+    /// The resource is named as entered; lines hold it as the log writes it (escaped,
+    /// `|` as `_`).
     pub fn find(
         &self,
         from_ms: u64,
         to_ms: u64,
         resource: Option<&str>,
     ) -> io::Result<Vec<MetricLine>> {
+        // Names are compared as the log writes them.
+        let resource = resource.map(super::line::log_name);
         let mut out = Vec::new();
         for log in list_files(&self.dir, &self.app_name)? {
             let Some(offset) = Self::offset_of(&log, (from_ms / 1000) as i64)? else {
@@ -222,7 +226,9 @@ impl MetricSearcher {
                 if line.timestamp_ms > to_ms {
                     break;
                 }
-                if line.timestamp_ms >= from_ms && resource.is_none_or(|r| r == line.resource) {
+                if line.timestamp_ms >= from_ms
+                    && resource.as_ref().is_none_or(|r| *r == line.resource)
+                {
                     out.push(line);
                 }
             }

@@ -61,6 +61,13 @@ pub(crate) fn date_time_of(ms: u64) -> String {
     format!("{} {h:02}:{mi:02}:{s:02}", date_of(ms))
 }
 
+/// A resource name as the metric log writes it: control and invisible characters escaped
+/// (a name cannot forge a line) and `|` written as `_` (as Sentinel does, so its tools
+/// split the fields right).
+pub(crate) fn log_name(resource: &str) -> String {
+    crate::text::escape(resource).replace('|', "_")
+}
+
 impl MetricLine {
     /// The line as written to the log, without the newline.
     pub fn to_line(&self) -> String {
@@ -70,7 +77,7 @@ impl MetricLine {
             "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
             self.timestamp_ms,
             date_time_of(self.timestamp_ms),
-            crate::text::escape(&self.resource).replace('|', "_"),
+            log_name(&self.resource),
             self.pass_qps,
             self.block_qps,
             self.complete_qps,
