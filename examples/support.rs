@@ -123,3 +123,14 @@ pub fn print_changes(mut line: impl FnMut() -> String) -> ! {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The README's Rust blocks, compiled and run as doc tests so that they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDocTests;
+
+/// The guide's Rust blocks, compiled as doc tests (its rule-source block needs the `etcd`
+/// and `k8s` features, which `scripts/test.sh` enables with `--all-features`).
+#[cfg(all(doctest, feature = "etcd", feature = "k8s"))]
+#[doc = include_str!("../GUIDE.md")]
+struct GuideDocTests;

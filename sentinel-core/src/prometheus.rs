@@ -33,6 +33,10 @@
 //! assert!(text.contains("sentinel_system_cpu_usage"));
 //! ```
 
+/// The `prometheus-client` crate this module encodes with, so that a registry of the
+/// matching version is at hand (`sentinel_core::prometheus::client::registry::Registry`).
+pub use prometheus_client as client;
+
 use std::collections::BTreeMap;
 use std::fmt::Error;
 use std::net::SocketAddr;

@@ -84,9 +84,20 @@ impl Admitted {
     }
 }
 
-/// Admits or refuses one entry.
+/// Whatever gives access to an engine (a borrowed or owned `Sentinel` handle).
+pub(crate) trait HoldsEngine {
+    fn engine(&self) -> &Engine;
+}
+
+/// Admits or refuses one entry; `guard` makes the caller's guard from the holder and the
+/// admitted state (built in place, without another move of either).
 #[inline(always)]
-pub(crate) fn admit(engine: &Engine, request: Request<'_>) -> Result<Admitted, BlockError> {
+pub(crate) fn admit<H: HoldsEngine, G>(
+    holder: H,
+    request: Request<'_>,
+    guard: impl FnOnce(H, Admitted) -> G,
+) -> Result<G, BlockError> {
+    let engine = holder.engine();
     let Request {
         resource,
         traffic,
@@ -157,7 +168,7 @@ pub(crate) fn admit(engine: &Engine, request: Request<'_>) -> Result<Admitted, B
             tokens,
         })
     });
-    Ok(Admitted {
+    let state = Admitted {
         node: index,
         stripe: stripe as u16,
         inbound_stripe: inbound_stripe as u16,
@@ -168,7 +179,8 @@ pub(crate) fn admit(engine: &Engine, request: Request<'_>) -> Result<Admitted, B
         hooks,
         args,
         extras,
-    })
+    };
+    Ok(guard(holder, state))
 }
 
 /// Records the exit of an admitted entry: the completion, its RT on the instance clock,

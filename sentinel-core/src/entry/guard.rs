@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::Sentinel;
 use crate::engine::Engine;
-use crate::engine::admission::{self, Admitted};
+use crate::engine::admission::{self, Admitted, HoldsEngine};
 use crate::param::ParamValue;
 
 /// A borrowed or owned handle on the instance an entry belongs to.
@@ -25,6 +25,13 @@ impl SentinelRef<'_> {
     }
     #[inline]
     pub(crate) fn engine(&self) -> &Engine {
+        HoldsEngine::engine(self)
+    }
+}
+
+impl HoldsEngine for SentinelRef<'_> {
+    #[inline]
+    fn engine(&self) -> &Engine {
         &self.sentinel().engine
     }
 }

@@ -120,8 +120,7 @@ impl<'a> EntryBuilder<'a> {
 /// Runs admission for the instance `sentinel` and builds the guard in place.
 #[inline(always)]
 fn admit<'s>(request: Request<'_>, sentinel: SentinelRef<'s>) -> Result<Entry<'s>, BlockError> {
-    let state = admission::admit(sentinel.engine(), request)?;
-    Ok(Entry::new(sentinel, state))
+    admission::admit(sentinel, request, Entry::new)
 }
 
 impl std::fmt::Debug for EntryBuilder<'_> {
