@@ -265,8 +265,11 @@ impl Pipeline {
         let _ = self.record(Err(error));
     }
 
-    /// The pipeline's status; the rule counts are those in force now.
+    /// The pipeline's status; the rule counts are those in force now. An update in
+    /// progress is waited for, so the status always agrees with the rules it loaded (a
+    /// reader who sees new rules sees their success too).
     pub fn status(&self) -> SourceStatus {
+        let _settled = self.inner.updating.lock();
         let log = self.inner.log.lock();
         SourceStatus {
             label: self.inner.label.clone(),
