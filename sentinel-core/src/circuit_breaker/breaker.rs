@@ -66,6 +66,8 @@ pub(crate) struct Breaker {
     next_retry_ns: AtomicU64,
     /// The metric that last tripped the breaker (f64 bits), for block errors.
     trip_snapshot: AtomicU64,
+    /// The window bucket of the last judgement of a closed breaker.
+    judged_epoch: AtomicU64,
     window: LeapWindow,
     probes: u64,
     retry_ns: u64,
@@ -101,6 +103,7 @@ impl Breaker {
             word: AtomicU64::new(pack(State::Closed, 0, 0, 0)),
             next_retry_ns: AtomicU64::new(0),
             trip_snapshot: AtomicU64::new(0),
+            judged_epoch: AtomicU64::new(u64::MAX),
             window: LeapWindow::new(
                 rule.stat_interval_ms as u64,
                 rule.stat_sliding_window_bucket_count as usize,
@@ -223,9 +226,19 @@ impl Breaker {
         if state_of(w) != State::Closed {
             return;
         }
-        // Judged after every completion: old completions leave the window, so a good one
-        // can find the ratio over the threshold too. Completions add TOTAL before BAD, so a
-        // TOTAL read after BAD covers every bad completion counted.
+        // A good completion in the bucket of the last judgement (nothing left the window
+        // since) lowers a ratio and leaves a count alone: it can only trip the breaker by
+        // bringing the window up to the minimum. In a later bucket, old completions may
+        // have left the window, so it is judged like any other.
+        if !bad && self.judged_epoch.load(Ordering::Relaxed) == e {
+            let total = self.window.sum_at(TOTAL, e);
+            if total != self.rule.min_request_amount.max(1) {
+                return;
+            }
+        }
+        self.judged_epoch.store(e, Ordering::Relaxed);
+        // Completions add TOTAL before BAD, so a TOTAL read after BAD covers every bad
+        // completion counted.
         let bad = self.window.sum_at(BAD, e) as f64;
         let total = self.window.sum_at(TOTAL, e);
         if total == 0 || total < self.rule.min_request_amount {

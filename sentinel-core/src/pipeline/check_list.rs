@@ -70,7 +70,7 @@ impl CheckList {
                     }
                 }
                 Some(Verdict::Block(e)) => {
-                    if self.cancel_hooks {
+                    if self.cancel_hooks && i > 0 {
                         self.cancel(ctx, &self.checks[..i], tokens, &waits);
                     }
                     return Err(self.longest_wait(ctx, i, e));
