@@ -177,7 +177,7 @@ impl PassWindow {
 
     /// The passes in the view ending with bucket `e` (whose count is `current`) and in the
     /// bucket before it (0 when all of those are a whole interval old).
-    #[inline]
+    #[inline(always)]
     fn view(&self, now_ns: u64, e: u64, current: u64) -> (u64, u64) {
         let mut in_view = current;
         for age in 1..self.n as u64 {
