@@ -2,6 +2,10 @@
 //! bursts at bucket edges, full resource tables, odd numbers), each kind checked in every
 //! rule kind it can reach. SEMANTICS §2–§8.
 
+mod common;
+
+use common::{flow, instance, isolation, tries};
+
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
@@ -11,28 +15,7 @@ use sentinel_core::hotspot::{HotspotRule, MetricType};
 use sentinel_core::isolation::IsolationRule;
 use sentinel_core::pipeline::{Check, CheckContext, ORDER_CIRCUIT_BREAKER, Verdict};
 use sentinel_core::system::{SystemMetric, SystemRule};
-use sentinel_core::{BlockError, BlockType, Entry, ManualClock, Sentinel, TrafficType};
-
-fn instance() -> (ManualClock, Sentinel) {
-    let clock = ManualClock::new();
-    (clock.clone(), Sentinel::builder().clock(clock).build())
-}
-
-fn flow(resource: &str, threshold: f64) -> FlowRule {
-    FlowRule {
-        resource: resource.into(),
-        threshold,
-        ..Default::default()
-    }
-}
-
-fn isolation(resource: &str, threshold: u32) -> IsolationRule {
-    IsolationRule {
-        resource: resource.into(),
-        threshold,
-        ..Default::default()
-    }
-}
+use sentinel_core::{BlockError, BlockType, ManualClock, Sentinel, TrafficType};
 
 fn hot(metric_type: MetricType, threshold: i64) -> HotspotRule {
     HotspotRule {
@@ -41,12 +24,6 @@ fn hot(metric_type: MetricType, threshold: i64) -> HotspotRule {
         threshold,
         ..Default::default()
     }
-}
-
-fn tries(s: &Sentinel, resource: &str, n: usize) -> Vec<Entry<'static>> {
-    (0..n)
-        .filter_map(|_| s.entry_owned(resource).try_enter_owned().ok())
-        .collect()
 }
 
 // 1. In-flight counts describe the world, not the rule.

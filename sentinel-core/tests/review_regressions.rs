@@ -1,6 +1,10 @@
 //! Regressions found by a review of the issue-12 fixes: variants of each fault kind in
 //! other rule kinds, shapes and races.
 
+mod common;
+
+use common::{flow, instance, isolation, ms, tries};
+
 use std::sync::Barrier;
 use std::time::Duration;
 
@@ -9,38 +13,7 @@ use sentinel_core::flow::{ControlBehavior, FlowRule, RelationStrategy, TokenCalc
 use sentinel_core::hotspot::{HotspotRule, MetricType};
 use sentinel_core::isolation::IsolationRule;
 use sentinel_core::system::{SystemMetric, SystemRule};
-use sentinel_core::{BlockType, Entry, ManualClock, Sentinel, TrafficType};
-
-fn instance() -> (ManualClock, Sentinel) {
-    let clock = ManualClock::new();
-    (clock.clone(), Sentinel::builder().clock(clock).build())
-}
-
-fn flow(resource: &str, threshold: f64) -> FlowRule {
-    FlowRule {
-        resource: resource.into(),
-        threshold,
-        ..Default::default()
-    }
-}
-
-fn isolation(resource: &str, threshold: u32) -> IsolationRule {
-    IsolationRule {
-        resource: resource.into(),
-        threshold,
-        ..Default::default()
-    }
-}
-
-fn tries(s: &Sentinel, resource: &str, n: usize) -> Vec<Entry<'static>> {
-    (0..n)
-        .filter_map(|_| s.entry_owned(resource).try_enter_owned().ok())
-        .collect()
-}
-
-fn ms(v: u64) -> Duration {
-    Duration::from_millis(v)
-}
+use sentinel_core::{BlockType, ManualClock, Sentinel, TrafficType};
 
 // ---------------------------------------------------------------------------------------
 // AssociatedResource with a valid statIntervalInMs above 2000 ms fails open (panic).

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::Engine;
+use super::{Engine, ResourceNode};
 use crate::block::BlockError;
 use crate::param::ParamValue;
 use crate::pipeline::{CheckContext, CheckList, ExitContext, Tokens};
@@ -125,19 +125,7 @@ pub(crate) fn admit<H: HoldsEngine, G>(
             count(&mut stripes);
             return Ok((0, None));
         };
-        let ctx = CheckContext {
-            resource: &node.name,
-            stats: &node.stats,
-            inbound: &engine.inbound,
-            nodes: &engine.registry,
-            system: engine.system.as_ref(),
-            panics: &engine.check_panics,
-            now_ns,
-            batch,
-            traffic,
-            args: &args,
-            attachments: &attachments,
-        };
+        let ctx = context(engine, node, now_ns, batch, traffic, &args, &attachments);
         let wait = checks.admit(&ctx, &mut tokens)?;
         // Counted before the checks hear of it: a check that reserved room for the entry
         // gives the reservation back only once the entry is counted in flight.
@@ -183,9 +171,36 @@ pub(crate) fn admit<H: HoldsEngine, G>(
     Ok(guard(holder, state))
 }
 
+/// What the checks of `node` are lent about one entry.
+#[inline(always)]
+fn context<'a>(
+    engine: &'a Engine,
+    node: &'a ResourceNode,
+    now_ns: u64,
+    batch: u32,
+    traffic: TrafficType,
+    args: &'a [ParamValue],
+    attachments: &'a [(Cow<'static, str>, ParamValue)],
+) -> CheckContext<'a> {
+    CheckContext {
+        resource: &node.name,
+        stats: &node.stats,
+        inbound: &engine.inbound,
+        nodes: &engine.registry,
+        system: engine.system.as_ref(),
+        panics: &engine.check_panics,
+        now_ns,
+        batch,
+        traffic,
+        args,
+        attachments,
+    }
+}
+
 /// Records the exit of an admitted entry: the completion, its RT on the instance clock,
 /// whether it failed, and the exit hooks of the checks that admitted it (releasing
 /// isolation slots, reporting breaker probes). An abandoned entry exits without a result.
+#[inline]
 pub(crate) fn exit(engine: &Engine, st: &Admitted, error: bool, abandoned: bool) {
     let node = engine.registry.node_or_overflow(st.node);
     let now_ns = engine.clock.now_nanos();
@@ -200,19 +215,15 @@ pub(crate) fn exit(engine: &Engine, st: &Admitted, error: bool, abandoned: bool)
     }
     if let Some(hooks) = &st.hooks {
         let mut ctx = ExitContext {
-            check: CheckContext {
-                resource: &node.name,
-                stats: &node.stats,
-                inbound: &engine.inbound,
-                nodes: &engine.registry,
-                system: engine.system.as_ref(),
-                panics: &engine.check_panics,
+            check: context(
+                engine,
+                node,
                 now_ns,
-                batch: st.batch,
-                traffic: st.traffic,
-                args: &st.args,
-                attachments: st.attachments(),
-            },
+                st.batch,
+                st.traffic,
+                &st.args,
+                st.attachments(),
+            ),
             rt_ns,
             error,
             abandoned,
