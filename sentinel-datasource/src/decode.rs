@@ -29,11 +29,25 @@ pub(crate) fn decode_rules<K: RuleKind>(
 ) -> Result<Vec<K::Rule>, RuleProblems> {
     let mut rules = Vec::with_capacity(values.len());
     let mut problems = RuleProblems::default();
+    // Rules that decode but are invalid: reported with the others when some rule does not
+    // decode (otherwise the whole list is validated later), so one report names them all.
+    let mut invalid = Vec::new();
     for (index, value) in (first_index..).zip(values) {
         match decode_rule::<K>(index, &value, unknown_fields) {
             Ok(mut rule) => {
                 if from_crd {
                     K::from_crd(&mut rule);
+                }
+                if let Err(e) = K::validate(&rule) {
+                    let (id, resource) = (K::id(&rule), K::resource(&rule));
+                    invalid.push(RuleProblem::new(
+                        K::NAME,
+                        index,
+                        id,
+                        resource,
+                        e.field,
+                        &e.reason,
+                    ));
                 }
                 rules.push(rule);
             }
@@ -41,10 +55,10 @@ pub(crate) fn decode_rules<K: RuleKind>(
         }
     }
     if problems.is_empty() {
-        Ok(rules)
-    } else {
-        Err(problems)
+        return Ok(rules);
     }
+    invalid.into_iter().for_each(|p| problems.push(p));
+    Err(problems)
 }
 
 fn decode_rule<K: RuleKind>(
@@ -150,6 +164,20 @@ mod tests {
             "flow rule #2 on resource \"enum\": field `controlBehavior` unknown ControlBehavior 9; \
              expected one of 0 (Reject), 1 (Throttling)"
         );
+    }
+
+    #[test]
+    fn invalid_rules_are_named_with_rules_that_do_not_decode() {
+        let problems = decode(json!([
+            {"resource": "x", "threshold": -1},
+            {"resource": "r", "threshold": "ten"}
+        ]))
+        .unwrap_err();
+        let fields: Vec<(usize, &str)> = problems
+            .iter()
+            .map(|p| (p.index, p.field.as_str()))
+            .collect();
+        assert_eq!(fields, [(1, "threshold"), (0, "threshold")], "{problems:?}");
     }
 
     #[test]

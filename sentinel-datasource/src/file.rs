@@ -227,7 +227,7 @@ struct Watch {
     debouncer: Debouncer<ChangeWatcher>,
     /// The directories watched, each with the identity of what it was when watched.
     dirs: Vec<(PathBuf, DirId)>,
-    /// The path, then each link's target in turn if it is a symbolic link.
+    /// The path, then each symbolic link on the way to the file and the path past it.
     chain: Vec<PathBuf>,
 }
 
@@ -291,19 +291,41 @@ impl Watch {
     }
 }
 
-/// `path`, then, while the last is a symbolic link, its target (relative targets are
-/// relative to the link's directory).
+/// `path`, then, for each symbolic link met on the way to the file (a directory link such
+/// as a deploy's `current -> v1` as much as the file's own link), the link itself and the
+/// path with that link resolved (relative targets are relative to the link's directory).
+/// Watching the directory of every entry sees a link repointed, its target edited, and its
+/// target's directory removed and created again.
 fn link_chain(path: &Path) -> Vec<PathBuf> {
     let mut chain = vec![path.to_path_buf()];
-    while chain.len() <= MAX_LINKS {
-        let last = &chain[chain.len() - 1];
-        let Ok(target) = fs::read_link(last) else {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        let Some((link, target)) = first_link(&current) else {
             break;
         };
-        let next = last.parent().unwrap_or(Path::new("/")).join(target);
-        chain.push(next);
+        let mut resolved = link.parent().unwrap_or(Path::new("/")).join(target);
+        if let Ok(rest) = current.strip_prefix(&link)
+            && !rest.as_os_str().is_empty()
+        {
+            resolved.push(rest);
+        }
+        chain.push(link);
+        chain.push(resolved.clone());
+        current = resolved;
     }
     chain
+}
+
+/// The shallowest part of `path` that is a symbolic link, with its target.
+fn first_link(path: &Path) -> Option<(PathBuf, PathBuf)> {
+    let mut prefix = PathBuf::new();
+    for part in path.components() {
+        prefix.push(part);
+        if let Ok(target) = fs::read_link(&prefix) {
+            return Some((prefix, target));
+        }
+    }
+    None
 }
 
 /// The directory of each path of `chain`, or the nearest existing directory above it, once
