@@ -509,18 +509,21 @@ async fn fetch_headers(
         .status
 }
 
+/// Two logins a second per client address.
+fn login_limit() -> HotspotRule {
+    HotspotRule {
+        resource: "GET /login".into(),
+        metric_type: MetricType::Qps,
+        threshold: 2,
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn a_client_forging_forwarding_headers_gets_no_more_than_its_limit() {
     use sentinel_adapters::{IpNet, TrustedProxies};
     let (sentinel, _clock) = manual_sentinel();
-    sentinel
-        .load_hotspot_rules(vec![HotspotRule {
-            resource: "GET /login".into(),
-            metric_type: MetricType::Qps,
-            threshold: 2,
-            ..Default::default()
-        }])
-        .unwrap();
+    sentinel.load_hotspot_rules(vec![login_limit()]).unwrap();
     let xff = HeaderName::from_static("x-forwarded-for");
     let arg = |path: &str| match path {
         "/hops0" => Arg::client_ip()
@@ -570,13 +573,6 @@ async fn a_client_forging_forwarding_headers_gets_no_more_than_its_limit() {
         };
         assert_eq!(other, expect, "{path}");
         sentinel.load_hotspot_rules(vec![]).unwrap();
-        sentinel
-            .load_hotspot_rules(vec![HotspotRule {
-                resource: "GET /login".into(),
-                metric_type: MetricType::Qps,
-                threshold: 2,
-                ..Default::default()
-            }])
-            .unwrap();
+        sentinel.load_hotspot_rules(vec![login_limit()]).unwrap();
     }
 }

@@ -233,10 +233,10 @@ fn a_per_minute_limit_removed_and_readded_counts_what_passed() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Half-open: a probe admitted late in a round is treated as leaked at once.
+// Half-open: a probe admitted late in a round holds its slot for the whole probe timeout.
 
-#[test]
-fn a_fresh_probe_of_an_old_round_holds_its_slot() {
+/// An ErrorCount breaker (one error trips it, 1 s retry, 60 s probe timeout).
+fn error_count_breaker(probe_num: u64) -> (ManualClock, Sentinel) {
     let clock = ManualClock::new();
     let s = Sentinel::builder()
         .clock(clock.clone())
@@ -248,10 +248,16 @@ fn a_fresh_probe_of_an_old_round_holds_its_slot() {
         retry_timeout_ms: 1000,
         min_request_amount: 1,
         threshold: 1.0,
-        probe_num: 2,
+        probe_num,
         ..Default::default()
     }])
     .unwrap();
+    (clock, s)
+}
+
+#[test]
+fn a_fresh_probe_of_an_old_round_holds_its_slot() {
+    let (clock, s) = error_count_breaker(2);
     let e = s.entry("r").try_enter().unwrap();
     e.set_error("boom");
     drop(e);
@@ -644,20 +650,7 @@ fn retry_after_of_the_first_refusing_rule_ignores_a_saturated_later_rule() {
 
 #[test]
 fn a_failed_probe_reopens_for_the_retry_timeout_even_under_contention() {
-    let clock = ManualClock::new();
-    let s = Sentinel::builder()
-        .clock(clock.clone())
-        .probe_timeout(Duration::from_secs(60))
-        .build();
-    s.load_circuit_breaker_rules(vec![CircuitBreakerRule {
-        resource: "r".into(),
-        strategy: Strategy::ErrorCount,
-        retry_timeout_ms: 1000,
-        min_request_amount: 1,
-        threshold: 1.0,
-        ..Default::default()
-    }])
-    .unwrap();
+    let (clock, s) = error_count_breaker(0);
     let fail = |s: &Sentinel| {
         if let Ok(e) = s.entry("r").try_enter() {
             e.set_error("boom");
