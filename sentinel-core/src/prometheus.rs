@@ -1,6 +1,9 @@
 //! Prometheus exposition (feature `prometheus`): a [`SentinelCollector`] to register in your
-//! own `prometheus_client` registry, [`render`] for a ready text page, and [`serve`], a
-//! standalone `/metrics` listener for services without an HTTP framework.
+//! own `prometheus_client` registry, and [`Exposition`] (or [`render`]) for a ready text
+//! page to answer `/metrics` with from your HTTP framework (sentinel-adapters has an axum
+//! route). Feature `prometheus-listener` adds `serve`, a standalone `/metrics` listener
+//! on a port of its own for services without an HTTP server (it brings the `tiny_http`
+//! server, which `prometheus` alone does not).
 //!
 //! Every value is read from the statistics at scrape time (lifetime totals come from the
 //! per-second aggregation, which a collector starts); nothing is counted twice on the hot
@@ -18,20 +21,34 @@
 //! | `sentinel_flow_threshold` | gauge | `resource`, `rule_id` |
 //! | `sentinel_circuit_breaker_state` (0 closed, 1 open, 2 half-open) | gauge | `resource`, `rule_id` |
 //! | `sentinel_circuit_breaker_transitions_total` | counter | `resource`, `rule_id`, `from`, `to` |
-//! | `sentinel_system_cpu_usage`, `sentinel_system_load1`, `sentinel_inbound_pass_qps` | gauge | |
+//! | `sentinel_inbound_pass_qps` | gauge | |
+//! | `sentinel_system_cpu_usage` (ratio), `sentinel_system_load1` (only once measured) | gauge | |
+//!
+//! The system gauges are exported only once their value has been measured
+//! ([`SystemMetricsSource::reading`](crate::system::SystemMetricsSource::reading)): the
+//! default source samples the machine only while a system rule on `Load` or `CpuUsage`
+//! is loaded (CPU usage from its second sample on), so an instance without such rules
+//! exports no `sentinel_system_*` series rather than a misleading 0.
 //!
 //! ```
-//! use prometheus_client::registry::Registry;
 //! use sentinel_core::Sentinel;
 //! use sentinel_core::prometheus::SentinelCollector;
+//! // The prometheus-client crate this module encodes with, re-exported.
+//! use sentinel_core::prometheus::client::{encoding::text::encode, registry::Registry};
 //!
 //! let sentinel = Sentinel::new();
 //! let mut registry = Registry::default();
 //! registry.register_collector(Box::new(SentinelCollector::new(&sentinel)));
 //! let mut text = String::new();
-//! prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-//! assert!(text.contains("sentinel_system_cpu_usage"));
+//! encode(&mut text, &registry).unwrap();
+//! assert!(text.contains("sentinel_inbound_pass_qps"));
+//! assert!(!text.contains("sentinel_system_load1"), "no system rule, nothing sampled");
 //! ```
+
+#[cfg(feature = "prometheus-listener")]
+mod listener;
+#[cfg(feature = "prometheus-listener")]
+pub use listener::{MetricsServer, serve};
 
 /// The `prometheus-client` crate this module encodes with, so that a registry of the
 /// matching version is at hand (`sentinel_core::prometheus::client::registry::Registry`).
@@ -39,7 +56,6 @@ pub use prometheus_client as client;
 
 use std::collections::BTreeMap;
 use std::fmt::Error;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -277,31 +293,28 @@ impl Collector for SentinelCollector {
             transitions,
         )?;
 
-        let system = &engine.system;
+        let measured = engine.system.reading();
         let inbound_qps = engine.inbound.sum_span(Event::Pass, last_second) as f64;
-        for (name, help, v) in [
+        for (name, help, value) in [
+            (
+                "sentinel_inbound_pass_qps",
+                "Inbound entries admitted, last complete second.",
+                Some(inbound_qps),
+            ),
             (
                 "sentinel_system_cpu_usage",
                 "CPU usage ratio, against the container limit.",
-                system.cpu_usage(),
+                measured.cpu_usage,
             ),
             (
                 "sentinel_system_load1",
                 "1-minute load average.",
-                system.load1(),
-            ),
-            (
-                "sentinel_inbound_pass_qps",
-                "Inbound entries admitted, last complete second.",
-                inbound_qps,
+                measured.load1,
             ),
         ] {
-            family(
-                &mut encoder,
-                name,
-                help,
-                vec![(Labels::new(), ConstGauge::new(v))],
-            )?;
+            // An unmeasured value has no row, so `family` writes nothing for it.
+            let rows = value.map(|v| (Labels::new(), ConstGauge::new(v)));
+            family(&mut encoder, name, help, rows.into_iter().collect())?;
         }
         Ok(())
     }
@@ -340,81 +353,7 @@ pub fn render(sentinel: &Sentinel) -> String {
     Exposition::new(sentinel).render()
 }
 
-/// A standalone `/metrics` listener on its own thread; stops when dropped.
-pub struct MetricsServer {
-    server: Arc<tiny_http::Server>,
-    addr: SocketAddr,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl MetricsServer {
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Serves `sentinel`'s metrics at `GET /metrics` on `addr` (port 0 picks a free port).
-///
-/// ```no_run
-/// let s = sentinel_core::Sentinel::new();
-/// let server = sentinel_core::prometheus::serve(&s, "127.0.0.1:9464").unwrap();
-/// println!("metrics at http://{}/metrics", server.local_addr());
-/// ```
-pub fn serve(
-    sentinel: &Sentinel,
-    addr: impl std::net::ToSocketAddrs,
-) -> std::io::Result<MetricsServer> {
-    let server = tiny_http::Server::http(addr).map_err(std::io::Error::other)?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| std::io::Error::other("the metrics listener has no IP address"))?;
-    let server = Arc::new(server);
-    let exposition = Exposition::new(sentinel);
-    let listener = server.clone();
-    let thread = std::thread::Builder::new()
-        .name("sentinel-metrics-http".into())
-        .spawn(move || {
-            for request in listener.incoming_requests() {
-                let response = if request.url() == "/metrics" {
-                    let header = tiny_http::Header::from_bytes("Content-Type", CONTENT_TYPE)
-                        .expect("a valid static header");
-                    tiny_http::Response::from_string(exposition.render()).with_header(header)
-                } else {
-                    tiny_http::Response::from_string("not found; try /metrics")
-                        .with_status_code(404)
-                };
-                if let Err(e) = request.respond(response) {
-                    tracing::debug!(error = %e, "a metrics scrape went away");
-                }
-            }
-        })?;
-    Ok(MetricsServer {
-        server,
-        addr,
-        thread: Some(thread),
-    })
-}
-
 /// The label value of a block type.
 pub fn block_type_label(t: BlockType) -> &'static str {
     BLOCK_TYPE_NAMES[crate::stat::block_type_index(t)]
-}
-
-impl std::fmt::Debug for MetricsServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetricsServer")
-            .field("addr", &self.local_addr())
-            .finish_non_exhaustive()
-    }
 }

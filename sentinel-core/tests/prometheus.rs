@@ -1,13 +1,13 @@
 //! Prometheus exposition: a scrape of known traffic parses line by line and shows the
-//! expected values, including a breaker state change and blocks by type.
-#![cfg(feature = "prometheus")]
+//! expected values, including a breaker state change and blocks by type; system gauges
+//! appear only once measured; the standalone listener (feature `prometheus-listener`).
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
 use sentinel_core::flow::FlowRule;
-use sentinel_core::prometheus::{Exposition, serve};
+use sentinel_core::prometheus::Exposition;
+use sentinel_core::system::{ProcessMetrics, SystemMetric, SystemRule};
 use sentinel_core::{ManualClock, Sentinel};
 
 /// A strict check of the OpenMetrics text format: every line is a comment of a known kind,
@@ -171,7 +171,54 @@ fn a_scrape_shows_known_traffic() {
 }
 
 #[test]
+fn system_gauges_are_exported_only_once_measured() {
+    // The machine as a directory: a load average, and no CPU figures at all.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("proc")).unwrap();
+    std::fs::write(
+        root.path().join("proc/loadavg"),
+        "3.25 2.00 1.00 1/90 4242\n",
+    )
+    .unwrap();
+    let s = Sentinel::builder()
+        .system_metrics(
+            ProcessMetrics::with_interval(Duration::from_secs(3600)).with_root(root.path()),
+        )
+        .build();
+    let exposition = Exposition::new(&s);
+    let names = |text: &str| -> Vec<String> {
+        parse(text)
+            .into_iter()
+            .map(|(series, _)| series)
+            .filter(|series| series.starts_with("sentinel_system_"))
+            .collect()
+    };
+
+    // No system rule: nothing samples the machine, so no system gauge reads a false 0.
+    let before = exposition.render();
+    assert_eq!(names(&before), Vec::<String>::new(), "{before}");
+    assert!(!before.contains("sentinel_system_load1"), "{before}");
+    assert_eq!(value(&parse(&before), "sentinel_inbound_pass_qps"), 0.0);
+
+    // A load rule starts the sampler: the load is measured; CPU usage, with no figures to
+    // read, stays out.
+    s.load_system_rules(vec![SystemRule {
+        metric_type: SystemMetric::Load,
+        trigger_count: 100.0,
+        ..Default::default()
+    }])
+    .unwrap();
+    let after = exposition.render();
+    assert_eq!(names(&after), ["sentinel_system_load1"], "{after}");
+    assert_eq!(value(&parse(&after), "sentinel_system_load1"), 3.25);
+}
+
+#[cfg(feature = "prometheus-listener")]
+#[test]
 fn the_standalone_listener_serves_metrics_on_loopback() {
+    use sentinel_core::prometheus::serve;
+    use std::io::{Read, Write};
+
     let s = Sentinel::new();
     drop(s.entry("ping").try_enter().unwrap());
     let server = serve(&s, "127.0.0.1:0").unwrap();

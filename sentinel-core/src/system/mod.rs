@@ -28,7 +28,7 @@ mod tests;
 use std::sync::Arc;
 
 pub use crate::system_metrics::{
-    CpuSampler, CpuSource, ManualSystemMetrics, ProcessMetrics, SystemMetricsSource,
+    CpuSampler, CpuSource, ManualSystemMetrics, ProcessMetrics, SystemMetricsSource, SystemReading,
 };
 pub use rule::{AdaptiveStrategy, SystemMetric, SystemRule};
 

@@ -5,4 +5,4 @@ mod cpu;
 mod sources;
 
 pub use cpu::{CpuSampler, CpuSource};
-pub use sources::{ManualSystemMetrics, ProcessMetrics, SystemMetricsSource};
+pub use sources::{ManualSystemMetrics, ProcessMetrics, SystemMetricsSource, SystemReading};

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,38 @@ pub trait SystemMetricsSource: Send + Sync + 'static {
     /// Called when a rule starts depending on these metrics, so a sampling source can start
     /// its work only when needed.
     fn ensure_started(&self) {}
+
+    /// The values measured so far, for metrics and introspection (never read on the hot
+    /// path): a value nobody has measured yet is `None`, so that it is left out of reports
+    /// instead of showing as 0. The default takes every value as measured; a source that
+    /// may have nothing yet (one that samples lazily) overrides it.
+    fn reading(&self) -> SystemReading {
+        SystemReading {
+            rss_bytes: Some(self.rss_bytes()),
+            load1: Some(self.load1()),
+            cpu_usage: Some(self.cpu_usage()),
+        }
+    }
+}
+
+/// The values a [`SystemMetricsSource`] has measured ([`SystemMetricsSource::reading`]);
+/// each is `None` until a sampler, or a setter of [`ManualSystemMetrics`], produced it.
+///
+/// ```
+/// use sentinel_core::system::{ManualSystemMetrics, SystemMetricsSource, SystemReading};
+/// let m = ManualSystemMetrics::new();
+/// assert_eq!(m.reading(), SystemReading::default(), "nothing measured yet");
+/// m.set_load(1.5);
+/// assert_eq!((m.reading().load1, m.reading().cpu_usage), (Some(1.5), None));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SystemReading {
+    /// Resident memory of this process, bytes.
+    pub rss_bytes: Option<u64>,
+    /// The 1-minute load average of the machine.
+    pub load1: Option<f64>,
+    /// CPU usage in `[0, 1]`.
+    pub cpu_usage: Option<f64>,
 }
 
 /// An `f64` in an atomic.
@@ -43,13 +75,19 @@ impl AtomicF64 {
     }
 }
 
-/// The latest values, shared between a source and its sampler.
+/// The latest values, shared between a source and its sampler, and which of them have
+/// been set (`MEASURED_*` bits).
 #[derive(Debug, Default)]
 struct Latest {
     rss: AtomicU64,
     load1: AtomicF64,
     cpu: AtomicF64,
+    measured: AtomicU8,
 }
+
+const MEASURED_RSS: u8 = 1;
+const MEASURED_LOAD: u8 = 2;
+const MEASURED_CPU: u8 = 4;
 
 /// Values set by hand; they apply to the very next entry. Clones share the values.
 ///
@@ -67,7 +105,7 @@ pub struct ManualSystemMetrics {
 }
 
 impl ManualSystemMetrics {
-    /// All values zero.
+    /// All values zero, and none measured ([`SystemMetricsSource::reading`]) until set.
     pub fn new() -> Self {
         Self::default()
     }
@@ -75,16 +113,19 @@ impl ManualSystemMetrics {
     /// Sets the process's resident memory.
     pub fn set_rss_bytes(&self, bytes: u64) {
         self.latest.rss.store(bytes, Relaxed);
+        self.latest.measured.fetch_or(MEASURED_RSS, Relaxed);
     }
 
     /// Sets the 1-minute load average.
     pub fn set_load(&self, load1: f64) {
         self.latest.load1.set(load1);
+        self.latest.measured.fetch_or(MEASURED_LOAD, Relaxed);
     }
 
     /// Sets the CPU usage (a ratio in `[0, 1]`).
     pub fn set_cpu_usage(&self, usage: f64) {
         self.latest.cpu.set(usage);
+        self.latest.measured.fetch_or(MEASURED_CPU, Relaxed);
     }
 }
 
@@ -98,6 +139,15 @@ impl SystemMetricsSource for ManualSystemMetrics {
     fn cpu_usage(&self) -> f64 {
         self.latest.cpu.get()
     }
+    fn reading(&self) -> SystemReading {
+        let measured = self.latest.measured.load(Relaxed);
+        let has = |bit: u8| measured & bit != 0;
+        SystemReading {
+            rss_bytes: has(MEASURED_RSS).then(|| self.rss_bytes()),
+            load1: has(MEASURED_LOAD).then(|| self.load1()),
+            cpu_usage: has(MEASURED_CPU).then(|| self.cpu_usage()),
+        }
+    }
 }
 
 /// Samples the operating system once per interval (default 1 s) on a background thread
@@ -106,7 +156,10 @@ impl SystemMetricsSource for ManualSystemMetrics {
 ///
 /// Memory is read from `/proc/self/status` (`VmRSS`), the load from `/proc/loadavg`, CPU
 /// usage as described in [`CpuSource`]: the container's cgroup against its CPU limit, else
-/// `/proc/stat`. Where those files do not exist (not Linux) the values read as 0.
+/// `/proc/stat`. Where those files do not exist (not Linux) the values read as 0, and
+/// [`reading`](SystemMetricsSource::reading) reports them as not measured, as it does
+/// every value before the sampler starts (CPU usage needs two samples, one interval
+/// apart).
 pub struct ProcessMetrics {
     /// The latest samples, in the same store the manual source uses.
     values: ManualSystemMetrics,
@@ -186,6 +239,9 @@ impl SystemMetricsSource for ProcessMetrics {
     fn cpu_usage(&self) -> f64 {
         self.values.cpu_usage()
     }
+    fn reading(&self) -> SystemReading {
+        self.values.reading()
+    }
 
     fn ensure_started(&self) {
         self.started.call_once(|| {
@@ -245,8 +301,15 @@ mod tests {
         std::fs::write(root.join("proc/loadavg"), "3.25 2.00 1.00 1/100 4242\n").unwrap();
         let m = ProcessMetrics::with_interval(Duration::from_secs(3600)).with_root(&root);
         assert_eq!(m.rss_bytes(), 0, "nothing sampled before a rule needs it");
+        assert_eq!(m.reading(), SystemReading::default());
         m.ensure_started();
         assert_eq!((m.rss_bytes(), m.load1()), (10 * 1024, 3.25));
+        let reading = m.reading();
+        assert_eq!(
+            (reading.rss_bytes, reading.load1),
+            (Some(10 * 1024), Some(3.25))
+        );
+        assert_eq!(reading.cpu_usage, None, "one sample gives no CPU usage yet");
         drop(m); // stops the sampler thread
         std::fs::remove_dir_all(root).unwrap();
     }
