@@ -29,6 +29,11 @@
 //!   `circuitBreaker:`, `hotspot:`, `system:`), so one
 //!   file holds a service's rules. A kind without a section keeps its rules.
 //!
+//! A complete multi-kind document, the rules of a small axum shop (every kind; the file
+//! is `sentinel-datasource/docs/shop.yaml`, loaded by this crate's tests):
+//!
+#![doc = concat!("```yaml\n", include_str!("../docs/shop.yaml"), "```")]
+//!
 //! A YAML stream of several documents (`---`), as generators and `kubectl` write, and a
 //! Kubernetes `List` (`apiVersion: v1`, `kind: List`, `items: [...]`) are the union of
 //! their documents, all or nothing like a multi-kind document: the rules of a kind are
