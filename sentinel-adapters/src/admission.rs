@@ -7,7 +7,7 @@ use std::task::{Context, Poll, ready};
 
 use http::Request;
 use pin_project_lite::pin_project;
-use sentinel_core::{BlockError, Entry, ResourceType, Sentinel, TrafficType};
+use sentinel_core::{BlockError, Entry, EntryBuilder, ResourceType, Sentinel, TrafficType};
 use tokio::time::Sleep;
 use tower_service::Service;
 
@@ -67,13 +67,18 @@ impl<R, A, C> Admission<R, A, C> {
         A: RequestArgs<B>,
     {
         self.resource.with_name(request, |name| {
-            let entry = self
-                .sentinel
-                .entry(name)
-                .traffic(self.traffic)
-                .resource_type(self.resource_type);
-            self.args.add_args(request, entry).try_enter_owned()
+            self.args
+                .add_args(request, self.entry(name))
+                .try_enter_owned()
         })
+    }
+
+    /// An entry of resource `name` with this admission's traffic and resource type.
+    pub(crate) fn entry<'a>(&'a self, name: &'a str) -> EntryBuilder<'a> {
+        self.sentinel
+            .entry(name)
+            .traffic(self.traffic)
+            .resource_type(self.resource_type)
     }
 
     /// Calls `service` with an admitted request: now, or after the entry's throttling
@@ -90,11 +95,10 @@ impl<R, A, C> Admission<R, A, C> {
         C: Clone,
     {
         let wait = entry.wait();
-        let mut entry = Some(entry);
+        let mut entry = InFlight::new(entry);
         let state = if wait.is_zero() {
-            let _guard = ExitOnPanic(&mut entry);
             State::Calling {
-                future: service.call(request),
+                future: entry.guard(|| service.call(request)),
             }
         } else {
             let ready = std::mem::replace(service, service.clone());
@@ -107,6 +111,40 @@ impl<R, A, C> Admission<R, A, C> {
             state,
             entry,
             classify: self.classify.clone(),
+        }
+    }
+}
+
+/// An admitted entry while its call runs. Dropped before [`InFlight::finish`] (the caller
+/// went away, an outer timeout fired) it abandons the entry, so a half-open breaker's
+/// probe goes back to open instead of counting as a success.
+pub(crate) struct InFlight(Option<Entry<'static>>);
+
+impl InFlight {
+    pub(crate) fn new(entry: Entry<'static>) -> Self {
+        InFlight(Some(entry))
+    }
+
+    /// Runs `f`, a call or a poll of the service: if it panics, the entry exits as failed.
+    pub(crate) fn guard<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let _guard = ExitOnPanic(&mut self.0);
+        f()
+    }
+
+    /// Exits the entry with the call's outcome: failed when `failure` says why.
+    pub(crate) fn finish(&mut self, failure: Option<&'static str>) {
+        if let Some(entry) = self.0.take()
+            && let Some(why) = failure
+        {
+            entry.set_error(why);
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(entry) = self.0.take() {
+            entry.abandon();
         }
     }
 }
@@ -144,26 +182,16 @@ pin_project! {
 pin_project! {
     /// An admitted request: resolves to the service's answer, and exits the entry when
     /// it does (marking it failed for an `Err` or a response the classifier calls a
-    /// failure). Dropped before that, it abandons the entry: the caller went away.
+    /// failure). Dropped before that, it abandons the entry ([`InFlight`]): the caller
+    /// went away.
     pub(crate) struct AdmittedFuture<S, Req, C>
     where
         S: Service<Req>,
     {
         #[pin]
         state: State<S, Req, S::Future>,
-        entry: Option<Entry<'static>>,
+        entry: InFlight,
         classify: C,
-    }
-
-    impl<S, Req, C> PinnedDrop for AdmittedFuture<S, Req, C>
-    where
-        S: Service<Req>,
-    {
-        fn drop(this: Pin<&mut Self>) {
-            if let Some(entry) = this.project().entry.take() {
-                entry.abandon();
-            }
-        }
     }
 }
 
@@ -182,26 +210,15 @@ where
                     ready!(sleep.as_mut().poll(cx));
                     let (mut service, request) =
                         *call.take().expect("AdmittedFuture polled after completion");
-                    let future = {
-                        let _guard = ExitOnPanic(this.entry);
-                        service.call(request)
-                    };
+                    let future = this.entry.guard(|| service.call(request));
                     this.state.set(State::Calling { future });
                 }
                 StateProj::Calling { future } => {
-                    let result = {
-                        let _guard = ExitOnPanic(this.entry);
-                        ready!(future.poll(cx))
-                    };
-                    if let Some(entry) = this.entry.take() {
-                        let failure = match &result {
-                            Ok(response) => this.classify.failure(response),
-                            Err(_) => Some("the service returned an error"),
-                        };
-                        if let Some(why) = failure {
-                            entry.set_error(why);
-                        }
-                    }
+                    let result = ready!(this.entry.guard(|| future.poll(cx)));
+                    this.entry.finish(match &result {
+                        Ok(response) => this.classify.failure(response),
+                        Err(_) => Some("the service returned an error"),
+                    });
                     return Poll::Ready(result);
                 }
             }

@@ -79,39 +79,46 @@ pub struct RouteName;
 
 impl<B> ResourceName<B> for RouteName {
     fn with_name<T>(&self, request: &Request<B>, f: impl FnOnce(&str) -> T) -> T {
-        thread_local! {
-            static NAME: RefCell<String> = const { RefCell::new(String::new()) };
-        }
         let route = match route_of(request) {
             Route::Unmatched => return f(UNMATCHED_ROUTE),
             Route::Matched(route) | Route::Path(route) => route,
         };
         let method = method_name(request.method());
-        NAME.with(|buffer| match buffer.try_borrow_mut() {
-            Ok(mut name) => {
-                name.clear();
-                push_name(&mut name, method, route);
-                f(&name)
-            }
-            // Only reached if `f` names another request on this thread.
-            Err(_) => {
-                let mut name = String::new();
-                push_name(&mut name, method, route);
-                f(&name)
-            }
-        })
+        with_built_name(
+            |name| {
+                name.push_str(method);
+                name.push(' ');
+                name.push_str(route);
+            },
+            f,
+        )
     }
 }
 
-fn push_name(name: &mut String, method: &str, route: &str) {
-    name.push_str(method);
-    name.push(' ');
-    name.push_str(route);
+/// Calls `f` with the name `build` writes into a buffer of this thread, reused from one
+/// request to the next, so that naming allocates nothing per request.
+pub(crate) fn with_built_name<T>(build: impl FnOnce(&mut String), f: impl FnOnce(&str) -> T) -> T {
+    thread_local! {
+        static NAME: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    NAME.with(|buffer| match buffer.try_borrow_mut() {
+        Ok(mut name) => {
+            name.clear();
+            build(&mut name);
+            f(&name)
+        }
+        // Only reached if `f` names another request on this thread.
+        Err(_) => {
+            let mut name = String::new();
+            build(&mut name);
+            f(&name)
+        }
+    })
 }
 
 /// A standard method's name, or `OTHER`; `HEAD` is `GET` (axum, like most servers, answers
 /// HEAD with the GET handler, so the GET route's rules must hold for it).
-fn method_name(method: &http::Method) -> &str {
+pub(crate) fn method_name(method: &http::Method) -> &str {
     use http::Method;
     match *method {
         Method::HEAD => "GET",
