@@ -274,10 +274,11 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
 
 impl std::fmt::Debug for ProcessMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let measured = self.reading();
         f.debug_struct("ProcessMetrics")
-            .field("rss_bytes", &self.rss_bytes())
-            .field("load1", &self.load1())
-            .field("cpu_usage", &self.cpu_usage())
+            .field("rss_bytes", &measured.rss_bytes)
+            .field("load1", &measured.load1)
+            .field("cpu_usage", &measured.cpu_usage)
             .finish_non_exhaustive()
     }
 }
