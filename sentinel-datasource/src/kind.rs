@@ -9,7 +9,7 @@ use std::fmt::Debug;
 
 use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
 use sentinel_core::flow::{FlowRule, TokenCalculateStrategy};
-use sentinel_core::hotspot::HotspotRule;
+use sentinel_core::hotspot::{HotspotRule, MetricType};
 use sentinel_core::isolation::IsolationRule;
 use sentinel_core::system::{SystemMetric, SystemRule};
 use sentinel_core::{FieldError, RuleSetError, Sentinel};
@@ -63,14 +63,43 @@ pub trait RuleKind: Send + Sync + 'static {
     /// The rule's resource (empty for instance-wide rules), for error messages.
     fn resource(rule: &Self::Rule) -> &str;
     /// The fields a document must write for `rule` (decoded with defaults for whatever is
-    /// missing): those whose zero value would block all traffic or switch the rule off, so
-    /// that a file cut off before one of them (an editor or a tool caught mid-write) is an
-    /// error instead of a rule that blocks everything. An explicit 0 stays allowed
-    /// ([`RuleKind::validate`] judges the value). Adding a field is adding it to the list.
+    /// missing): those whose default would change what the rule means. That is a zero that
+    /// would block all traffic or switch the rule off (so that a file cut off before
+    /// `threshold:`, an editor or a tool caught mid-write, is an error instead of a rule
+    /// that blocks everything; an explicit 0 stays allowed, [`RuleKind::validate`] judges
+    /// the value), and an enum whose default picks another kind of limit (a breaker without
+    /// `strategy` would count slow calls, a hot-parameter rule without `metricType` would
+    /// limit concurrency instead of a rate). A missing field is reported with what it
+    /// accepts ([`RuleKind::accepted_values`]). Adding a field is adding it to the list.
     /// The default requires nothing.
+    ///
+    /// The kinds of this crate require:
+    ///
+    /// | kind | required fields |
+    /// |------|-----------------|
+    /// | flow | `threshold`; for `MemoryAdaptive` instead `lowMemUsageThreshold`, `highMemUsageThreshold`, `memLowWaterMarkBytes`, `memHighWaterMarkBytes` |
+    /// | isolation | `threshold` |
+    /// | circuit breaker | `strategy`, `retryTimeoutMs`, `threshold`; for `SlowRequestRatio` also `maxAllowedRtMs` (> 0) |
+    /// | hot parameter | `metricType`, `threshold` |
+    /// | system | `metricType`, `triggerCount` |
+    ///
+    /// Left optional, because their defaults are the plain behaviour sentinel-golang
+    /// documents: flow `tokenCalculateStrategy` (Direct), `controlBehavior` (Reject),
+    /// `relationStrategy` (CurrentResource), `statIntervalInMs` (1000), `maxQueueingTimeMs`
+    /// (0: Throttling paces without a queue); breaker `minRequestAmount` (0),
+    /// `statIntervalMs` (1000), `probeNum` (1); hot-parameter `controlBehavior` (Reject),
+    /// `paramIndex` (0: the first argument), `durationInSec` (1); system `strategy`
+    /// (NoAdaptive).
     fn required_fields(rule: &Self::Rule) -> &'static [&'static str] {
         let _ = rule;
         &[]
+    }
+    /// What a required `field` accepts, for the error when it is missing (`one of
+    /// SlowRequestRatio (0), ErrorRatio (1), ErrorCount (2)`); `None` for a number whose 0
+    /// is allowed (the error then says to write it, even as 0). The default knows no field.
+    fn accepted_values(field: &str) -> Option<String> {
+        let _ = field;
+        None
     }
     /// Converts a rule read from a Kubernetes custom resource, where some thresholds are
     /// integer percentages, to the rule's own units. The default changes nothing.
@@ -179,8 +208,23 @@ impl RuleKind for CircuitBreaker {
     fn required_fields(rule: &CircuitBreakerRule) -> &'static [&'static str] {
         match rule.strategy {
             // With 0 ms every completion is slow: the breaker opens at once.
-            Strategy::SlowRequestRatio => &["threshold", "retryTimeoutMs", "maxAllowedRtMs"],
-            Strategy::ErrorRatio | Strategy::ErrorCount => &["threshold", "retryTimeoutMs"],
+            Strategy::SlowRequestRatio => {
+                &["strategy", "retryTimeoutMs", "threshold", "maxAllowedRtMs"]
+            }
+            Strategy::ErrorRatio | Strategy::ErrorCount => {
+                &["strategy", "retryTimeoutMs", "threshold"]
+            }
+        }
+    }
+    fn accepted_values(field: &str) -> Option<String> {
+        match field {
+            "strategy" => Some(one_of(Strategy::ALL, Strategy::name, Strategy::go_value)),
+            "maxAllowedRtMs" => Some(
+                "milliseconds > 0 (with SlowRequestRatio, the strategy when none is written, \
+                 a completion slower than this is slow)"
+                    .into(),
+            ),
+            _ => None,
         }
     }
     fn from_crd(rule: &mut CircuitBreakerRule) {
@@ -197,7 +241,7 @@ pub struct Hotspot;
 
 impl RuleKind for Hotspot {
     type Rule = HotspotRule;
-    const NAME: &'static str = "hotspot";
+    const NAME: &'static str = "hot parameter";
     const SECTION: &'static str = "hotspot";
     const CRD_KIND: &'static str = "HotspotRules";
 
@@ -217,7 +261,11 @@ impl RuleKind for Hotspot {
         &rule.resource
     }
     fn required_fields(_: &HotspotRule) -> &'static [&'static str] {
-        &["threshold"]
+        &["metricType", "threshold"]
+    }
+    fn accepted_values(field: &str) -> Option<String> {
+        (field == "metricType")
+            .then(|| one_of(MetricType::ALL, MetricType::name, MetricType::go_value))
     }
 }
 
@@ -249,7 +297,16 @@ impl RuleKind for System {
         ""
     }
     fn required_fields(_: &SystemRule) -> &'static [&'static str] {
-        &["triggerCount"]
+        &["metricType", "triggerCount"]
+    }
+    fn accepted_values(field: &str) -> Option<String> {
+        (field == "metricType").then(|| {
+            one_of(
+                SystemMetric::ALL,
+                SystemMetric::name,
+                SystemMetric::go_value,
+            )
+        })
     }
     fn from_crd(rule: &mut SystemRule) {
         if matches!(
@@ -259,4 +316,13 @@ impl RuleKind for System {
             rule.trigger_count /= 100.0;
         }
     }
+}
+
+/// `one of A (0), B (1)`: the names and sentinel-golang's integers of an enum's values.
+fn one_of<E: Copy>(all: &[E], name: fn(E) -> &'static str, value: fn(E) -> i64) -> String {
+    let values: Vec<String> = all
+        .iter()
+        .map(|v| format!("{} ({})", name(*v), value(*v)))
+        .collect();
+    format!("one of {}", values.join(", "))
 }

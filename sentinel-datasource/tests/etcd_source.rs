@@ -398,7 +398,7 @@ fn values_with_a_key_twice_a_missing_threshold_or_an_unserved_version_are_refuse
         ),
         (
             "- resource: checkout\n  threshold: 5\n- resource: cut-short\n",
-            "flow rule #1 on resource \"cut-short\": field `threshold` is missing",
+            "flow rule #1 on resource \"cut-short\": field `threshold` is required",
         ),
         (unserved, "(the only version served)"),
         (&many_bad, "... and 4980 more problems"),
