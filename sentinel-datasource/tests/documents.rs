@@ -498,3 +498,37 @@ fn rules_in_force_export_to_documents_that_load_to_the_same_rules() {
     assert_eq!(copy.hotspot_rules(), all.hotspot_rules());
     assert_eq!(copy.system_rules(), all.system_rules());
 }
+
+#[test]
+fn a_custom_resource_must_write_the_fields_a_document_must() {
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::builder(&sentinel).all_kinds().build();
+    let err = pipeline
+        .apply(
+            b"apiVersion: datasource.sentinel.io/v1alpha1\nkind: CircuitBreakerRules\n\
+              metadata: {name: b}\nspec:\n  rules:\n  - {resource: pay, retryTimeoutMs: 1000, threshold: 50}\n\
+              ---\napiVersion: datasource.sentinel.io/v1alpha1\nkind: HotspotRules\n\
+              metadata: {name: h}\nspec:\n  rules:\n  - {resource: item, threshold: 5}\n",
+            Format::Yaml,
+        )
+        .unwrap_err();
+    let fields: Vec<(&str, &str)> = err
+        .problems()
+        .iter()
+        .map(|p| (p.kind, p.field.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("circuit breaker", "strategy"),
+            ("circuit breaker", "maxAllowedRtMs"),
+            ("hot parameter", "metricType")
+        ],
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("field `strategy` is required: one of SlowRequestRatio (0), ErrorRatio (1), ErrorCount (2)"),
+        "{err}"
+    );
+}
