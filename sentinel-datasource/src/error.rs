@@ -253,7 +253,7 @@ pub enum UpdateError {
     InvalidRules(RuleProblems),
     /// The source (file, key, resource) is gone; under the default
     /// [`DeletePolicy::KeepRules`](crate::DeletePolicy::KeepRules) its rules stay in force.
-    #[error("{what} does not exist; the rules in force are kept")]
+    #[error("{what} does not exist")]
     Missing {
         /// What is missing.
         what: String,
@@ -298,6 +298,48 @@ pub struct WatchError {
     pub what: String,
     /// Why it cannot be.
     pub message: String,
+}
+
+/// A strict start failed: the source's first load did not succeed, so no source was
+/// started (see [`FileSourceBuilder::start_strict`](crate::FileSourceBuilder::start_strict)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The source could not be started at all (as [`FileSourceBuilder::start`](crate::FileSourceBuilder::start) fails).
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    /// The first load was rejected (a missing file or key, unreadable or invalid content,
+    /// no custom resource): nothing from the source is in force.
+    #[error("strict start of {what} failed: {error}")]
+    FirstLoad {
+        /// What the source reads.
+        what: String,
+        /// Why the first load was rejected.
+        error: UpdateError,
+    },
+    /// The store did not answer the first read within the timeout (etcd or the API
+    /// server unreachable).
+    #[error("strict start of {what} failed: no first read within {timeout:?}{}", last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
+    TimedOut {
+        /// What the source reads.
+        what: String,
+        /// How long the start waited.
+        timeout: std::time::Duration,
+        /// The last error the source met meanwhile (connection refused, ...), if any.
+        last_error: Option<UpdateError>,
+    },
+}
+
+impl StartError {
+    /// The update error behind a failed first load ([`StartError::FirstLoad`], or the last
+    /// error of [`StartError::TimedOut`]).
+    pub fn update_error(&self) -> Option<&UpdateError> {
+        match self {
+            StartError::FirstLoad { error, .. } => Some(error),
+            StartError::TimedOut { last_error, .. } => last_error.as_ref(),
+            StartError::Watch(_) => None,
+        }
+    }
 }
 
 /// Rules in force could not be written out as a document.

@@ -30,7 +30,7 @@ use notify_debouncer_mini::{
 };
 use parking_lot::Mutex;
 
-use crate::error::{UpdateError, WatchError};
+use crate::error::{StartError, UpdateError, WatchError};
 use crate::format::Format;
 use crate::pipeline::{Applied, Pipeline};
 use crate::status::SourceStatus;
@@ -74,10 +74,49 @@ impl FileSourceBuilder {
     }
 
     /// Loads the file once, then watches it. A missing file is not an error here: its
-    /// rules load when it appears (the status shows it missing until then), and neither is
+    /// creation is watched for (the status shows it missing until then), and neither is
     /// a missing directory (the nearest directory above it is watched until it exists),
     /// nor bad content (the status shows it). Fails only when no directory can be watched.
+    /// [`FileSourceBuilder::start_strict`] fails on a bad first load too.
     pub fn start(self, pipeline: Pipeline) -> Result<FileSource, WatchError> {
+        // The outcome is recorded in the status and traced by the pipeline.
+        self.launch(pipeline).map(|(source, _first)| source)
+    }
+
+    /// Loads the file once and, if that succeeds, watches it; otherwise returns why
+    /// ([`StartError::FirstLoad`] with the [`UpdateError`]: the file is missing, not a
+    /// regular file, unreadable, too large, empty, or its rules are invalid) and watches
+    /// nothing. For a service that must not run without its rules:
+    ///
+    /// ```no_run
+    /// use sentinel_core::Sentinel;
+    /// use sentinel_datasource::{FileSource, Pipeline};
+    ///
+    /// let sentinel = Sentinel::new();
+    /// let pipeline = Pipeline::builder(&sentinel).all_kinds().build();
+    /// let source = FileSource::builder("rules/service.yaml").start_strict(pipeline)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Once started, later mistakes in the file are rejected as with
+    /// [`FileSourceBuilder::start`]: the rules in force stay.
+    pub fn start_strict(self, pipeline: Pipeline) -> Result<FileSource, StartError> {
+        let (source, first) = self.launch(pipeline)?;
+        match first {
+            Ok(_) => Ok(source),
+            // Dropping the source stops the watch.
+            Err(error) => Err(StartError::FirstLoad {
+                what: source.shared.what.clone(),
+                error,
+            }),
+        }
+    }
+
+    /// Starts watching and loads the file once; the source and the outcome of that load.
+    fn launch(
+        self,
+        pipeline: Pipeline,
+    ) -> Result<(FileSource, Result<Applied, UpdateError>), WatchError> {
         let what = self.path.display().to_string();
         let watch_error = |message: String| WatchError {
             what: what.clone(),
@@ -122,10 +161,9 @@ impl FileSourceBuilder {
             drop(watch.take());
             return Err(watch_error(e.to_string()));
         }
-        // The outcome is recorded in the status and traced by the pipeline.
-        let _ = shared.reload(true);
+        let first = shared.reload(true);
         drop(watch);
-        Ok(FileSource { shared })
+        Ok((FileSource { shared }, first))
     }
 }
 

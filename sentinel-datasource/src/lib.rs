@@ -123,7 +123,8 @@ mod watch;
 pub use decode::UnknownFields;
 pub use document::{CRD_GROUP, CRD_VERSION};
 pub use error::{
-    ExportError, MAX_ECHO, MAX_PROBLEMS, RuleProblem, RuleProblems, UpdateError, WatchError,
+    ExportError, MAX_ECHO, MAX_PROBLEMS, RuleProblem, RuleProblems, StartError, UpdateError,
+    WatchError,
 };
 #[cfg(feature = "etcd")]
 pub use etcd::{EtcdSource, EtcdSourceBuilder};

@@ -463,7 +463,11 @@ impl Pipeline {
                     at: now,
                     error: error.clone(),
                 });
-                tracing::warn!(source = %label, %error, "rule update rejected; the rules in force are kept");
+                if log.applied == 0 {
+                    tracing::warn!(source = %label, %error, "rule update rejected; no rules are in force from this source yet");
+                } else {
+                    tracing::warn!(source = %label, %error, "rule update rejected; the rules in force are kept");
+                }
             }
         }
         result
