@@ -1,6 +1,7 @@
 //! Rule kinds behind trait objects, so one pipeline can carry several kinds.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::marker::PhantomData;
 
 use sentinel_core::{RuleSetError, Sentinel};
@@ -42,6 +43,8 @@ pub(crate) trait RuleList: Send {
     fn problems(&self) -> RuleProblems;
     /// Whether exactly these rules are in force.
     fn in_force(&self, sentinel: &Sentinel) -> bool;
+    /// How these rules differ from those in force.
+    fn changes(&self, sentinel: &Sentinel) -> RuleChanges;
     /// The rules of this kind in force, to put back if a later kind of the same update
     /// fails.
     fn snapshot(&self, sentinel: &Sentinel) -> Box<dyn RuleList>;
@@ -150,6 +153,9 @@ impl<K: RuleKind> RuleList for List<K> {
     fn in_force(&self, sentinel: &Sentinel) -> bool {
         K::current(sentinel) == self.0
     }
+    fn changes(&self, sentinel: &Sentinel) -> RuleChanges {
+        rule_changes::<K>(&K::current(sentinel), &self.0)
+    }
     fn snapshot(&self, sentinel: &Sentinel) -> Box<dyn RuleList> {
         Box::new(List::<K>(K::current(sentinel)))
     }
@@ -159,6 +165,52 @@ impl<K: RuleKind> RuleList for List<K> {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// How a new set of rules of one kind differs from the old one: rules added, removed and
+/// changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct RuleChanges {
+    pub added: usize,
+    pub removed: usize,
+    pub changed: usize,
+}
+
+/// Matches `new` against `old`: a rule equal to an old rule of the same key (its `id`, or
+/// its resource when it has no id) is unchanged, wherever it moved; a rule left over is
+/// changed if an old rule of its key is left over too (paired in order), else added; old
+/// rules left over are removed.
+pub(crate) fn rule_changes<K: RuleKind>(old: &[K::Rule], new: &[K::Rule]) -> RuleChanges {
+    let key = |rule| match K::id(rule) {
+        "" => (false, K::resource(rule)),
+        id => (true, id),
+    };
+    let mut unmatched: HashMap<(bool, &str), Vec<&K::Rule>> = HashMap::new();
+    for rule in old {
+        unmatched.entry(key(rule)).or_default().push(rule);
+    }
+    let mut left = Vec::new();
+    for rule in new {
+        let same = unmatched.get_mut(&key(rule)).and_then(|olds| {
+            let at = olds.iter().position(|old| *old == rule)?;
+            Some(olds.remove(at))
+        });
+        if same.is_none() {
+            left.push(rule);
+        }
+    }
+    let mut changes = RuleChanges::default();
+    for rule in left {
+        match unmatched.get_mut(&key(rule)) {
+            Some(olds) if !olds.is_empty() => {
+                olds.remove(0);
+                changes.changed += 1;
+            }
+            _ => changes.added += 1,
+        }
+    }
+    changes.removed = unmatched.values().map(Vec::len).sum();
+    changes
 }
 
 /// Removes the fields of a written rule whose value is its default and a zero value (0,
@@ -188,7 +240,52 @@ fn is_zero(v: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kind::Flow;
+    use sentinel_core::flow::FlowRule;
     use serde_json::json;
+
+    #[test]
+    fn changes_match_rules_by_id_or_resource_and_by_equality() {
+        let rule = |id: &str, resource: &str, threshold: f64| FlowRule {
+            id: id.into(),
+            resource: resource.into(),
+            threshold,
+            ..Default::default()
+        };
+        let old = [
+            rule("a", "r", 1.0),
+            rule("", "b", 2.0),
+            rule("", "c", 3.0),
+            rule("", "c", 4.0),
+        ];
+        // a changed, b moved (unchanged), one c removed, one c kept, d added.
+        let new = [
+            rule("", "b", 2.0),
+            rule("a", "r", 5.0),
+            rule("", "c", 4.0),
+            rule("", "d", 1.0),
+        ];
+        assert_eq!(
+            rule_changes::<Flow>(&old, &new),
+            RuleChanges {
+                added: 1,
+                removed: 1,
+                changed: 1
+            }
+        );
+        assert_eq!(rule_changes::<Flow>(&old, &old), RuleChanges::default());
+        // A rule that moves to another id is removed and added.
+        let moved = [rule("z", "r", 1.0)];
+        let only_a = [rule("a", "r", 1.0)];
+        assert_eq!(
+            rule_changes::<Flow>(&only_a, &moved),
+            RuleChanges {
+                added: 1,
+                removed: 1,
+                changed: 0
+            }
+        );
+    }
 
     #[test]
     fn only_fields_both_default_and_zero_are_left_out() {

@@ -150,26 +150,41 @@ impl Extend<RuleProblem> for RuleProblems {
     }
 }
 
-impl fmt::Display for RuleProblems {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl RuleProblems {
+    /// Writes the report, one problem a line, or all on one line (for logs) with `; `
+    /// between them.
+    fn write(&self, f: &mut fmt::Formatter<'_>, one_line: bool) -> fmt::Result {
         let n = self.total;
+        let (first, next) = if one_line {
+            (": ", "; ")
+        } else {
+            ("\n  - ", "\n  - ")
+        };
         write!(
             f,
             "{n} problem{} with the rules; the rules in force are unchanged",
             if n == 1 { "" } else { "s" }
         )?;
-        for p in &self.first {
-            write!(f, "\n  - {p}")?;
+        for (i, p) in self.first.iter().enumerate() {
+            write!(f, "{}{p}", if i == 0 { first } else { next })?;
         }
         let more = n - self.first.len();
         if more > 0 {
+            let separator = if one_line { "; " } else { "\n  " };
             write!(
                 f,
-                "\n  ... and {more} more problem{}",
+                "{separator}... and {more} more problem{}",
                 if more == 1 { "" } else { "s" }
             )?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for RuleProblems {
+    /// The count, then one problem a line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, false)
     }
 }
 
@@ -278,7 +293,58 @@ pub enum UpdateError {
     },
 }
 
+/// An [`UpdateError`] written on one line, as logs want it
+/// ([`UpdateError::one_line`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OneLine<'a>(&'a UpdateError);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            UpdateError::InvalidRules(problems) => problems.write(f, true),
+            UpdateError::Document { name, error } => write!(f, "{name}: {}", error.one_line()),
+            // Messages of parsers and clients: a line break in one is written as a space.
+            other => other
+                .to_string()
+                .lines()
+                .enumerate()
+                .try_for_each(|(i, line)| {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    f.write_str(line.trim())
+                }),
+        }
+    }
+}
+
 impl UpdateError {
+    /// The error on one line, for logs: the problems of [`UpdateError::InvalidRules`] are
+    /// separated by `; ` instead of line breaks (its `Display`, which the status keeps,
+    /// writes one a line).
+    ///
+    /// ```
+    /// use sentinel_core::Sentinel;
+    /// use sentinel_datasource::{Flow, Format, Pipeline};
+    ///
+    /// let pipeline = Pipeline::for_kind::<Flow>(&Sentinel::new());
+    /// let error = pipeline
+    ///     .apply(b"[{resource: a, threshold: -1}, {resource: b}]", Format::Yaml)
+    ///     .unwrap_err();
+    /// assert_eq!(error.to_string().lines().count(), 3);
+    /// assert_eq!(
+    ///     error.one_line().to_string(),
+    ///     "2 problems with the rules; the rules in force are unchanged: flow rule #1 on \
+    ///      resource \"b\": field `threshold` is required; write it, even as 0 (left out it \
+    ///      would be 0, which blocks or disables the rule: is the document cut short?); flow \
+    ///      rule #0 on resource \"a\": field `threshold` must be a number from 0 to \
+    ///      1000000000000, got -1"
+    /// );
+    /// ```
+    pub fn one_line(&self) -> OneLine<'_> {
+        OneLine(self)
+    }
+
     /// The rule problems an [`UpdateError::InvalidRules`] reports in full (at most
     /// [`MAX_PROBLEMS`]; [`RuleProblems::total`] counts them all); empty for other errors.
     pub fn problems(&self) -> &[RuleProblem] {

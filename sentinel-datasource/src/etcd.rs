@@ -126,6 +126,7 @@ impl EtcdSourceBuilder {
                 message: "no etcd endpoint given".into(),
             });
         }
+        pipeline.attach(&what);
         let gate = Gate::new();
         let synced = Arc::new(Synced::default());
         let follower = Follower {

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use notify::RecursiveMode;
 use notify_debouncer_mini::{
-    Config as DebounceConfig, DebounceEventResult, Debouncer, new_debouncer_opt,
+    Config as DebounceConfig, DebounceEventResult, DebouncedEventKind, Debouncer, new_debouncer_opt,
 };
 use parking_lot::Mutex;
 
@@ -130,6 +130,7 @@ impl FileSourceBuilder {
             Format::Auto => Format::from_path(&self.path),
             f => f,
         };
+        pipeline.attach(&what);
         let shared = Arc::new(Shared {
             what: what.clone(),
             path: self.path,
@@ -403,6 +404,13 @@ impl Shared {
         };
         let stale: Vec<PathBuf> = match events {
             Ok(events) => {
+                // A path still changing after the quiet time gets an `AnyContinuous` event,
+                // then `Any` once quiet: reading at both would load (or reject) one save
+                // twice, so only the quiet time counts.
+                let events: Vec<_> = events
+                    .into_iter()
+                    .filter(|e| e.kind == DebouncedEventKind::Any)
+                    .collect();
                 if !events.iter().any(|e| watch.concerns(&e.path)) {
                     return;
                 }
@@ -528,5 +536,39 @@ fn file_type_name(file_type: FileType) -> &'static str {
         "a directory"
     } else {
         "not a regular file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::Flow;
+    use notify_debouncer_mini::DebouncedEvent;
+    use sentinel_core::Sentinel;
+
+    #[test]
+    fn only_the_end_of_a_quiet_time_reads_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flow.yaml");
+        fs::write(&path, "- resource: a\n  threshold: -1\n").unwrap();
+        let sentinel = Sentinel::new();
+        let source = FileSource::builder(&path)
+            .debounce(Duration::from_secs(3600))
+            .start(Pipeline::for_kind::<Flow>(&sentinel))
+            .unwrap();
+        assert_eq!(source.status().updates_rejected, 1);
+        let event = |kind| {
+            Ok(vec![DebouncedEvent::new(
+                source.shared.absolute.clone(),
+                kind,
+            )])
+        };
+        // Still being written after the quiet time: not read (it is when it goes quiet).
+        source
+            .shared
+            .on_events(event(DebouncedEventKind::AnyContinuous));
+        assert_eq!(source.status().updates_rejected, 1);
+        source.shared.on_events(event(DebouncedEventKind::Any));
+        assert_eq!(source.status().updates_rejected, 2);
     }
 }

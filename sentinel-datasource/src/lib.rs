@@ -123,8 +123,8 @@ mod watch;
 pub use decode::UnknownFields;
 pub use document::{CRD_GROUP, CRD_VERSION};
 pub use error::{
-    ExportError, MAX_ECHO, MAX_PROBLEMS, RuleProblem, RuleProblems, StartError, UpdateError,
-    WatchError,
+    ExportError, MAX_ECHO, MAX_PROBLEMS, OneLine, RuleProblem, RuleProblems, StartError,
+    UpdateError, WatchError,
 };
 #[cfg(feature = "etcd")]
 pub use etcd::{EtcdSource, EtcdSourceBuilder};

@@ -513,3 +513,18 @@ fn in_place_edits_of_a_symlinks_target_take_effect_and_the_link_is_followed_when
     edit_in_place(&first, 30);
     wait_until("its edit in force", || threshold() == 30.0);
 }
+
+#[test]
+fn two_writes_in_one_quiet_time_are_read_once() {
+    let w = Watched::with_threshold_one();
+    // Two bad saves, one right after the other: one read, one rejection.
+    fs::write(&w.path, rules(2).replace('2', "-2")).unwrap();
+    fs::write(&w.path, rules(3).replace('3', "-3")).unwrap();
+    wait_until("the rejection", || w.status().updates_rejected == 1);
+    let error = w.status().last_error.unwrap().error;
+    assert!(error.to_string().contains("got -3"), "{error}");
+    // Events are handled in order: a second rejection would come before this.
+    fs::write(&w.path, rules(4)).unwrap();
+    w.wait_for_threshold(4);
+    assert_eq!(w.status().updates_rejected, 1, "{:?}", w.status());
+}

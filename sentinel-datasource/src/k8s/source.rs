@@ -137,6 +137,7 @@ impl KubeSourceBuilder {
         if let Some(labels) = &self.labels {
             what.push_str(&format!(" labelled {labels}"));
         }
+        pipeline.attach(&what);
         let mut config = watcher::Config::default();
         if let Some(name) = &self.name {
             config = config.fields(&format!("metadata.name={name}"));
