@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 
 use sentinel_core::{RuleSetError, Sentinel};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::decode::{UnknownFields, decode_rules};
 use crate::error::{RuleProblem, RuleProblems};
 use crate::kind::{CircuitBreaker, Flow, Hotspot, Isolation, RuleKind, System};
+use crate::pipeline::EnumStyle;
 
 /// A rule kind without its type.
 pub(crate) trait DynKind: Send + Sync {
@@ -32,7 +33,7 @@ pub(crate) trait DynKind: Send + Sync {
     /// How many rules of this kind are in force.
     fn count(&self, sentinel: &Sentinel) -> usize;
     /// The rules in force as a document tree.
-    fn export(&self, sentinel: &Sentinel) -> Result<Value, String>;
+    fn export(&self, sentinel: &Sentinel, enums: EnumStyle) -> Result<Value, String>;
 }
 
 /// A decoded list of rules of one kind.
@@ -111,13 +112,23 @@ impl<K: RuleKind> DynKind for Ops<K> {
     fn count(&self, sentinel: &Sentinel) -> usize {
         K::current(sentinel).len()
     }
-    fn export(&self, sentinel: &Sentinel) -> Result<Value, String> {
+    fn export(&self, sentinel: &Sentinel, enums: EnumStyle) -> Result<Value, String> {
         let default = serde_json::to_value(K::Rule::default()).map_err(|e| e.to_string())?;
         K::current(sentinel)
             .iter()
             .map(|rule| {
                 let mut written = serde_json::to_value(rule).map_err(|e| e.to_string())?;
-                drop_zero_defaults(&mut written, &default, K::required_fields(rule));
+                let required = K::required_fields(rule);
+                if let Value::Object(fields) = &mut written {
+                    match enums {
+                        EnumStyle::Names => {
+                            drop_defaults(fields, &default, required, |_| true);
+                            K::name_enums(rule, fields);
+                        }
+                        // Go reads a missing field as its zero value.
+                        EnumStyle::Integers => drop_defaults(fields, &default, required, is_zero),
+                    }
+                }
                 Ok(written)
             })
             .collect::<Result<Vec<Value>, String>>()
@@ -213,17 +224,17 @@ pub(crate) fn rule_changes<K: RuleKind>(old: &[K::Rule], new: &[K::Rule]) -> Rul
     changes
 }
 
-/// Removes the fields of a written rule whose value is its default and a zero value (0,
-/// `""`, `false`, empty), except the `required` ones: read back, here or by sentinel-golang
-/// (which starts from zero values), the rule is the same. Defaults that are not zero
-/// (`statIntervalInMs: 1000`) stay written.
-pub(crate) fn drop_zero_defaults(rule: &mut Value, default: &Value, required: &[&str]) {
-    if let (Value::Object(fields), Value::Object(defaults)) = (rule, default) {
-        fields.retain(|key, value| {
-            required.contains(&key.as_str())
-                || !(is_zero(value) && defaults.get(key) == Some(value))
-        });
-    }
+/// Removes the fields of a written rule whose value is its default and passes `droppable`,
+/// except the `required` ones: read back, the rule is the same.
+pub(crate) fn drop_defaults(
+    fields: &mut Map<String, Value>,
+    default: &Value,
+    required: &[&str],
+    droppable: impl Fn(&Value) -> bool,
+) {
+    fields.retain(|key, value| {
+        required.contains(&key.as_str()) || !(droppable(value) && default.get(key) == Some(value))
+    });
 }
 
 fn is_zero(v: &Value) -> bool {
@@ -288,21 +299,32 @@ mod tests {
     }
 
     #[test]
-    fn only_fields_both_default_and_zero_are_left_out() {
+    fn defaults_are_left_out_all_or_only_zeros_and_never_required_fields() {
         let default = json!({"resource": "", "threshold": 0.0, "statIntervalInMs": 1000,
                              "strategy": -1, "items": []});
-        let mut rule = json!({"resource": "r", "threshold": 0.0, "statIntervalInMs": 1000,
-                              "strategy": -1, "items": []});
-        drop_zero_defaults(&mut rule, &default, &[]);
+        let rule = json!({"resource": "r", "threshold": 0.0, "statIntervalInMs": 1000,
+                          "strategy": -1, "items": []});
+        let dropped = |required: &[&str], droppable: fn(&Value) -> bool| {
+            let mut rule = rule.as_object().unwrap().clone();
+            drop_defaults(&mut rule, &default, required, droppable);
+            Value::Object(rule)
+        };
+        assert_eq!(dropped(&[], |_| true), json!({"resource": "r"}));
         assert_eq!(
-            rule,
+            dropped(&[], is_zero),
             json!({"resource": "r", "statIntervalInMs": 1000, "strategy": -1})
         );
-        let mut required = json!({"resource": "r", "threshold": 0.0});
-        drop_zero_defaults(&mut required, &default, &["threshold"]);
-        assert_eq!(required, json!({"resource": "r", "threshold": 0.0}));
+        assert_eq!(
+            dropped(&["threshold"], |_| true),
+            json!({"resource": "r", "threshold": 0.0})
+        );
         let mut zero_but_not_default = json!({"statIntervalInMs": 0});
-        drop_zero_defaults(&mut zero_but_not_default, &default, &[]);
+        drop_defaults(
+            zero_but_not_default.as_object_mut().unwrap(),
+            &default,
+            &[],
+            is_zero,
+        );
         assert_eq!(zero_but_not_default, json!({"statIntervalInMs": 0}));
     }
 }

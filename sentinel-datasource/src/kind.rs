@@ -15,6 +15,7 @@ use sentinel_core::system::{SystemMetric, SystemRule};
 use sentinel_core::{FieldError, RuleSetError, Sentinel};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 /// A kind of rule that documents hold and sources load.
 ///
@@ -32,8 +33,8 @@ use serde::de::DeserializeOwned;
 pub trait RuleKind: Send + Sync + 'static {
     /// The rule type. Fields missing from a document take their `Default` values, except
     /// those [`RuleKind::required_fields`] names, which must be written;
-    /// [`Pipeline::export`](crate::Pipeline::export) leaves out the fields whose values are
-    /// both the default and zero.
+    /// [`Pipeline::export`](crate::Pipeline::export) leaves out the other fields at their
+    /// default values.
     type Rule: Serialize
         + DeserializeOwned
         + Default
@@ -101,6 +102,13 @@ pub trait RuleKind: Send + Sync + 'static {
         let _ = field;
         None
     }
+    /// Writes the enums of `rule`, as [`Pipeline::export`](crate::Pipeline::export) wrote
+    /// it (`fields`: the rule serialised, enums as sentinel-golang's integers, fields at
+    /// their defaults left out), by name: `"strategy": "ErrorRatio"`. Only fields present
+    /// in `fields` are rewritten. The default changes nothing.
+    fn name_enums(rule: &Self::Rule, fields: &mut Map<String, Value>) {
+        let _ = (rule, fields);
+    }
     /// Converts a rule read from a Kubernetes custom resource, where some thresholds are
     /// integer percentages, to the rule's own units. The default changes nothing.
     fn from_crd(rule: &mut Self::Rule) {
@@ -145,6 +153,17 @@ impl RuleKind for Flow {
             TokenCalculateStrategy::Direct | TokenCalculateStrategy::WarmUp => &["threshold"],
         }
     }
+    fn name_enums(rule: &FlowRule, fields: &mut Map<String, Value>) {
+        let names = [
+            (
+                "tokenCalculateStrategy",
+                rule.token_calculate_strategy.name(),
+            ),
+            ("controlBehavior", rule.control_behavior.name()),
+            ("relationStrategy", rule.relation_strategy.name()),
+        ];
+        write_names(fields, names);
+    }
 }
 
 /// Concurrency-isolation rules ([`IsolationRule`]): section `isolation`, custom resource
@@ -175,6 +194,9 @@ impl RuleKind for Isolation {
     }
     fn required_fields(_: &IsolationRule) -> &'static [&'static str] {
         &["threshold"]
+    }
+    fn name_enums(rule: &IsolationRule, fields: &mut Map<String, Value>) {
+        write_names(fields, [("metricType", rule.metric_type.name())]);
     }
 }
 
@@ -227,6 +249,9 @@ impl RuleKind for CircuitBreaker {
             _ => None,
         }
     }
+    fn name_enums(rule: &CircuitBreakerRule, fields: &mut Map<String, Value>) {
+        write_names(fields, [("strategy", rule.strategy.name())]);
+    }
     fn from_crd(rule: &mut CircuitBreakerRule) {
         if rule.strategy != Strategy::ErrorCount {
             rule.threshold /= 100.0;
@@ -266,6 +291,24 @@ impl RuleKind for Hotspot {
     fn accepted_values(field: &str) -> Option<String> {
         (field == "metricType")
             .then(|| one_of(MetricType::ALL, MetricType::name, MetricType::go_value))
+    }
+    fn name_enums(rule: &HotspotRule, fields: &mut Map<String, Value>) {
+        let names = [
+            ("metricType", rule.metric_type.name()),
+            ("controlBehavior", rule.control_behavior.name()),
+        ];
+        write_names(fields, names);
+        // `specificItems`: `valKind` 0, 1, 2, 3 are Int, String, Bool, Float64.
+        let items = fields.get_mut("specificItems").and_then(Value::as_array_mut);
+        for item in items.into_iter().flatten() {
+            let kind = item.get("valKind").and_then(Value::as_i64);
+            let name = kind
+                .and_then(|k| usize::try_from(k).ok())
+                .and_then(|k| ["Int", "String", "Bool", "Float64"].get(k));
+            if let (Some(name), Some(item)) = (name, item.as_object_mut()) {
+                item.insert("valKind".into(), Value::from(*name));
+            }
+        }
     }
 }
 
@@ -308,6 +351,13 @@ impl RuleKind for System {
             )
         })
     }
+    fn name_enums(rule: &SystemRule, fields: &mut Map<String, Value>) {
+        let names = [
+            ("metricType", rule.metric_type.name()),
+            ("strategy", rule.strategy.name()),
+        ];
+        write_names(fields, names);
+    }
     fn from_crd(rule: &mut SystemRule) {
         if matches!(
             rule.metric_type,
@@ -325,4 +375,13 @@ fn one_of<E: Copy>(all: &[E], name: fn(E) -> &'static str, value: fn(E) -> i64) 
         .map(|v| format!("{} ({})", name(*v), value(*v)))
         .collect();
     format!("one of {}", values.join(", "))
+}
+
+/// Replaces each field of `names` present in `fields` with the name given.
+fn write_names<const N: usize>(fields: &mut Map<String, Value>, names: [(&str, &'static str); N]) {
+    for (field, name) in names {
+        if let Some(value) = fields.get_mut(field) {
+            *value = Value::from(name);
+        }
+    }
 }

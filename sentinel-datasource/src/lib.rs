@@ -144,7 +144,9 @@ pub use kind::{CircuitBreaker, Flow, Hotspot, Isolation, RuleKind, System};
 #[cfg(feature = "k8s")]
 pub use kube;
 pub use merge::{Change, Document, DocumentSet, MergeOutcome};
-pub use pipeline::{Applied, DeletePolicy, KindUpdate, Pipeline, PipelineBuilder};
+pub use pipeline::{
+    Applied, DeletePolicy, EnumStyle, ExportOptions, KindUpdate, Pipeline, PipelineBuilder,
+};
 pub use sentinel_core;
 pub use status::{ErrorRecord, KindCount, SourceStatus};
 #[cfg(any(feature = "etcd", feature = "k8s"))]

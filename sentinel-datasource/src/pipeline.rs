@@ -26,6 +26,35 @@ pub enum DeletePolicy {
     ClearRules,
 }
 
+/// How [`Pipeline::export_with`] writes enums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EnumStyle {
+    /// By name, as people write them (`"controlBehavior": "Throttling"`); fields at their
+    /// defaults are left out (default).
+    #[default]
+    Names,
+    /// As sentinel-golang's integers (`"controlBehavior": 1`), for Go's tools; only the
+    /// defaults that are Go's zero values are left out.
+    Integers,
+}
+
+/// Options of [`Pipeline::export_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub struct ExportOptions {
+    /// How enums are written (default [`EnumStyle::Names`]).
+    pub enums: EnumStyle,
+}
+
+impl ExportOptions {
+    /// These options with enums written in `style`.
+    #[must_use]
+    pub fn enums(mut self, style: EnumStyle) -> Self {
+        self.enums = style;
+        self
+    }
+}
+
 /// The rules of one kind after an accepted update, and what the update changed.
 ///
 /// Rules are matched old to new by key: a rule's `id`, or its resource when it has no id
@@ -329,17 +358,61 @@ impl Pipeline {
     }
 
     /// The rules in force of the pipeline's kinds as a document that loads back to the
-    /// same rules: a list for one kind, sections for several. Enums are written as
-    /// sentinel-golang's integers; [`Format::Auto`] writes YAML.
+    /// same rules: a list for one kind, sections for several. Enums are written by name
+    /// (`"strategy": "ErrorRatio"`), and every field at its default is left out, except
+    /// those a document must write ([`RuleKind::required_fields`]); [`Format::Auto`] writes
+    /// YAML. For sentinel-golang's tools use [`Pipeline::export_with`] and
+    /// [`EnumStyle::Integers`].
+    ///
+    /// ```
+    /// use sentinel_core::Sentinel;
+    /// use sentinel_datasource::{CircuitBreaker, Format, Pipeline};
+    ///
+    /// let pipeline = Pipeline::for_kind::<CircuitBreaker>(&Sentinel::new());
+    /// pipeline.apply(
+    ///     br#"[{"resource": "pay", "strategy": 1, "retryTimeoutMs": 3000, "threshold": 0.5,
+    ///           "statIntervalMs": 1000}]"#,
+    ///     Format::Json,
+    /// )?;
+    /// assert_eq!(
+    ///     pipeline.export(Format::Yaml)?,
+    ///     "- resource: pay\n  strategy: ErrorRatio\n  retryTimeoutMs: 3000\n  threshold: 0.5\n"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn export(&self, format: Format) -> Result<String, ExportError> {
+        self.export_with(format, ExportOptions::default())
+    }
+
+    /// [`Pipeline::export`] with options: [`EnumStyle::Integers`] writes enums as
+    /// sentinel-golang's integers (`"strategy": 1`) and leaves out only the defaults that
+    /// are also Go's zero values (Go reads a missing field as zero, so a default of 1000
+    /// stays written), for documents that Go's tools read.
+    ///
+    /// ```
+    /// use sentinel_core::Sentinel;
+    /// use sentinel_datasource::{EnumStyle, ExportOptions, Flow, Format, Pipeline};
+    ///
+    /// let pipeline = Pipeline::for_kind::<Flow>(&Sentinel::new());
+    /// pipeline.apply(b"[{resource: a, threshold: 5, controlBehavior: Throttling}]", Format::Yaml)?;
+    /// let go = pipeline.export_with(Format::Json, ExportOptions::default().enums(EnumStyle::Integers))?;
+    /// assert!(go.contains(r#""controlBehavior": 1"#) && go.contains(r#""statIntervalInMs": 1000"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn export_with(
+        &self,
+        format: Format,
+        options: ExportOptions,
+    ) -> Result<String, ExportError> {
         let error = |message| ExportError { format, message };
         let s = &self.inner.sentinel;
         let doc = match self.inner.kinds.as_slice() {
-            [one] => one.export(s).map_err(error)?,
+            [one] => one.export(s, options.enums).map_err(error)?,
             kinds => {
                 let mut sections = Map::new();
                 for k in kinds {
-                    sections.insert(k.section().to_string(), k.export(s).map_err(error)?);
+                    let rules = k.export(s, options.enums).map_err(error)?;
+                    sections.insert(k.section().to_string(), rules);
                 }
                 Value::Object(sections)
             }
