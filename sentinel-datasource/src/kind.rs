@@ -204,6 +204,7 @@ impl RuleKind for Isolation {
 /// `CircuitBreakerRules`. In the custom resource, the threshold of the ratio strategies is
 /// an integer percentage (`50` is a ratio of 0.5), as in sentinel-golang's CRDs.
 #[derive(Debug, Clone, Copy, Default)]
+#[doc(alias = "degrade")]
 pub struct CircuitBreaker;
 
 impl RuleKind for CircuitBreaker {
@@ -262,6 +263,8 @@ impl RuleKind for CircuitBreaker {
 /// Hot-parameter rules ([`HotspotRule`]): section `hotspot`, custom resource
 /// `HotspotRules`; `specificItems` in sentinel-golang's `{valKind, valStr, threshold}` form.
 #[derive(Debug, Clone, Copy, Default)]
+#[doc(alias = "hot parameter")]
+#[doc(alias = "param flow")]
 pub struct Hotspot;
 
 impl RuleKind for Hotspot {
@@ -299,7 +302,9 @@ impl RuleKind for Hotspot {
         ];
         write_names(fields, names);
         // `specificItems`: `valKind` 0, 1, 2, 3 are Int, String, Bool, Float64.
-        let items = fields.get_mut("specificItems").and_then(Value::as_array_mut);
+        let items = fields
+            .get_mut("specificItems")
+            .and_then(Value::as_array_mut);
         for item in items.into_iter().flatten() {
             let kind = item.get("valKind").and_then(Value::as_i64);
             let name = kind

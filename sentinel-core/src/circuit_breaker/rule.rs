@@ -37,6 +37,8 @@ pub const MAX_PROBES: u64 = 0xffff;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[doc(alias = "degrade")]
+#[doc(alias = "DegradeRule")]
 pub struct CircuitBreakerRule {
     /// Optional identifier, shown in block errors, events and logs.
     #[serde(skip_serializing_if = "String::is_empty")]
