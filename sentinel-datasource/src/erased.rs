@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::decode::{UnknownFields, decode_rules};
 use crate::error::{RuleProblem, RuleProblems};
+use crate::export::EnumStyle;
 use crate::kind::{CircuitBreaker, Flow, Hotspot, Isolation, RuleKind, System};
-use crate::pipeline::EnumStyle;
 
 /// A rule kind without its type.
 pub(crate) trait DynKind: Send + Sync {

@@ -106,6 +106,7 @@ mod erased;
 mod error;
 #[cfg(feature = "etcd")]
 mod etcd;
+mod export;
 mod file;
 mod format;
 #[cfg(feature = "k8s")]
@@ -132,6 +133,7 @@ pub use etcd::{EtcdSource, EtcdSourceBuilder};
 /// [`EtcdSourceBuilder::connect_options`]).
 #[cfg(feature = "etcd")]
 pub use etcd_client;
+pub use export::{EnumStyle, ExportOptions};
 pub use file::{DEFAULT_DEBOUNCE, DEFAULT_MAX_BYTES, FileSource, FileSourceBuilder};
 pub use format::Format;
 #[cfg(feature = "k8s")]
@@ -144,9 +146,7 @@ pub use kind::{CircuitBreaker, Flow, Hotspot, Isolation, RuleKind, System};
 #[cfg(feature = "k8s")]
 pub use kube;
 pub use merge::{Change, Document, DocumentSet, MergeOutcome};
-pub use pipeline::{
-    Applied, DeletePolicy, EnumStyle, ExportOptions, KindUpdate, Pipeline, PipelineBuilder,
-};
+pub use pipeline::{Applied, DeletePolicy, KindUpdate, Pipeline, PipelineBuilder};
 pub use sentinel_core;
 pub use status::{ErrorRecord, KindCount, SourceStatus};
 #[cfg(any(feature = "etcd", feature = "k8s"))]

@@ -12,6 +12,7 @@ use crate::decode::UnknownFields;
 use crate::document::split;
 use crate::erased::{DynKind, RuleChanges, RuleList, known_kinds, ops};
 use crate::error::{ExportError, RuleProblem, RuleProblems, UpdateError};
+use crate::export::ExportOptions;
 use crate::format::Format;
 use crate::kind::RuleKind;
 use crate::status::{ErrorRecord, KindCount, SourceStatus};
@@ -24,35 +25,6 @@ pub enum DeletePolicy {
     KeepRules,
     /// Clear the rules of the pipeline's kinds.
     ClearRules,
-}
-
-/// How [`Pipeline::export_with`] writes enums.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum EnumStyle {
-    /// By name, as people write them (`"controlBehavior": "Throttling"`); fields at their
-    /// defaults are left out (default).
-    #[default]
-    Names,
-    /// As sentinel-golang's integers (`"controlBehavior": 1`), for Go's tools; only the
-    /// defaults that are Go's zero values are left out.
-    Integers,
-}
-
-/// Options of [`Pipeline::export_with`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub struct ExportOptions {
-    /// How enums are written (default [`EnumStyle::Names`]).
-    pub enums: EnumStyle,
-}
-
-impl ExportOptions {
-    /// These options with enums written in `style`.
-    #[must_use]
-    pub fn enums(mut self, style: EnumStyle) -> Self {
-        self.enums = style;
-        self
-    }
 }
 
 /// The rules of one kind after an accepted update, and what the update changed.
@@ -362,7 +334,7 @@ impl Pipeline {
     /// (`"strategy": "ErrorRatio"`), and every field at its default is left out, except
     /// those a document must write ([`RuleKind::required_fields`]); [`Format::Auto`] writes
     /// YAML. For sentinel-golang's tools use [`Pipeline::export_with`] and
-    /// [`EnumStyle::Integers`].
+    /// [`EnumStyle::Integers`](crate::EnumStyle::Integers).
     ///
     /// ```
     /// use sentinel_core::Sentinel;
@@ -384,10 +356,11 @@ impl Pipeline {
         self.export_with(format, ExportOptions::default())
     }
 
-    /// [`Pipeline::export`] with options: [`EnumStyle::Integers`] writes enums as
-    /// sentinel-golang's integers (`"strategy": 1`) and leaves out only the defaults that
-    /// are also Go's zero values (Go reads a missing field as zero, so a default of 1000
-    /// stays written), for documents that Go's tools read.
+    /// [`Pipeline::export`] with options:
+    /// [`EnumStyle::Integers`](crate::EnumStyle::Integers) writes enums as sentinel-golang's
+    /// integers (`"strategy": 1`) and leaves out only the defaults that are also Go's zero
+    /// values (Go reads a missing field as zero, so a default of 1000 stays written), for
+    /// documents that Go's tools read.
     ///
     /// ```
     /// use sentinel_core::Sentinel;
