@@ -33,7 +33,8 @@ pub enum DeletePolicy {
 /// (system rules without an id share one key). A new rule equal to an old rule of its key
 /// is unchanged, wherever it moved in the list; of the rules left over, a new rule paired
 /// (in order) with an old rule of its key is `modified`, the other new rules are `added`
-/// and the other old rules `removed`. A rule whose id changes is removed and added.
+/// and the other old rules `removed`. A rule whose id changes is removed and added; a set
+/// only reordered is `changed` with every count 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindUpdate {
     /// The rule kind.

@@ -127,7 +127,8 @@ impl KubeSourceBuilder {
     /// Starts following the custom resources of the pipeline's kinds and returns at once;
     /// the first list happens in the background ([`RemoteSource::wait_synced`] waits for
     /// it). An unreachable API server is not an error here: the source keeps trying and
-    /// the status shows why it cannot list. Fails only if the source's thread cannot
+    /// the status shows why it cannot list; no object of any kind in the first lists is
+    /// reported there as [`UpdateError::Missing`]. Fails only if the source's thread cannot
     /// start; [`KubeSourceBuilder::start_strict`] waits for the first list.
     pub fn start(self, pipeline: Pipeline) -> Result<KubeSource, WatchError> {
         let mut what = format!("custom resources in namespace {}", self.namespace);
