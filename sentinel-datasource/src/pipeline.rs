@@ -532,7 +532,7 @@ impl Pipeline {
         for list in previous.into_iter().rev() {
             let kind = list.kind();
             if let Err(e) = list.load(&self.inner.sentinel) {
-                tracing::error!(source = %self.inner.label, kind, error = %e, "could not restore the previous rules");
+                tracing::error!(source = %self.inner.label, kind, error = %e.one_line(), "could not restore the previous rules");
             }
         }
     }
