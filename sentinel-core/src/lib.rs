@@ -40,7 +40,7 @@
 //! [`Sentinel::entry`] starts an [`EntryBuilder`]; [`EntryBuilder::try_enter`] never
 //! sleeps (a throttled entry comes back with [`Entry::wait`] set), [`EntryBuilder::enter`]
 //! sleeps through the instance clock. Checks run in Sentinel's order (system, authority,
-//! flow, isolation, hotspot, circuit breaker; see [`pipeline`]); the first refusal returns a
+//! flow, isolation, hot parameter, circuit breaker; see [`pipeline`]); the first refusal returns a
 //! [`BlockError`]. The hot path takes no lock and allocates nothing for an entry without
 //! arguments.
 //!

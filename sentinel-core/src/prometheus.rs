@@ -269,7 +269,7 @@ impl Collector for SentinelCollector {
         family(
             &mut encoder,
             "sentinel_circuit_breaker_state",
-            "Breaker state: 0 closed, 1 open, 2 half-open.",
+            "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
             states,
         )?;
         let transitions: Vec<(Labels, ConstCounter)> = self
@@ -289,7 +289,7 @@ impl Collector for SentinelCollector {
         family(
             &mut encoder,
             "sentinel_circuit_breaker_transitions",
-            "Breaker state changes.",
+            "Circuit breaker state changes.",
             transitions,
         )?;
 

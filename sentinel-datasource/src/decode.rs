@@ -101,18 +101,22 @@ fn decode_rule<K: RuleKind>(
         K::required_fields(&rule)
             .iter()
             .filter(|field| !written(field))
-            .map(|field| {
-                problem(
-                    field,
-                    "is missing; write it, even as 0 (a rule without it would take 0, which \
-                     blocks or disables it: is the document cut short?)",
-                )
-            }),
+            .map(|field| problem(field, &missing(K::accepted_values(field)))),
     );
     if problems.is_empty() {
         Ok(rule)
     } else {
         Err(problems)
+    }
+}
+
+/// Why a required field that is missing must be written, with what it accepts.
+fn missing(accepted: Option<String>) -> String {
+    match accepted {
+        Some(values) => format!("is required: {values}"),
+        None => "is required; write it, even as 0 (left out it would be 0, which blocks or \
+                 disables the rule: is the document cut short?)"
+            .into(),
     }
 }
 
@@ -198,13 +202,68 @@ mod tests {
             let problems = decode_with(&misspelt, unknown_fields).unwrap_err();
             let missing = problems.last().unwrap();
             assert_eq!((missing.index, missing.field.as_str()), (1, "threshold"));
-            assert!(missing.reason.contains("is missing"), "{missing}");
+            assert!(
+                missing.reason.starts_with("is required; write it"),
+                "{missing}"
+            );
         }
         let memory = json!([{"resource": "m", "tokenCalculateStrategy": "MemoryAdaptive",
             "lowMemUsageThreshold": 10, "highMemUsageThreshold": 5, "memLowWaterMarkBytes": 1}]);
         let problems = decode(memory).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].field, "memHighWaterMarkBytes");
+    }
+
+    #[test]
+    fn fields_whose_default_changes_the_rule_are_required_with_their_values_listed() {
+        use crate::kind::{CircuitBreaker, Hotspot, System};
+        fn problems<K: RuleKind>(doc: Value) -> Vec<String> {
+            decode_rules::<K>(
+                doc.as_array().unwrap().clone(),
+                false,
+                UnknownFields::Reject,
+                0,
+            )
+            .unwrap_err()
+            .first()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+        }
+        let breaker = problems::<CircuitBreaker>(json!([
+            {"resource": "pay", "retryTimeoutMs": 1000, "threshold": 0.5},
+            {"resource": "slow", "strategy": "SlowRequestRatio", "retryTimeoutMs": 1000,
+             "threshold": 0.5}
+        ]));
+        assert_eq!(
+            breaker,
+            [
+                "circuit breaker rule #0 on resource \"pay\": field `strategy` is required: one of \
+                 SlowRequestRatio (0), ErrorRatio (1), ErrorCount (2)",
+                "circuit breaker rule #0 on resource \"pay\": field `maxAllowedRtMs` is required: \
+                 milliseconds > 0 (with SlowRequestRatio, the strategy when none is written, a \
+                 completion slower than this is slow)",
+                "circuit breaker rule #1 on resource \"slow\": field `maxAllowedRtMs` is required: \
+                 milliseconds > 0 (with SlowRequestRatio, the strategy when none is written, a \
+                 completion slower than this is slow)",
+            ]
+        );
+        let hot = problems::<Hotspot>(json!([{"resource": "h", "threshold": 5}]));
+        assert_eq!(
+            hot,
+            [
+                "hot parameter rule #0 on resource \"h\": field `metricType` is required: one of \
+              Concurrency (0), QPS (1)"
+            ]
+        );
+        let system = problems::<System>(json!([{"triggerCount": 5}]));
+        assert_eq!(
+            system,
+            [
+                "system rule #0: field `metricType` is required: one of Load (0), AvgRT (1), \
+              Concurrency (2), InboundQPS (3), CpuUsage (4)"
+            ]
+        );
     }
 
     #[test]

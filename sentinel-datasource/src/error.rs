@@ -150,26 +150,41 @@ impl Extend<RuleProblem> for RuleProblems {
     }
 }
 
-impl fmt::Display for RuleProblems {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl RuleProblems {
+    /// Writes the report, one problem a line, or all on one line (for logs) with `; `
+    /// between them.
+    fn write(&self, f: &mut fmt::Formatter<'_>, one_line: bool) -> fmt::Result {
         let n = self.total;
+        let (first, next) = if one_line {
+            (": ", "; ")
+        } else {
+            ("\n  - ", "\n  - ")
+        };
         write!(
             f,
             "{n} problem{} with the rules; the rules in force are unchanged",
             if n == 1 { "" } else { "s" }
         )?;
-        for p in &self.first {
-            write!(f, "\n  - {p}")?;
+        for (i, p) in self.first.iter().enumerate() {
+            write!(f, "{}{p}", if i == 0 { first } else { next })?;
         }
         let more = n - self.first.len();
         if more > 0 {
+            let separator = if one_line { "; " } else { "\n  " };
             write!(
                 f,
-                "\n  ... and {more} more problem{}",
+                "{separator}... and {more} more problem{}",
                 if more == 1 { "" } else { "s" }
             )?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for RuleProblems {
+    /// The count, then one problem a line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, false)
     }
 }
 
@@ -253,7 +268,7 @@ pub enum UpdateError {
     InvalidRules(RuleProblems),
     /// The source (file, key, resource) is gone; under the default
     /// [`DeletePolicy::KeepRules`](crate::DeletePolicy::KeepRules) its rules stay in force.
-    #[error("{what} does not exist; the rules in force are kept")]
+    #[error("{what} does not exist")]
     Missing {
         /// What is missing.
         what: String,
@@ -278,7 +293,58 @@ pub enum UpdateError {
     },
 }
 
+/// An [`UpdateError`] written on one line, as logs want it
+/// ([`UpdateError::one_line`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OneLine<'a>(&'a UpdateError);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            UpdateError::InvalidRules(problems) => problems.write(f, true),
+            UpdateError::Document { name, error } => write!(f, "{name}: {}", error.one_line()),
+            // Messages of parsers and clients: a line break in one is written as a space.
+            other => other
+                .to_string()
+                .lines()
+                .enumerate()
+                .try_for_each(|(i, line)| {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    f.write_str(line.trim())
+                }),
+        }
+    }
+}
+
 impl UpdateError {
+    /// The error on one line, for logs: the problems of [`UpdateError::InvalidRules`] are
+    /// separated by `; ` instead of line breaks (its `Display`, which the status keeps,
+    /// writes one a line).
+    ///
+    /// ```
+    /// use sentinel_core::Sentinel;
+    /// use sentinel_datasource::{Flow, Format, Pipeline};
+    ///
+    /// let pipeline = Pipeline::for_kind::<Flow>(&Sentinel::new());
+    /// let error = pipeline
+    ///     .apply(b"[{resource: a, threshold: -1}, {resource: b}]", Format::Yaml)
+    ///     .unwrap_err();
+    /// assert_eq!(error.to_string().lines().count(), 3);
+    /// assert_eq!(
+    ///     error.one_line().to_string(),
+    ///     "2 problems with the rules; the rules in force are unchanged: flow rule #1 on \
+    ///      resource \"b\": field `threshold` is required; write it, even as 0 (left out it \
+    ///      would be 0, which blocks or disables the rule: is the document cut short?); flow \
+    ///      rule #0 on resource \"a\": field `threshold` must be a number from 0 to \
+    ///      1000000000000, got -1"
+    /// );
+    /// ```
+    pub fn one_line(&self) -> OneLine<'_> {
+        OneLine(self)
+    }
+
     /// The rule problems an [`UpdateError::InvalidRules`] reports in full (at most
     /// [`MAX_PROBLEMS`]; [`RuleProblems::total`] counts them all); empty for other errors.
     pub fn problems(&self) -> &[RuleProblem] {
@@ -298,6 +364,48 @@ pub struct WatchError {
     pub what: String,
     /// Why it cannot be.
     pub message: String,
+}
+
+/// A strict start failed: the source's first load did not succeed, so no source was
+/// started (see [`FileSourceBuilder::start_strict`](crate::FileSourceBuilder::start_strict)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The source could not be started at all (as [`FileSourceBuilder::start`](crate::FileSourceBuilder::start) fails).
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    /// The first load was rejected (a missing file or key, unreadable or invalid content,
+    /// no custom resource): nothing from the source is in force.
+    #[error("strict start of {what} failed: {error}")]
+    FirstLoad {
+        /// What the source reads.
+        what: String,
+        /// Why the first load was rejected.
+        error: UpdateError,
+    },
+    /// The store did not answer the first read within the timeout (etcd or the API
+    /// server unreachable).
+    #[error("strict start of {what} failed: no first read within {timeout:?}{}", last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
+    TimedOut {
+        /// What the source reads.
+        what: String,
+        /// How long the start waited.
+        timeout: std::time::Duration,
+        /// The last error the source met meanwhile (connection refused, ...), if any.
+        last_error: Option<UpdateError>,
+    },
+}
+
+impl StartError {
+    /// The update error behind a failed first load ([`StartError::FirstLoad`], or the last
+    /// error of [`StartError::TimedOut`]).
+    pub fn update_error(&self) -> Option<&UpdateError> {
+        match self {
+            StartError::FirstLoad { error, .. } => Some(error),
+            StartError::TimedOut { last_error, .. } => last_error.as_ref(),
+            StartError::Watch(_) => None,
+        }
+    }
 }
 
 /// Rules in force could not be written out as a document.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use etcd_client::{Client, ConnectOptions, EventType, GetOptions, WatchOptions};
 use tokio::runtime::Handle;
 
-use crate::error::WatchError;
+use crate::error::{StartError, UpdateError, WatchError};
 use crate::format::Format;
 use crate::merge::{Change, Document, DocumentSet};
 use crate::pipeline::Pipeline;
@@ -95,11 +95,29 @@ impl EtcdSourceBuilder {
         self
     }
 
+    /// Starts following the key or prefix and waits, up to `timeout`, for the first read
+    /// to be accepted whole; otherwise stops the source and returns why:
+    /// [`StartError::TimedOut`] when etcd did not answer in time (with the last connection
+    /// error), [`StartError::FirstLoad`] when the key (or every key under the prefix) is
+    /// missing or a document was rejected. Blocks the calling thread: on a current-thread
+    /// runtime that also runs the source ([`EtcdSourceBuilder::runtime`]), call it from
+    /// `spawn_blocking`. Once started, the source behaves as after
+    /// [`EtcdSourceBuilder::start`].
+    pub fn start_strict(
+        self,
+        pipeline: Pipeline,
+        timeout: Duration,
+    ) -> Result<EtcdSource, StartError> {
+        let source = self.start(pipeline)?;
+        source.0.first_load(timeout)?;
+        Ok(source)
+    }
+
     /// Starts following the key or prefix into `pipeline` and returns at once; the first
     /// read happens in the background ([`RemoteSource::wait_synced`] waits for it). An
     /// unreachable etcd is not an error here: the source keeps trying, and the status
     /// shows why it cannot read. Fails only if no endpoint is given or the source's thread
-    /// cannot start.
+    /// cannot start; [`EtcdSourceBuilder::start_strict`] waits for the first read.
     pub fn start(self, pipeline: Pipeline) -> Result<EtcdSource, WatchError> {
         let what = self.target.describe();
         if self.endpoints.is_empty() {
@@ -108,6 +126,7 @@ impl EtcdSourceBuilder {
                 message: "no etcd endpoint given".into(),
             });
         }
+        pipeline.attach(&what);
         let gate = Gate::new();
         let synced = Arc::new(Synced::default());
         let follower = Follower {
@@ -324,13 +343,19 @@ impl Follower {
         let first = !self.synced.is_set();
         let set = &mut self.set;
         let what = &self.what;
-        self.gate.run(|| {
+        let errors = self.gate.run(|| {
+            let mut errors = Vec::new();
             if documents.is_empty() && first {
-                set.pipeline()
-                    .report_error(crate::UpdateError::Missing { what: what.clone() });
+                let missing = UpdateError::Missing { what: what.clone() };
+                set.pipeline().report_error(missing.clone());
+                errors.push(missing);
             }
-            set.replace_all(documents)
+            errors.extend(set.replace_all(documents).errors);
+            errors
         });
+        if let Some(error) = errors.iter().flatten().next().filter(|_| first) {
+            self.synced.first_read_failed(error);
+        }
         self.revision = Some(revision);
         self.connected();
         self.synced.set();

@@ -26,11 +26,11 @@ use std::time::Duration;
 
 use notify::RecursiveMode;
 use notify_debouncer_mini::{
-    Config as DebounceConfig, DebounceEventResult, Debouncer, new_debouncer_opt,
+    Config as DebounceConfig, DebounceEventResult, DebouncedEventKind, Debouncer, new_debouncer_opt,
 };
 use parking_lot::Mutex;
 
-use crate::error::{UpdateError, WatchError};
+use crate::error::{StartError, UpdateError, WatchError};
 use crate::format::Format;
 use crate::pipeline::{Applied, Pipeline};
 use crate::status::SourceStatus;
@@ -74,10 +74,49 @@ impl FileSourceBuilder {
     }
 
     /// Loads the file once, then watches it. A missing file is not an error here: its
-    /// rules load when it appears (the status shows it missing until then), and neither is
+    /// creation is watched for (the status shows it missing until then), and neither is
     /// a missing directory (the nearest directory above it is watched until it exists),
     /// nor bad content (the status shows it). Fails only when no directory can be watched.
+    /// [`FileSourceBuilder::start_strict`] fails on a bad first load too.
     pub fn start(self, pipeline: Pipeline) -> Result<FileSource, WatchError> {
+        // The outcome is recorded in the status and traced by the pipeline.
+        self.launch(pipeline).map(|(source, _first)| source)
+    }
+
+    /// Loads the file once and, if that succeeds, watches it; otherwise returns why
+    /// ([`StartError::FirstLoad`] with the [`UpdateError`]: the file is missing, not a
+    /// regular file, unreadable, too large, empty, or its rules are invalid) and watches
+    /// nothing. For a service that must not run without its rules:
+    ///
+    /// ```no_run
+    /// use sentinel_core::Sentinel;
+    /// use sentinel_datasource::{FileSource, Pipeline};
+    ///
+    /// let sentinel = Sentinel::new();
+    /// let pipeline = Pipeline::builder(&sentinel).all_kinds().build();
+    /// let source = FileSource::builder("rules/service.yaml").start_strict(pipeline)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Once started, later mistakes in the file are rejected as with
+    /// [`FileSourceBuilder::start`]: the rules in force stay.
+    pub fn start_strict(self, pipeline: Pipeline) -> Result<FileSource, StartError> {
+        let (source, first) = self.launch(pipeline)?;
+        match first {
+            Ok(_) => Ok(source),
+            // Dropping the source stops the watch.
+            Err(error) => Err(StartError::FirstLoad {
+                what: source.shared.what.clone(),
+                error,
+            }),
+        }
+    }
+
+    /// Starts watching and loads the file once; the source and the outcome of that load.
+    fn launch(
+        self,
+        pipeline: Pipeline,
+    ) -> Result<(FileSource, Result<Applied, UpdateError>), WatchError> {
         let what = self.path.display().to_string();
         let watch_error = |message: String| WatchError {
             what: what.clone(),
@@ -91,6 +130,7 @@ impl FileSourceBuilder {
             Format::Auto => Format::from_path(&self.path),
             f => f,
         };
+        pipeline.attach(&what);
         let shared = Arc::new(Shared {
             what: what.clone(),
             path: self.path,
@@ -122,10 +162,9 @@ impl FileSourceBuilder {
             drop(watch.take());
             return Err(watch_error(e.to_string()));
         }
-        // The outcome is recorded in the status and traced by the pipeline.
-        let _ = shared.reload(true);
+        let first = shared.reload(true);
         drop(watch);
-        Ok(FileSource { shared })
+        Ok((FileSource { shared }, first))
     }
 }
 
@@ -365,6 +404,13 @@ impl Shared {
         };
         let stale: Vec<PathBuf> = match events {
             Ok(events) => {
+                // A path still changing after the quiet time gets an `AnyContinuous` event,
+                // then `Any` once quiet: reading at both would load (or reject) one save
+                // twice, so only the quiet time counts.
+                let events: Vec<_> = events
+                    .into_iter()
+                    .filter(|e| e.kind == DebouncedEventKind::Any)
+                    .collect();
                 if !events.iter().any(|e| watch.concerns(&e.path)) {
                     return;
                 }
@@ -490,5 +536,39 @@ fn file_type_name(file_type: FileType) -> &'static str {
         "a directory"
     } else {
         "not a regular file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::Flow;
+    use notify_debouncer_mini::DebouncedEvent;
+    use sentinel_core::Sentinel;
+
+    #[test]
+    fn only_the_end_of_a_quiet_time_reads_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flow.yaml");
+        fs::write(&path, "- resource: a\n  threshold: -1\n").unwrap();
+        let sentinel = Sentinel::new();
+        let source = FileSource::builder(&path)
+            .debounce(Duration::from_secs(3600))
+            .start(Pipeline::for_kind::<Flow>(&sentinel))
+            .unwrap();
+        assert_eq!(source.status().updates_rejected, 1);
+        let event = |kind| {
+            Ok(vec![DebouncedEvent::new(
+                source.shared.absolute.clone(),
+                kind,
+            )])
+        };
+        // Still being written after the quiet time: not read (it is when it goes quiet).
+        source
+            .shared
+            .on_events(event(DebouncedEventKind::AnyContinuous));
+        assert_eq!(source.status().updates_rejected, 1);
+        source.shared.on_events(event(DebouncedEventKind::Any));
+        assert_eq!(source.status().updates_rejected, 2);
     }
 }

@@ -9,12 +9,13 @@ use std::fmt::Debug;
 
 use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
 use sentinel_core::flow::{FlowRule, TokenCalculateStrategy};
-use sentinel_core::hotspot::HotspotRule;
+use sentinel_core::hotspot::{HotspotRule, MetricType};
 use sentinel_core::isolation::IsolationRule;
 use sentinel_core::system::{SystemMetric, SystemRule};
 use sentinel_core::{FieldError, RuleSetError, Sentinel};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 /// A kind of rule that documents hold and sources load.
 ///
@@ -32,8 +33,8 @@ use serde::de::DeserializeOwned;
 pub trait RuleKind: Send + Sync + 'static {
     /// The rule type. Fields missing from a document take their `Default` values, except
     /// those [`RuleKind::required_fields`] names, which must be written;
-    /// [`Pipeline::export`](crate::Pipeline::export) leaves out the fields whose values are
-    /// both the default and zero.
+    /// [`Pipeline::export`](crate::Pipeline::export) leaves out the other fields at their
+    /// default values.
     type Rule: Serialize
         + DeserializeOwned
         + Default
@@ -63,14 +64,50 @@ pub trait RuleKind: Send + Sync + 'static {
     /// The rule's resource (empty for instance-wide rules), for error messages.
     fn resource(rule: &Self::Rule) -> &str;
     /// The fields a document must write for `rule` (decoded with defaults for whatever is
-    /// missing): those whose zero value would block all traffic or switch the rule off, so
-    /// that a file cut off before one of them (an editor or a tool caught mid-write) is an
-    /// error instead of a rule that blocks everything. An explicit 0 stays allowed
-    /// ([`RuleKind::validate`] judges the value). Adding a field is adding it to the list.
+    /// missing): those whose default would change what the rule means. That is a zero that
+    /// would block all traffic or switch the rule off (so that a file cut off before
+    /// `threshold:`, an editor or a tool caught mid-write, is an error instead of a rule
+    /// that blocks everything; an explicit 0 stays allowed, [`RuleKind::validate`] judges
+    /// the value), and an enum whose default picks another kind of limit (a breaker without
+    /// `strategy` would count slow calls, a hot-parameter rule without `metricType` would
+    /// limit concurrency instead of a rate). A missing field is reported with what it
+    /// accepts ([`RuleKind::accepted_values`]). Adding a field is adding it to the list.
     /// The default requires nothing.
+    ///
+    /// The kinds of this crate require:
+    ///
+    /// | kind | required fields |
+    /// |------|-----------------|
+    /// | flow | `threshold`; for `MemoryAdaptive` instead `lowMemUsageThreshold`, `highMemUsageThreshold`, `memLowWaterMarkBytes`, `memHighWaterMarkBytes` |
+    /// | isolation | `threshold` |
+    /// | circuit breaker | `strategy`, `retryTimeoutMs`, `threshold`; for `SlowRequestRatio` also `maxAllowedRtMs` (> 0) |
+    /// | hot parameter | `metricType`, `threshold` |
+    /// | system | `metricType`, `triggerCount` |
+    ///
+    /// Left optional, because their defaults are the plain behaviour sentinel-golang
+    /// documents: flow `tokenCalculateStrategy` (Direct), `controlBehavior` (Reject),
+    /// `relationStrategy` (CurrentResource), `statIntervalInMs` (1000), `maxQueueingTimeMs`
+    /// (0: Throttling paces without a queue); breaker `minRequestAmount` (0),
+    /// `statIntervalMs` (1000), `probeNum` (1); hot-parameter `controlBehavior` (Reject),
+    /// `paramIndex` (0: the first argument), `durationInSec` (1); system `strategy`
+    /// (NoAdaptive).
     fn required_fields(rule: &Self::Rule) -> &'static [&'static str] {
         let _ = rule;
         &[]
+    }
+    /// What a required `field` accepts, for the error when it is missing (`one of
+    /// SlowRequestRatio (0), ErrorRatio (1), ErrorCount (2)`); `None` for a number whose 0
+    /// is allowed (the error then says to write it, even as 0). The default knows no field.
+    fn accepted_values(field: &str) -> Option<String> {
+        let _ = field;
+        None
+    }
+    /// Writes the enums of `rule`, as [`Pipeline::export`](crate::Pipeline::export) wrote
+    /// it (`fields`: the rule serialised, enums as sentinel-golang's integers, fields at
+    /// their defaults left out), by name: `"strategy": "ErrorRatio"`. Only fields present
+    /// in `fields` are rewritten. The default changes nothing.
+    fn name_enums(rule: &Self::Rule, fields: &mut Map<String, Value>) {
+        let _ = (rule, fields);
     }
     /// Converts a rule read from a Kubernetes custom resource, where some thresholds are
     /// integer percentages, to the rule's own units. The default changes nothing.
@@ -116,6 +153,17 @@ impl RuleKind for Flow {
             TokenCalculateStrategy::Direct | TokenCalculateStrategy::WarmUp => &["threshold"],
         }
     }
+    fn name_enums(rule: &FlowRule, fields: &mut Map<String, Value>) {
+        let names = [
+            (
+                "tokenCalculateStrategy",
+                rule.token_calculate_strategy.name(),
+            ),
+            ("controlBehavior", rule.control_behavior.name()),
+            ("relationStrategy", rule.relation_strategy.name()),
+        ];
+        write_names(fields, names);
+    }
 }
 
 /// Concurrency-isolation rules ([`IsolationRule`]): section `isolation`, custom resource
@@ -147,12 +195,16 @@ impl RuleKind for Isolation {
     fn required_fields(_: &IsolationRule) -> &'static [&'static str] {
         &["threshold"]
     }
+    fn name_enums(rule: &IsolationRule, fields: &mut Map<String, Value>) {
+        write_names(fields, [("metricType", rule.metric_type.name())]);
+    }
 }
 
 /// Circuit-breaker rules ([`CircuitBreakerRule`]): section `circuitBreaker`, custom resource
 /// `CircuitBreakerRules`. In the custom resource, the threshold of the ratio strategies is
 /// an integer percentage (`50` is a ratio of 0.5), as in sentinel-golang's CRDs.
 #[derive(Debug, Clone, Copy, Default)]
+#[doc(alias = "degrade")]
 pub struct CircuitBreaker;
 
 impl RuleKind for CircuitBreaker {
@@ -179,9 +231,27 @@ impl RuleKind for CircuitBreaker {
     fn required_fields(rule: &CircuitBreakerRule) -> &'static [&'static str] {
         match rule.strategy {
             // With 0 ms every completion is slow: the breaker opens at once.
-            Strategy::SlowRequestRatio => &["threshold", "retryTimeoutMs", "maxAllowedRtMs"],
-            Strategy::ErrorRatio | Strategy::ErrorCount => &["threshold", "retryTimeoutMs"],
+            Strategy::SlowRequestRatio => {
+                &["strategy", "retryTimeoutMs", "threshold", "maxAllowedRtMs"]
+            }
+            Strategy::ErrorRatio | Strategy::ErrorCount => {
+                &["strategy", "retryTimeoutMs", "threshold"]
+            }
         }
+    }
+    fn accepted_values(field: &str) -> Option<String> {
+        match field {
+            "strategy" => Some(one_of(Strategy::ALL, Strategy::name, Strategy::go_value)),
+            "maxAllowedRtMs" => Some(
+                "milliseconds > 0 (with SlowRequestRatio, the strategy when none is written, \
+                 a completion slower than this is slow)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+    fn name_enums(rule: &CircuitBreakerRule, fields: &mut Map<String, Value>) {
+        write_names(fields, [("strategy", rule.strategy.name())]);
     }
     fn from_crd(rule: &mut CircuitBreakerRule) {
         if rule.strategy != Strategy::ErrorCount {
@@ -193,11 +263,13 @@ impl RuleKind for CircuitBreaker {
 /// Hot-parameter rules ([`HotspotRule`]): section `hotspot`, custom resource
 /// `HotspotRules`; `specificItems` in sentinel-golang's `{valKind, valStr, threshold}` form.
 #[derive(Debug, Clone, Copy, Default)]
+#[doc(alias = "hot parameter")]
+#[doc(alias = "param flow")]
 pub struct Hotspot;
 
 impl RuleKind for Hotspot {
     type Rule = HotspotRule;
-    const NAME: &'static str = "hotspot";
+    const NAME: &'static str = "hot parameter";
     const SECTION: &'static str = "hotspot";
     const CRD_KIND: &'static str = "HotspotRules";
 
@@ -217,7 +289,31 @@ impl RuleKind for Hotspot {
         &rule.resource
     }
     fn required_fields(_: &HotspotRule) -> &'static [&'static str] {
-        &["threshold"]
+        &["metricType", "threshold"]
+    }
+    fn accepted_values(field: &str) -> Option<String> {
+        (field == "metricType")
+            .then(|| one_of(MetricType::ALL, MetricType::name, MetricType::go_value))
+    }
+    fn name_enums(rule: &HotspotRule, fields: &mut Map<String, Value>) {
+        let names = [
+            ("metricType", rule.metric_type.name()),
+            ("controlBehavior", rule.control_behavior.name()),
+        ];
+        write_names(fields, names);
+        // `specificItems`: `valKind` 0, 1, 2, 3 are Int, String, Bool, Float64.
+        let items = fields
+            .get_mut("specificItems")
+            .and_then(Value::as_array_mut);
+        for item in items.into_iter().flatten() {
+            let kind = item.get("valKind").and_then(Value::as_i64);
+            let name = kind
+                .and_then(|k| usize::try_from(k).ok())
+                .and_then(|k| ["Int", "String", "Bool", "Float64"].get(k));
+            if let (Some(name), Some(item)) = (name, item.as_object_mut()) {
+                item.insert("valKind".into(), Value::from(*name));
+            }
+        }
     }
 }
 
@@ -249,7 +345,23 @@ impl RuleKind for System {
         ""
     }
     fn required_fields(_: &SystemRule) -> &'static [&'static str] {
-        &["triggerCount"]
+        &["metricType", "triggerCount"]
+    }
+    fn accepted_values(field: &str) -> Option<String> {
+        (field == "metricType").then(|| {
+            one_of(
+                SystemMetric::ALL,
+                SystemMetric::name,
+                SystemMetric::go_value,
+            )
+        })
+    }
+    fn name_enums(rule: &SystemRule, fields: &mut Map<String, Value>) {
+        let names = [
+            ("metricType", rule.metric_type.name()),
+            ("strategy", rule.strategy.name()),
+        ];
+        write_names(fields, names);
     }
     fn from_crd(rule: &mut SystemRule) {
         if matches!(
@@ -257,6 +369,24 @@ impl RuleKind for System {
             SystemMetric::Load | SystemMetric::CpuUsage
         ) {
             rule.trigger_count /= 100.0;
+        }
+    }
+}
+
+/// `one of A (0), B (1)`: the names and sentinel-golang's integers of an enum's values.
+fn one_of<E: Copy>(all: &[E], name: fn(E) -> &'static str, value: fn(E) -> i64) -> String {
+    let values: Vec<String> = all
+        .iter()
+        .map(|v| format!("{} ({})", name(*v), value(*v)))
+        .collect();
+    format!("one of {}", values.join(", "))
+}
+
+/// Replaces each field of `names` present in `fields` with the name given.
+fn write_names<const N: usize>(fields: &mut Map<String, Value>, names: [(&str, &'static str); N]) {
+    for (field, name) in names {
+        if let Some(value) = fields.get_mut(field) {
+            *value = Value::from(name);
         }
     }
 }

@@ -9,10 +9,13 @@
 //! use sentinel_datasource::{FileSource, Flow, Pipeline};
 //!
 //! let sentinel = Sentinel::new();
-//! let source = FileSource::watch("rules/flow.yaml", Pipeline::for_kind::<Flow>(&sentinel))?;
+//! // Strict: a missing file or invalid rules fail the start instead of leaving no rules.
+//! let source = FileSource::builder("rules/flow.yaml")
+//!     .start_strict(Pipeline::for_kind::<Flow>(&sentinel))?;
 //! // ... serve; edits to rules/flow.yaml are loaded as they are saved ...
 //! let status = source.status();
 //! println!("{} flow rules in force, healthy: {}", status.total_rules(), status.is_healthy());
+//! println!("{status}"); // one line: path, rules, updates, last success and error
 //! drop(source); // stops watching
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -46,9 +49,10 @@
 //!
 //! * write a key twice in one object or mapping, at any depth: refused, naming the key
 //!   and where it is (`[0].threshold`, `flow[2].resource`, `spec.rules[0].threshold`);
-//! * leave out a field whose zero would block traffic or switch the rule off (a file cut
-//!   off before a rule's `threshold:` must not load as "threshold 0"): see
-//!   [`RuleKind::required_fields`]; an explicit 0 stays allowed;
+//! * leave out a field whose default would change what the rule means (a file cut off
+//!   before a rule's `threshold:` must not load as "threshold 0", a breaker without
+//!   `strategy` must not count slow calls): see [`RuleKind::required_fields`]; the error
+//!   names the field and the values it accepts; an explicit 0 stays allowed;
 //! * name a custom-resource version other than `datasource.sentinel.io/v1alpha1`
 //!   ([`CRD_VERSION`]);
 //! * have fields its rule kind does not have: rejected by default ([`UnknownFields`]), a
@@ -67,8 +71,11 @@
 //! shows in [`Pipeline::status`] ([`SourceStatus`]: last success, last error, rules in
 //! force, updates applied and rejected). An empty document (zero bytes, comments only) is
 //! rejected; an explicit `[]` clears. A deleted source keeps its rules unless the
-//! pipeline's [`DeletePolicy`] says to clear them. [`Pipeline::export`] writes the rules
-//! in force back as a document.
+//! pipeline's [`DeletePolicy`] says to clear them. Each accepted update is logged on one
+//! line with what changed per kind (`changes=flow: +1 -0 ~2`, see [`KindUpdate`]); the
+//! status names the source (its file path) and shows the last error against the last
+//! success. [`Pipeline::export`] writes the rules in force back as a document, enums by
+//! name ([`Pipeline::export_with`] writes Go's integers).
 //!
 //! Readers on the hot path never wait for a reload: the engine swaps rule sets
 //! atomically.
@@ -84,7 +91,10 @@
 //! with or without a tokio runtime. It follows a symbolic link's target (edits of the
 //! target in place reload), keeps watching when the directory is removed and created again
 //! (the new file is loaded), and reads only regular files: a FIFO, socket or device at the
-//! path is refused without ever being opened in a way that could block. Other sources feed a [`Pipeline`] with
+//! path is refused without ever being opened in a way that could block.
+//! [`FileSourceBuilder::start_strict`] (and `start_strict` of the network sources) starts
+//! only if the first load succeeds, and returns a [`StartError`] saying why otherwise: for
+//! a service that must not run without its rules. Other sources feed a [`Pipeline`] with
 //! [`Pipeline::apply`], [`Pipeline::source_deleted`] and [`Pipeline::report_error`]; a
 //! source of several documents (keys under a prefix, objects in a namespace) merges them
 //! per kind with a [`DocumentSet`], where a bad document is rejected alone.
@@ -111,6 +121,7 @@ mod erased;
 mod error;
 #[cfg(feature = "etcd")]
 mod etcd;
+mod export;
 mod file;
 mod format;
 #[cfg(feature = "k8s")]
@@ -128,7 +139,8 @@ mod watch;
 pub use decode::UnknownFields;
 pub use document::{CRD_GROUP, CRD_VERSION};
 pub use error::{
-    ExportError, MAX_ECHO, MAX_PROBLEMS, RuleProblem, RuleProblems, UpdateError, WatchError,
+    ExportError, MAX_ECHO, MAX_PROBLEMS, OneLine, RuleProblem, RuleProblems, StartError,
+    UpdateError, WatchError,
 };
 #[cfg(feature = "etcd")]
 pub use etcd::{EtcdSource, EtcdSourceBuilder};
@@ -136,6 +148,7 @@ pub use etcd::{EtcdSource, EtcdSourceBuilder};
 /// [`EtcdSourceBuilder::connect_options`]).
 #[cfg(feature = "etcd")]
 pub use etcd_client;
+pub use export::{EnumStyle, ExportOptions};
 pub use file::{DEFAULT_DEBOUNCE, DEFAULT_MAX_BYTES, FileSource, FileSourceBuilder};
 pub use format::Format;
 #[cfg(feature = "k8s")]

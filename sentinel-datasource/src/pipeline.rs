@@ -10,8 +10,9 @@ use serde_json::{Map, Value};
 
 use crate::decode::UnknownFields;
 use crate::document::split;
-use crate::erased::{DynKind, RuleList, known_kinds, ops};
+use crate::erased::{DynKind, RuleChanges, RuleList, known_kinds, ops};
 use crate::error::{ExportError, RuleProblem, RuleProblems, UpdateError};
+use crate::export::ExportOptions;
 use crate::format::Format;
 use crate::kind::RuleKind;
 use crate::status::{ErrorRecord, KindCount, SourceStatus};
@@ -26,7 +27,14 @@ pub enum DeletePolicy {
     ClearRules,
 }
 
-/// The rules of one kind after an accepted update.
+/// The rules of one kind after an accepted update, and what the update changed.
+///
+/// Rules are matched old to new by key: a rule's `id`, or its resource when it has no id
+/// (system rules without an id share one key). A new rule equal to an old rule of its key
+/// is unchanged, wherever it moved in the list; of the rules left over, a new rule paired
+/// (in order) with an old rule of its key is `modified`, the other new rules are `added`
+/// and the other old rules `removed`. A rule whose id changes is removed and added; a set
+/// only reordered is `changed` with every count 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindUpdate {
     /// The rule kind.
@@ -35,6 +43,23 @@ pub struct KindUpdate {
     pub rules: usize,
     /// Whether the set changed (false: the same rules were already in force).
     pub changed: bool,
+    /// Rules added (no rule of their key was in force).
+    pub added: usize,
+    /// Rules removed (no new rule has their key).
+    pub removed: usize,
+    /// Rules whose key was in force with other values.
+    pub modified: usize,
+}
+
+impl std::fmt::Display for KindUpdate {
+    /// `flow: +1 -0 ~2` (added, removed, modified).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: +{} -{} ~{}",
+            self.kind, self.added, self.removed, self.modified
+        )
+    }
 }
 
 /// An accepted update: what it did per kind (kinds a multi-kind document left out are not
@@ -49,6 +74,19 @@ impl Applied {
     /// Whether any rule set changed.
     pub fn changed(&self) -> bool {
         self.kinds.iter().any(|k| k.changed)
+    }
+}
+
+impl std::fmt::Display for Applied {
+    /// Each kind's changes: `flow: +1 -0 ~2, isolation: +0 -0 ~0`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, kind) in self.kinds.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{kind}")?;
+        }
+        Ok(())
     }
 }
 
@@ -96,6 +134,8 @@ struct Inner {
 
 #[derive(Default)]
 struct Log {
+    /// What the source reads (a file path, an etcd key), once a source has started.
+    what: Option<String>,
     last_success: Option<SystemTime>,
     last_error: Option<ErrorRecord>,
     applied: u64,
@@ -273,6 +313,7 @@ impl Pipeline {
         let log = self.inner.log.lock();
         SourceStatus {
             label: self.inner.label.clone(),
+            what: log.what.clone(),
             last_success: log.last_success,
             last_error: log.last_error.clone(),
             rules_in_force: self
@@ -290,17 +331,62 @@ impl Pipeline {
     }
 
     /// The rules in force of the pipeline's kinds as a document that loads back to the
-    /// same rules: a list for one kind, sections for several. Enums are written as
-    /// sentinel-golang's integers; [`Format::Auto`] writes YAML.
+    /// same rules: a list for one kind, sections for several. Enums are written by name
+    /// (`"strategy": "ErrorRatio"`), and every field at its default is left out, except
+    /// those a document must write ([`RuleKind::required_fields`]); [`Format::Auto`] writes
+    /// YAML. For sentinel-golang's tools use [`Pipeline::export_with`] and
+    /// [`EnumStyle::Integers`](crate::EnumStyle::Integers).
+    ///
+    /// ```
+    /// use sentinel_core::Sentinel;
+    /// use sentinel_datasource::{CircuitBreaker, Format, Pipeline};
+    ///
+    /// let pipeline = Pipeline::for_kind::<CircuitBreaker>(&Sentinel::new());
+    /// pipeline.apply(
+    ///     br#"[{"resource": "pay", "strategy": 1, "retryTimeoutMs": 3000, "threshold": 0.5,
+    ///           "statIntervalMs": 1000}]"#,
+    ///     Format::Json,
+    /// )?;
+    /// assert_eq!(
+    ///     pipeline.export(Format::Yaml)?,
+    ///     "- resource: pay\n  strategy: ErrorRatio\n  retryTimeoutMs: 3000\n  threshold: 0.5\n"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn export(&self, format: Format) -> Result<String, ExportError> {
+        self.export_with(format, ExportOptions::default())
+    }
+
+    /// [`Pipeline::export`] with options:
+    /// [`EnumStyle::Integers`](crate::EnumStyle::Integers) writes enums as sentinel-golang's
+    /// integers (`"strategy": 1`) and leaves out only the defaults that are also Go's zero
+    /// values (Go reads a missing field as zero, so a default of 1000 stays written), for
+    /// documents that Go's tools read.
+    ///
+    /// ```
+    /// use sentinel_core::Sentinel;
+    /// use sentinel_datasource::{EnumStyle, ExportOptions, Flow, Format, Pipeline};
+    ///
+    /// let pipeline = Pipeline::for_kind::<Flow>(&Sentinel::new());
+    /// pipeline.apply(b"[{resource: a, threshold: 5, controlBehavior: Throttling}]", Format::Yaml)?;
+    /// let go = pipeline.export_with(Format::Json, ExportOptions::default().enums(EnumStyle::Integers))?;
+    /// assert!(go.contains(r#""controlBehavior": 1"#) && go.contains(r#""statIntervalInMs": 1000"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn export_with(
+        &self,
+        format: Format,
+        options: ExportOptions,
+    ) -> Result<String, ExportError> {
         let error = |message| ExportError { format, message };
         let s = &self.inner.sentinel;
         let doc = match self.inner.kinds.as_slice() {
-            [one] => one.export(s).map_err(error)?,
+            [one] => one.export(s, options.enums).map_err(error)?,
             kinds => {
                 let mut sections = Map::new();
                 for k in kinds {
-                    sections.insert(k.section().to_string(), k.export(s).map_err(error)?);
+                    let rules = k.export(s, options.enums).map_err(error)?;
+                    sections.insert(k.section().to_string(), rules);
                 }
                 Value::Object(sections)
             }
@@ -399,6 +485,12 @@ impl Pipeline {
         tracing::info!(source = %self.inner.label, "source reachable again; the rules in force are current");
     }
 
+    /// Records what the source feeding this pipeline reads (a file path, an etcd key), for
+    /// the status and the log; the latest source started on the pipeline names it.
+    pub(crate) fn attach(&self, what: &str) {
+        self.inner.log.lock().what = Some(what.to_string());
+    }
+
     /// Loads the lists in order; if one is refused, the kinds loaded before it get their
     /// previous rules back.
     fn install(&self, lists: Vec<Box<dyn RuleList>>) -> Result<Applied, UpdateError> {
@@ -408,26 +500,29 @@ impl Pipeline {
         let mut kinds = Vec::with_capacity(lists.len());
         for list in lists {
             let (kind, rules) = (list.kind(), list.len());
-            if list.in_force(s) {
-                kinds.push(KindUpdate {
-                    kind,
-                    rules,
-                    changed: false,
-                });
-                continue;
+            let changed = !list.in_force(s);
+            let changes = if changed {
+                list.changes(s)
+            } else {
+                RuleChanges::default()
+            };
+            if changed {
+                let previous = several.then(|| list.snapshot(s));
+                if let Err(e) = list.load(s) {
+                    self.roll_back(loaded);
+                    return Err(UpdateError::InvalidRules(
+                        e.errors().iter().map(RuleProblem::from).collect(),
+                    ));
+                }
+                loaded.extend(previous);
             }
-            let previous = several.then(|| list.snapshot(s));
-            if let Err(e) = list.load(s) {
-                self.roll_back(loaded);
-                return Err(UpdateError::InvalidRules(
-                    e.errors().iter().map(RuleProblem::from).collect(),
-                ));
-            }
-            loaded.extend(previous);
             kinds.push(KindUpdate {
                 kind,
                 rules,
-                changed: true,
+                changed,
+                added: changes.added,
+                removed: changes.removed,
+                modified: changes.changed,
             });
         }
         Ok(Applied { kinds })
@@ -437,7 +532,7 @@ impl Pipeline {
         for list in previous.into_iter().rev() {
             let kind = list.kind();
             if let Err(e) = list.load(&self.inner.sentinel) {
-                tracing::error!(source = %self.inner.label, kind, error = %e, "could not restore the previous rules");
+                tracing::error!(source = %self.inner.label, kind, error = %e.one_line(), "could not restore the previous rules");
             }
         }
     }
@@ -446,15 +541,16 @@ impl Pipeline {
         let now = SystemTime::now();
         let mut log = self.inner.log.lock();
         let label = &self.inner.label;
+        let what = log.what.clone().unwrap_or_default();
         match &result {
             Ok(applied) => {
                 log.applied += 1;
                 log.last_success = Some(now);
                 let rules: usize = applied.kinds.iter().map(|k| k.rules).sum();
                 if applied.changed() {
-                    tracing::info!(source = %label, rules, "rules updated from source");
+                    tracing::info!(source = %label, %what, changes = %applied, rules, "rules updated from source");
                 } else {
-                    tracing::debug!(source = %label, rules, "source content unchanged");
+                    tracing::debug!(source = %label, %what, rules, "source content unchanged");
                 }
             }
             Err(error) => {
@@ -463,7 +559,13 @@ impl Pipeline {
                     at: now,
                     error: error.clone(),
                 });
-                tracing::warn!(source = %label, %error, "rule update rejected; the rules in force are kept");
+                // One line: a log line per problem would split the report.
+                let error = error.one_line();
+                if log.applied == 0 {
+                    tracing::warn!(source = %label, %what, %error, "rule update rejected; no rules are in force from this source yet");
+                } else {
+                    tracing::warn!(source = %label, %what, %error, "rule update rejected; the rules in force are kept");
+                }
             }
         }
         result

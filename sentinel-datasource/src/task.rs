@@ -13,7 +13,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, oneshot};
 
-use crate::error::{UpdateError, WatchError};
+use crate::error::{StartError, UpdateError, WatchError};
 use crate::pipeline::Pipeline;
 use crate::status::SourceStatus;
 
@@ -108,19 +108,35 @@ impl Health {
     }
 }
 
-/// Tells waiters that the source has read its store once.
+/// Tells waiters that the source has read its store once, and whether that first read
+/// was accepted whole.
 #[derive(Debug, Default)]
 pub(crate) struct Synced {
-    done: Mutex<bool>,
+    state: Mutex<FirstRead>,
     changed: Condvar,
     notify: Notify,
 }
 
+#[derive(Debug, Default)]
+struct FirstRead {
+    done: bool,
+    /// The first error of the first read (a rejected document, nothing found).
+    error: Option<UpdateError>,
+}
+
 impl Synced {
+    /// Records an error of the first read (only the first is kept; none after it is done).
+    pub(crate) fn first_read_failed(&self, error: &UpdateError) {
+        let mut state = self.state.lock();
+        if !state.done && state.error.is_none() {
+            state.error = Some(error.clone());
+        }
+    }
+
     pub(crate) fn set(&self) {
-        let mut done = self.done.lock();
-        if !*done {
-            *done = true;
+        let mut state = self.state.lock();
+        if !state.done {
+            state.done = true;
             self.changed.notify_all();
             self.notify.notify_waiters();
         }
@@ -129,24 +145,29 @@ impl Synced {
     /// Whether it is set.
     #[cfg(feature = "etcd")]
     pub(crate) fn is_set(&self) -> bool {
-        *self.done.lock()
+        self.state.lock().done
     }
 
     /// Blocks until set or until `timeout` has passed; whether it was set.
     pub(crate) fn wait(&self, timeout: Duration) -> bool {
-        let mut done = self.done.lock();
-        if !*done {
+        self.wait_outcome(timeout).is_some()
+    }
+
+    /// Blocks until set or until `timeout` has passed; the first read's outcome once set.
+    fn wait_outcome(&self, timeout: Duration) -> Option<Result<(), UpdateError>> {
+        let mut state = self.state.lock();
+        if !state.done {
             self.changed
-                .wait_while_for(&mut done, |done| !*done, timeout);
+                .wait_while_for(&mut state, |state| !state.done, timeout);
         }
-        *done
+        state.done.then(|| state.error.clone().map_or(Ok(()), Err))
     }
 
     /// Waits until set.
     pub(crate) async fn wait_async(&self) {
         loop {
             let notified = self.notify.notified();
-            if *self.done.lock() {
+            if self.state.lock().done {
                 return;
             }
             notified.await;
@@ -236,6 +257,22 @@ impl RemoteSource {
     /// Waits until the source has read its store once.
     pub async fn synced(&self) {
         self.synced.wait_async().await
+    }
+
+    /// What a strict start asks: the first read done within `timeout` and accepted whole.
+    pub(crate) fn first_load(&self, timeout: Duration) -> Result<(), StartError> {
+        match self.synced.wait_outcome(timeout) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(error)) => Err(StartError::FirstLoad {
+                what: self.what.clone(),
+                error,
+            }),
+            None => Err(StartError::TimedOut {
+                what: self.what.clone(),
+                timeout,
+                last_error: self.status().last_error.map(|e| e.error),
+            }),
+        }
     }
 }
 

@@ -185,7 +185,7 @@ fn full_resources() -> Vec<Value> {
             rules: vec![crd::CircuitBreakerRule {
                 id: Some("c1".into()),
                 resource: "call-payment".into(),
-                strategy: Some(Strategy::ErrorRatio),
+                strategy: Strategy::ErrorRatio,
                 retry_timeout_ms: 3000,
                 min_request_amount: Some(10),
                 stat_interval_ms: Some(5000),
@@ -202,7 +202,7 @@ fn full_resources() -> Vec<Value> {
             rules: vec![crd::HotspotRule {
                 id: Some("h1".into()),
                 resource: "GET /items/{id}".into(),
-                metric_type: Some(sentinel_core::hotspot::MetricType::Qps),
+                metric_type: sentinel_core::hotspot::MetricType::Qps,
                 control_behavior: Some(ControlBehavior::Reject),
                 param_index: Some(0),
                 param_key: Some("item".into()),

@@ -11,7 +11,8 @@ use sentinel_core::isolation::IsolationRule;
 use sentinel_core::system::{AdaptiveStrategy, SystemMetric, SystemRule};
 use sentinel_core::{ParamValue, Sentinel};
 use sentinel_datasource::{
-    CircuitBreaker, Flow, Format, Hotspot, Isolation, Pipeline, System, UnknownFields, UpdateError,
+    CircuitBreaker, EnumStyle, ExportOptions, Flow, Format, Hotspot, Isolation, Pipeline, System,
+    UnknownFields, UpdateError,
 };
 
 fn expected_flow_rules() -> Vec<FlowRule> {
@@ -456,45 +457,132 @@ fn a_kind_without_a_section_keeps_its_rules() {
     assert_eq!(sentinel.circuit_breaker_rules().len(), 1);
 }
 
-#[test]
-fn rules_in_force_export_to_documents_that_load_to_the_same_rules() {
-    let sentinel = load::<Flow>("flow.json");
-    let pipeline = Pipeline::for_kind::<Flow>(&sentinel);
-    let json = pipeline.export(Format::Json).unwrap();
-    assert!(
-        json.contains("\"controlBehavior\": 1"),
-        "Go integers:\n{json}"
+/// An instance with the rules of every kind's fixture.
+fn every_kind() -> Sentinel {
+    let sentinel = Sentinel::new();
+    let load = |name: &str, pipeline: Pipeline| {
+        pipeline
+            .apply(&fixture(name), Format::Json)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    };
+    load("flow.json", Pipeline::for_kind::<Flow>(&sentinel));
+    load("isolation.json", Pipeline::for_kind::<Isolation>(&sentinel));
+    load(
+        "circuitbreaker.json",
+        Pipeline::for_kind::<CircuitBreaker>(&sentinel),
     );
-    assert!(
-        json.find("\"id\"") < json.find("\"threshold\""),
-        "fields keep their order:\n{json}"
-    );
-    for (format, text) in [
-        (Format::Json, json),
-        (Format::Yaml, pipeline.export(Format::Yaml).unwrap()),
-    ] {
-        let copy = Sentinel::new();
-        Pipeline::for_kind::<Flow>(&copy)
-            .apply(text.as_bytes(), format)
-            .unwrap_or_else(|e| panic!("{format}: {e}\n{text}"));
-        assert_eq!(copy.flow_rules(), expected_flow_rules(), "{format}");
-    }
+    load("hotspot.json", Pipeline::for_kind::<Hotspot>(&sentinel));
+    load("system.json", Pipeline::for_kind::<System>(&sentinel));
+    sentinel
+}
 
-    let all = Sentinel::new();
+#[test]
+fn exports_of_every_kind_in_both_enum_styles_and_formats_load_to_the_same_rules() {
+    let all = every_kind();
     let pipeline = Pipeline::builder(&all).all_kinds().build();
-    pipeline
-        .apply(&fixture("service.yaml"), Format::Yaml)
+    for enums in [EnumStyle::Names, EnumStyle::Integers] {
+        for format in [Format::Json, Format::Yaml] {
+            let text = pipeline
+                .export_with(format, ExportOptions::default().enums(enums))
+                .unwrap();
+            let copy = Sentinel::new();
+            Pipeline::builder(&copy)
+                .all_kinds()
+                .build()
+                .apply(text.as_bytes(), format)
+                .unwrap_or_else(|e| panic!("{enums:?} {format}: {e}\n{text}"));
+            let what = format!("{enums:?} {format}:\n{text}");
+            assert_eq!(copy.flow_rules(), all.flow_rules(), "{what}");
+            assert_eq!(copy.isolation_rules(), all.isolation_rules(), "{what}");
+            assert_eq!(
+                copy.circuit_breaker_rules(),
+                all.circuit_breaker_rules(),
+                "{what}"
+            );
+            assert_eq!(copy.hotspot_rules(), all.hotspot_rules(), "{what}");
+            assert_eq!(copy.system_rules(), all.system_rules(), "{what}");
+        }
+    }
+}
+
+#[test]
+fn exports_write_enum_names_and_leave_out_defaults_or_integers_for_go() {
+    let all = every_kind();
+    let pipeline = Pipeline::builder(&all).all_kinds().build();
+    let names = pipeline.export(Format::Json).unwrap();
+    for written in [
+        r#""controlBehavior": "Throttling""#,
+        r#""tokenCalculateStrategy": "WarmUp""#,
+        r#""strategy": "ErrorRatio""#,
+        r#""metricType": "QPS""#,
+        r#""valKind": "String""#,
+        r#""metricType": "CpuUsage""#,
+        r#""strategy": "BBR""#,
+    ] {
+        assert!(names.contains(written), "{written} in\n{names}");
+    }
+    // Defaults are left out, but never a required field: the error-count breaker's
+    // strategy and an explicit zero threshold stay.
+    for left_out in [
+        r#""statIntervalInMs": 1000"#,
+        r#""statIntervalMs": 1000"#,
+        r#""controlBehavior": "Reject""#,
+    ] {
+        assert!(!names.contains(left_out), "{left_out} in\n{names}");
+    }
+    assert!(names.contains(r#""strategy": "ErrorCount""#), "{names}");
+    assert!(
+        names.find(r#""id": "search-qps""#) < names.find(r#""threshold": 300"#),
+        "fields keep their order:\n{names}"
+    );
+
+    let go = pipeline
+        .export_with(
+            Format::Json,
+            ExportOptions::default().enums(EnumStyle::Integers),
+        )
         .unwrap();
-    let yaml = pipeline.export(Format::Yaml).unwrap();
-    let copy = Sentinel::new();
-    Pipeline::builder(&copy)
-        .all_kinds()
-        .build()
-        .apply(yaml.as_bytes(), Format::Yaml)
-        .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    assert_eq!(copy.flow_rules(), all.flow_rules());
-    assert_eq!(copy.isolation_rules(), all.isolation_rules());
-    assert_eq!(copy.circuit_breaker_rules(), all.circuit_breaker_rules());
-    assert_eq!(copy.hotspot_rules(), all.hotspot_rules());
-    assert_eq!(copy.system_rules(), all.system_rules());
+    for written in [
+        r#""controlBehavior": 1"#,
+        r#""strategy": 1"#,
+        r#""statIntervalInMs": 1000"#,
+        r#""valKind": 1"#,
+    ] {
+        assert!(go.contains(written), "{written} in\n{go}");
+    }
+    assert!(!go.contains("\"Throttling\""), "{go}");
+}
+
+#[test]
+fn a_custom_resource_must_write_the_fields_a_document_must() {
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::builder(&sentinel).all_kinds().build();
+    let err = pipeline
+        .apply(
+            b"apiVersion: datasource.sentinel.io/v1alpha1\nkind: CircuitBreakerRules\n\
+              metadata: {name: b}\nspec:\n  rules:\n  - {resource: pay, retryTimeoutMs: 1000, threshold: 50}\n\
+              ---\napiVersion: datasource.sentinel.io/v1alpha1\nkind: HotspotRules\n\
+              metadata: {name: h}\nspec:\n  rules:\n  - {resource: item, threshold: 5}\n",
+            Format::Yaml,
+        )
+        .unwrap_err();
+    let fields: Vec<(&str, &str)> = err
+        .problems()
+        .iter()
+        .map(|p| (p.kind, p.field.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("circuit breaker", "strategy"),
+            ("circuit breaker", "maxAllowedRtMs"),
+            ("hot parameter", "metricType")
+        ],
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("field `strategy` is required: one of SlowRequestRatio (0), ErrorRatio (1), ErrorCount (2)"),
+        "{err}"
+    );
 }

@@ -15,7 +15,7 @@ use etcd_server::EtcdServer;
 use sentinel_core::Sentinel;
 use sentinel_datasource::etcd_client::{Client, CompactionOptions, GetOptions};
 use sentinel_datasource::{
-    DeletePolicy, EtcdSource, EtcdSourceBuilder, Flow, Isolation, Pipeline, UpdateError,
+    DeletePolicy, EtcdSource, EtcdSourceBuilder, Flow, Isolation, Pipeline, StartError, UpdateError,
 };
 use tcp_proxy::TcpProxy;
 
@@ -398,7 +398,7 @@ fn values_with_a_key_twice_a_missing_threshold_or_an_unserved_version_are_refuse
         ),
         (
             "- resource: checkout\n  threshold: 5\n- resource: cut-short\n",
-            "flow rule #1 on resource \"cut-short\": field `threshold` is missing",
+            "flow rule #1 on resource \"cut-short\": field `threshold` is required",
         ),
         (unserved, "(the only version served)"),
         (&many_bad, "... and 4980 more problems"),
@@ -418,4 +418,61 @@ fn values_with_a_key_twice_a_missing_threshold_or_an_unserved_version_are_refuse
     wait_for_server("the union", || {
         flow_rules(&sentinel) == rules(&[("a", 1.0), ("b", 2.0)])
     });
+}
+
+#[test]
+fn a_strict_start_fails_against_an_unreachable_etcd() {
+    let endpoint = format!("http://127.0.0.1:{}", etcd_server::free_port());
+    let sentinel = Sentinel::new();
+    let error = quick(EtcdSource::key([endpoint], "/rules/flow"))
+        .start_strict(
+            Pipeline::for_kind::<Flow>(&sentinel),
+            Duration::from_secs(2),
+        )
+        .unwrap_err();
+    assert!(matches!(error, StartError::TimedOut { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("strict start of etcd key /rules/flow failed: no first read within 2s"),
+        "{error}"
+    );
+    assert!(sentinel.flow_rules().is_empty());
+}
+
+#[test]
+fn a_strict_start_succeeds_on_good_rules_and_fails_on_a_missing_or_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = EtcdServer::start(dir.path());
+    let mut writer = Writer::connect(&etcd.endpoint());
+    writer.put("/rules/flow", &flow("checkout", 10));
+    writer.put(
+        "/rules/bad",
+        r#"[{"resource": "checkout", "threshold": -1}]"#,
+    );
+    let strict = |key: &str, sentinel: &Sentinel| {
+        quick(EtcdSource::key([etcd.endpoint()], key)).start_strict(
+            Pipeline::for_kind::<Flow>(sentinel),
+            common::SERVER_PATIENCE,
+        )
+    };
+    let sentinel = Sentinel::new();
+    let source = strict("/rules/flow", &sentinel).unwrap();
+    assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 10.0)]));
+    assert!(source.status().is_healthy());
+
+    let sentinel = Sentinel::new();
+    let error = strict("/rules/none", &sentinel).unwrap_err();
+    assert!(
+        matches!(error.update_error(), Some(UpdateError::Missing { .. })),
+        "{error:?}"
+    );
+    let error = strict("/rules/bad", &sentinel).unwrap_err();
+    assert!(matches!(error, StartError::FirstLoad { .. }), "{error:?}");
+    assert_eq!(
+        error.update_error().unwrap().problems()[0].field,
+        "threshold",
+        "{error}"
+    );
+    assert!(sentinel.flow_rules().is_empty());
 }

@@ -513,3 +513,29 @@ fn in_place_edits_of_a_symlinks_target_take_effect_and_the_link_is_followed_when
     edit_in_place(&first, 30);
     wait_until("its edit in force", || threshold() == 30.0);
 }
+
+#[test]
+fn two_writes_in_one_quiet_time_are_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flow.json");
+    fs::write(&path, rules(1)).unwrap();
+    let sentinel = Sentinel::new();
+    // A quiet time long enough that the two writes below fall in it on a busy machine.
+    let source = FileSource::builder(&path)
+        .debounce(Duration::from_millis(500))
+        .start(Pipeline::for_kind::<Flow>(&sentinel))
+        .unwrap();
+    let status = || source.status();
+    // Two bad saves, one right after the other: one read, one rejection.
+    fs::write(&path, rules(2).replace('2', "-2")).unwrap();
+    fs::write(&path, rules(3).replace('3', "-3")).unwrap();
+    wait_until("the rejection", || status().updates_rejected == 1);
+    let error = status().last_error.unwrap().error;
+    assert!(error.to_string().contains("got -3"), "{error}");
+    // Events are handled in order: a second rejection would come before this.
+    fs::write(&path, rules(4)).unwrap();
+    wait_until("threshold 4 in force", || {
+        sentinel.flow_rules().first().map(|r| r.threshold) == Some(4.0)
+    });
+    assert_eq!(status().updates_rejected, 1, "{:?}", status());
+}

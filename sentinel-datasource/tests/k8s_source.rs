@@ -14,7 +14,7 @@ use fake_api_server::FakeApiServer;
 use sentinel_core::Sentinel;
 use sentinel_datasource::kube::Config;
 use sentinel_datasource::{
-    DeletePolicy, Flow, KubeSource, KubeSourceBuilder, Pipeline, UpdateError,
+    DeletePolicy, Flow, KubeSource, KubeSourceBuilder, Pipeline, StartError, UpdateError,
 };
 use serde_json::{Value, json};
 
@@ -409,5 +409,75 @@ fn closing_the_source_stops_it_and_changes_nothing_in_the_cluster() {
             .iter()
             .all(|r| r.method == "GET" && !r.plural.is_empty()),
         "{requests:?}"
+    );
+}
+
+#[test]
+fn a_strict_start_succeeds_on_good_objects_and_fails_on_none_or_a_bad_one() {
+    let server = FakeApiServer::start();
+    let strict = |sentinel: &Sentinel| {
+        KubeSource::namespace(NS)
+            .config(Config::new(server.url().parse().unwrap()))
+            .retry(Duration::from_millis(50), Duration::from_millis(500))
+            .start_strict(Pipeline::for_kind::<Flow>(sentinel), SERVER_PATIENCE)
+    };
+    let sentinel = Sentinel::new();
+    let error = strict(&sentinel).unwrap_err();
+    assert!(
+        matches!(error.update_error(), Some(UpdateError::Missing { .. })),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("every object of custom resources in namespace default"),
+        "{error}"
+    );
+
+    server.apply(
+        "FlowRules",
+        NS,
+        "bad",
+        &[],
+        json!({"rules": [{"resource": "a"}]}),
+    );
+    let error = strict(&sentinel).unwrap_err();
+    assert!(matches!(error, StartError::FirstLoad { .. }), "{error:?}");
+    assert_eq!(
+        error.update_error().unwrap().problems()[0].field,
+        "threshold"
+    );
+    assert!(sentinel.flow_rules().is_empty());
+
+    server.apply("FlowRules", NS, "bad", &[], flow_spec(&[("a", 4)]));
+    let source = strict(&sentinel).unwrap();
+    assert_eq!(flow_rules(&sentinel), rules(&[("a", 4.0)]));
+    assert!(source.status().is_healthy());
+}
+
+#[test]
+fn a_strict_start_fails_against_an_unreachable_api_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sentinel = Sentinel::new();
+    let error = KubeSource::namespace(NS)
+        .config(Config::new(
+            format!("http://127.0.0.1:{port}").parse().unwrap(),
+        ))
+        .retry(Duration::from_millis(50), Duration::from_millis(500))
+        .start_strict(
+            Pipeline::for_kind::<Flow>(&sentinel),
+            Duration::from_secs(2),
+        )
+        .unwrap_err();
+    assert!(matches!(error, StartError::TimedOut { .. }), "{error:?}");
+    assert!(
+        error.to_string().starts_with(
+            "strict start of custom resources in namespace default failed: no first read within 2s"
+        ),
+        "{error}"
     );
 }

@@ -136,7 +136,7 @@ fn a_file_cut_off_before_a_threshold_is_refused_and_an_explicit_zero_is_not() {
     assert!(
         error
             .to_string()
-            .contains("flow rule #1 (id \"second\") on resource \"POST /orders\": field `threshold` is missing"),
+            .contains("flow rule #1 (id \"second\") on resource \"POST /orders\": field `threshold` is required"),
         "{error}"
     );
     file.save("- resource: GET /items\n  threshold: 0\n");
@@ -144,7 +144,7 @@ fn a_file_cut_off_before_a_threshold_is_refused_and_an_explicit_zero_is_not() {
 }
 
 #[test]
-fn every_kind_requires_the_fields_whose_zero_blocks_or_disables() {
+fn every_kind_requires_the_fields_whose_default_changes_the_rule() {
     let all = RuleFile::all_kinds("service.yaml", "flow: [{resource: a, threshold: 1}]\n");
     let error = all.refused(
         "flow:\n\
@@ -168,9 +168,11 @@ fn every_kind_requires_the_fields_whose_zero_blocks_or_disables() {
             ("flow", 0, "threshold"),
             ("flow", 1, "memHighWaterMarkBytes"),
             ("isolation", 0, "threshold"),
+            ("circuit breaker", 0, "strategy"),
             ("circuit breaker", 0, "maxAllowedRtMs"),
             ("circuit breaker", 1, "retryTimeoutMs"),
-            ("hotspot", 0, "threshold"),
+            ("hot parameter", 0, "metricType"),
+            ("hot parameter", 0, "threshold"),
             ("system", 0, "triggerCount"),
         ],
         "{error}"

@@ -6,7 +6,9 @@ mod common;
 
 use common::{capture_events, fixture};
 use sentinel_core::Sentinel;
-use sentinel_datasource::{Flow, Format, Pipeline};
+use std::fs;
+
+use sentinel_datasource::{FileSource, Flow, Format, Pipeline};
 
 #[test]
 fn rejections_and_loads_are_traced() {
@@ -28,4 +30,105 @@ fn rejections_and_loads_are_traced() {
         .unwrap_or_else(|| panic!("no warning in {events:#?}"));
     assert!(warning.contains("not valid JSON"), "{warning}");
     assert!(warning.contains("source=flow rules"), "{warning}");
+}
+
+#[test]
+fn the_warning_of_a_plain_start_says_when_no_rules_are_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flow.yaml");
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::for_kind::<Flow>(&sentinel);
+    let (source, events) = capture_events(|| FileSource::watch(&path, pipeline.clone()).unwrap());
+    let warning = events
+        .iter()
+        .find(|e| e.starts_with("WARN"))
+        .unwrap_or_else(|| panic!("no warning in {events:#?}"));
+    assert!(
+        warning.contains("no rules are in force from this source yet"),
+        "{warning}"
+    );
+    assert!(!warning.contains("kept"), "{warning}");
+    fs::write(&path, "- resource: GET /items\n  threshold: 7\n").unwrap();
+    source.reload().unwrap();
+    fs::write(&path, "- resource: GET /items\n  threshold: -7\n").unwrap();
+    let (_, events) = capture_events(|| source.reload().unwrap_err());
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("WARN") && e.contains("the rules in force are kept")),
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn each_update_is_one_line_saying_what_changed_per_kind_and_from_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.yaml");
+    fs::write(
+        &path,
+        "flow:\n- {id: a, resource: r, threshold: 1}\n- {resource: b, threshold: 2}\n\
+         isolation: [{resource: pool, threshold: 3}]\n",
+    )
+    .unwrap();
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::builder(&sentinel)
+        .kind::<Flow>()
+        .kind::<sentinel_datasource::Isolation>()
+        .build();
+    let source = FileSource::watch(&path, pipeline).unwrap();
+    assert_eq!(
+        source.status().what.as_deref(),
+        Some(path.to_str().unwrap())
+    );
+    // a changes, b goes, c comes; isolation unchanged.
+    fs::write(
+        &path,
+        "flow:\n- {id: a, resource: r, threshold: 5}\n- {resource: c, threshold: 2}\n\
+         isolation: [{resource: pool, threshold: 3}]\n",
+    )
+    .unwrap();
+    let (applied, events) = capture_events(|| source.reload().unwrap());
+    assert_eq!(applied.to_string(), "flow: +1 -1 ~1, isolation: +0 -0 ~0");
+    let flow = applied.kinds[0];
+    assert_eq!((flow.added, flow.removed, flow.modified), (1, 1, 1));
+    let info: Vec<&String> = events
+        .iter()
+        .filter(|e| e.starts_with("INFO") && e.contains("source="))
+        .collect();
+    assert_eq!(info.len(), 1, "{events:#?}");
+    assert!(
+        info[0].contains("changes=flow: +1 -1 ~1, isolation: +0 -0 ~0"),
+        "{}",
+        info[0]
+    );
+    assert!(
+        info[0].contains(&format!("what={}", path.display())),
+        "{}",
+        info[0]
+    );
+
+    // Several problems: one line in the log, one a line in the status.
+    fs::write(
+        &path,
+        "flow: [{resource: a, threshold: -1}, {resource: b}]\n",
+    )
+    .unwrap();
+    let (error, events) = capture_events(|| source.reload().unwrap_err());
+    let warning = events
+        .iter()
+        .find(|e| e.starts_with("WARN"))
+        .unwrap_or_else(|| panic!("no warning in {events:#?}"));
+    assert!(!warning.contains('\n'), "{warning}");
+    assert!(
+        warning
+            .contains("2 problems with the rules; the rules in force are unchanged: flow rule #1"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains(&format!("what={}", path.display())),
+        "{warning}"
+    );
+    assert_eq!(error.to_string().lines().count(), 3, "{error}");
+    let status = source.status();
+    assert_eq!(status.last_error.unwrap().error, error);
 }

@@ -120,7 +120,7 @@ impl EventHub {
                 .name("sentinel-breaker-events".into())
                 .spawn(move || dispatch(rx, listeners));
             if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start the breaker event dispatcher");
+                tracing::error!(error = %e, "cannot start the circuit breaker event dispatcher");
             }
             tx
         });

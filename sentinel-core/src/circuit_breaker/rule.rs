@@ -37,6 +37,8 @@ pub const MAX_PROBES: u64 = 0xffff;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[doc(alias = "degrade")]
+#[doc(alias = "DegradeRule")]
 pub struct CircuitBreakerRule {
     /// Optional identifier, shown in block errors, events and logs.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -54,7 +56,8 @@ pub struct CircuitBreakerRule {
     /// Buckets of that window (default 1; forced to 1 when it does not divide the
     /// interval).
     pub stat_sliding_window_bucket_count: u32,
-    /// SlowRequestRatio: a completion is slow when its RT is strictly greater than this.
+    /// SlowRequestRatio: a completion is slow when its RT is strictly greater than this
+    /// (milliseconds, > 0 for that strategy; ignored by the others).
     pub max_allowed_rt_ms: u64,
     /// A ratio in `[0, 1]` (ratio strategies) or a count (ErrorCount).
     pub threshold: f64,
@@ -108,6 +111,13 @@ impl CircuitBreakerRule {
             0,
             MAX_BUCKETS,
         )?;
+        if self.strategy == Strategy::SlowRequestRatio && self.max_allowed_rt_ms == 0 {
+            return Err(FieldError::new(
+                "maxAllowedRtMs",
+                "must be > 0 for SlowRequestRatio (a completion slower than this many ms is \
+                 slow; with 0 every completion is, and the breaker trips at once), got 0",
+            ));
+        }
         range::integer(
             "maxAllowedRtMs",
             self.max_allowed_rt_ms,

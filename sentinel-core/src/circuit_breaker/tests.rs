@@ -377,6 +377,29 @@ fn invalid_rules_name_their_field() {
     assert_eq!(fields, ["retryTimeoutMs", "threshold", "statIntervalMs"]);
 }
 
+#[test]
+fn a_slow_ratio_breaker_needs_a_positive_max_allowed_rt() {
+    let zero = CircuitBreakerRule {
+        max_allowed_rt_ms: 0,
+        ..rule(Strategy::SlowRequestRatio, 0.5, 1)
+    };
+    let e = zero.validate().unwrap_err();
+    assert_eq!(e.field, "maxAllowedRtMs");
+    assert!(
+        e.reason.starts_with("must be > 0 for SlowRequestRatio"),
+        "{}",
+        e.reason
+    );
+    // The error strategies do not read it.
+    for strategy in [Strategy::ErrorRatio, Strategy::ErrorCount] {
+        let rule = CircuitBreakerRule {
+            strategy,
+            ..zero.clone()
+        };
+        assert_eq!(rule.validate(), Ok(()), "{strategy}");
+    }
+}
+
 /// Completes one call of `rt` on the instance clock, failing or not.
 fn timed_call(clock: &ManualClock, s: &Sentinel, rt: Duration, fail: bool) {
     let e = s.entry(R).try_enter().unwrap();

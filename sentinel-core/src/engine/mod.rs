@@ -116,7 +116,7 @@ impl Engine {
     pub(crate) fn load<K: KindSlot>(&self, rules: Vec<K::Rule>) -> Result<(), RuleSetError> {
         let kind = <K::Rule as Rule>::KIND;
         if let Err(e) = RuleSet::<K>::validate(&rules) {
-            tracing::warn!(kind, invalid = e.errors().len(), error = %e, "rule set rejected");
+            tracing::warn!(kind, invalid = e.errors().len(), error = %e.one_line(), "rule set rejected");
             return Err(e);
         }
         let count = rules.len();
@@ -193,7 +193,7 @@ impl Engine {
                     error,
                 }],
             );
-            tracing::warn!(kind, error = %e, "rule set rejected");
+            tracing::warn!(kind, error = %e.one_line(), "rule set rejected");
             return Err(e);
         }
         for (_, _, name) in missing {

@@ -88,7 +88,7 @@ impl KindBuilder for HotspotKind {
 type ValuesKey = (String, i32, String, usize);
 
 impl crate::rules::Rule for HotspotRule {
-    const KIND: &'static str = "hotspot";
+    const KIND: &'static str = "hot parameter";
     fn id(&self) -> &str {
         &self.id
     }

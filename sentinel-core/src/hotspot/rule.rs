@@ -41,6 +41,9 @@ pub const MAX_CAPACITY: i64 = 1_000_000;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[doc(alias = "hot parameter")]
+#[doc(alias = "param flow")]
+#[doc(alias = "ParamFlowRule")]
 pub struct HotspotRule {
     /// Optional identifier, shown in block errors and logs.
     #[serde(skip_serializing_if = "String::is_empty")]

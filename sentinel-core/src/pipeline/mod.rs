@@ -6,7 +6,7 @@
 //! [`Check::order`], rebuilt whenever rules change, and swapped atomically into the
 //! resource's node. Admission walks that list: the first check that refuses blocks the
 //! entry. Built-in orders follow Sentinel: system → authority → flow → isolation →
-//! hotspot → circuit breaker. This is Sentinel's "slot chain" contract: it imports no rule
+//! hot parameter → circuit breaker. This is Sentinel's "slot chain" contract: it imports no rule
 //! kind, and a check sees only what its [`CheckContext`] lends it.
 
 mod check_list;

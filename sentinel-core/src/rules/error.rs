@@ -55,11 +55,18 @@ impl fmt::Display for InvalidRule {
 /// ```
 /// use sentinel_core::{Sentinel, flow::FlowRule};
 /// let s = Sentinel::builder().build();
-/// let err = s
-///     .load_flow_rules(vec![FlowRule { resource: "".into(), threshold: 1.0, ..Default::default() }])
-///     .unwrap_err();
+/// let bad = FlowRule { resource: "".into(), threshold: 1.0, ..Default::default() };
+/// let err = s.load_flow_rules(vec![bad.clone(), bad]).unwrap_err();
 /// assert_eq!(err.errors()[0].index, 0);
 /// assert_eq!(err.errors()[0].error.field, "resource");
+/// // One invalid rule a line; on one line for logs.
+/// assert_eq!(err.to_string().lines().count(), 3);
+/// assert_eq!(
+///     err.one_line().to_string(),
+///     "rejected the flow rule set (2 invalid rules); the rules in force are unchanged: \
+///      flow rule #0 on resource \"\": field `resource` must not be empty; \
+///      flow rule #1 on resource \"\": field `resource` must not be empty"
+/// );
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleSetError {
@@ -81,10 +88,22 @@ impl RuleSetError {
     pub fn errors(&self) -> &[InvalidRule] {
         &self.errors
     }
-}
 
-impl fmt::Display for RuleSetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// The error on one line, for logs: the invalid rules separated by `; ` instead of
+    /// one a line as `Display` writes them.
+    pub fn one_line(&self) -> impl fmt::Display + '_ {
+        struct OneLine<'a>(&'a RuleSetError);
+        impl fmt::Display for OneLine<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.write(f, ": ", "; ")
+            }
+        }
+        OneLine(self)
+    }
+
+    /// Writes the summary, then each invalid rule: after `first` the first, after `next`
+    /// the others.
+    fn write(&self, f: &mut fmt::Formatter<'_>, first: &str, next: &str) -> fmt::Result {
         write!(
             f,
             "rejected {} {} rule set ({} invalid rule{}); the rules in force are unchanged",
@@ -93,10 +112,17 @@ impl fmt::Display for RuleSetError {
             self.errors.len(),
             if self.errors.len() == 1 { "" } else { "s" }
         )?;
-        for e in &self.errors {
-            write!(f, "\n  - {e}")?;
+        for (i, e) in self.errors.iter().enumerate() {
+            write!(f, "{}{e}", if i == 0 { first } else { next })?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for RuleSetError {
+    /// The summary, then one invalid rule a line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, "\n  - ", "\n  - ")
     }
 }
 

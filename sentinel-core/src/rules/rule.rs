@@ -2,7 +2,7 @@
 
 use super::error::{FieldError, InvalidRule, RuleSetError};
 
-/// A rule of one kind (flow, isolation, circuit breaker, hotspot, system).
+/// A rule of one kind (flow, isolation, circuit breaker, hot parameter, system).
 ///
 /// [`validate_set`] checks a set the way the `load_*_rules` methods do, without loading
 /// it (data sources check a multi-kind document as a whole before loading any kind).

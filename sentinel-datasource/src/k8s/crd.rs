@@ -185,14 +185,11 @@ pub struct CircuitBreakerRule {
     pub id: Option<String>,
     /// The guarded resource.
     pub resource: String,
-    /// What makes the breaker trip (default SlowRequestRatio).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "by_name::option"
-    )]
-    #[schemars(with = "Named<Strategy, true>")]
-    pub strategy: Option<Strategy>,
+    /// What makes the breaker trip (required: its default would change what the rule
+    /// means).
+    #[serde(with = "by_name")]
+    #[schemars(with = "Named<Strategy>")]
+    pub strategy: Strategy,
     /// How long an open breaker blocks before a probe (> 0).
     pub retry_timeout_ms: u32,
     /// Completions the window must hold before the breaker may trip.
@@ -204,7 +201,8 @@ pub struct CircuitBreakerRule {
     /// Buckets of the statistic window (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stat_sliding_window_bucket_count: Option<u32>,
-    /// SlowRequestRatio: a completion slower than this is slow.
+    /// SlowRequestRatio: a completion slower than this is slow (required, > 0, for that
+    /// strategy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_allowed_rt_ms: Option<u64>,
     /// Percent (0–100) for the ratio strategies, a count for ErrorCount.
@@ -223,14 +221,10 @@ pub struct HotspotRule {
     pub id: Option<String>,
     /// The guarded resource.
     pub resource: String,
-    /// QPS or Concurrency (default Concurrency).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "by_name::option"
-    )]
-    #[schemars(with = "Named<MetricType, true>")]
-    pub metric_type: Option<MetricType>,
+    /// QPS (a rate per value) or Concurrency (entries in flight per value); required.
+    #[serde(with = "by_name")]
+    #[schemars(with = "Named<MetricType>")]
+    pub metric_type: MetricType,
     /// QPS only: Reject over the threshold, or Throttling.
     #[serde(
         default,

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::runtime::Handle;
 
 use super::crd::api_resource;
-use crate::error::WatchError;
+use crate::error::{StartError, UpdateError, WatchError};
 use crate::merge::{Change, Document, DocumentSet};
 use crate::pipeline::Pipeline;
 use crate::task::{Gate, Health, RemoteSource, SourceTask, Synced, TaskOptions};
@@ -105,11 +105,31 @@ impl KubeSourceBuilder {
         self
     }
 
+    /// Starts following the custom resources and waits, up to `timeout`, for the first
+    /// list of every kind to be accepted whole; otherwise stops the source and returns
+    /// why: [`StartError::TimedOut`] when the API server did not answer in time (with the
+    /// last error: unreachable, CRD not installed, forbidden), [`StartError::FirstLoad`]
+    /// when an object was rejected or no object of any kind was found. Blocks the calling
+    /// thread: on a current-thread runtime that also runs the source
+    /// ([`KubeSourceBuilder::runtime`]), call it from `spawn_blocking`. Once started, the
+    /// source behaves as after
+    /// [`KubeSourceBuilder::start`].
+    pub fn start_strict(
+        self,
+        pipeline: Pipeline,
+        timeout: Duration,
+    ) -> Result<KubeSource, StartError> {
+        let source = self.start(pipeline)?;
+        source.0.first_load(timeout)?;
+        Ok(source)
+    }
+
     /// Starts following the custom resources of the pipeline's kinds and returns at once;
     /// the first list happens in the background ([`RemoteSource::wait_synced`] waits for
     /// it). An unreachable API server is not an error here: the source keeps trying and
-    /// the status shows why it cannot list. Fails only if the source's thread cannot
-    /// start.
+    /// the status shows why it cannot list; no object of any kind in the first lists is
+    /// reported there as [`UpdateError::Missing`]. Fails only if the source's thread cannot
+    /// start; [`KubeSourceBuilder::start_strict`] waits for the first list.
     pub fn start(self, pipeline: Pipeline) -> Result<KubeSource, WatchError> {
         let mut what = format!("custom resources in namespace {}", self.namespace);
         if let Some(name) = &self.name {
@@ -118,6 +138,7 @@ impl KubeSourceBuilder {
         if let Some(labels) = &self.labels {
             what.push_str(&format!(" labelled {labels}"));
         }
+        pipeline.attach(&what);
         let mut config = watcher::Config::default();
         if let Some(name) = &self.name {
             config = config.fields(&format!("metadata.name={name}"));
@@ -141,13 +162,15 @@ impl KubeSourceBuilder {
             gate: gate.clone(),
             synced: synced.clone(),
             unsynced: Arc::new(AtomicUsize::new(kinds.len())),
+            found: Arc::new(AtomicUsize::new(0)),
+            what: what.clone(),
         };
         let task = SourceTask::spawn(
             "sentinel-k8s",
             &what,
             self.task.runtime,
             gate,
-            task.run(kinds, what.clone()),
+            task.run(kinds),
         )?;
         Ok(KubeSource(RemoteSource::new(what, pipeline, synced, task)))
     }
@@ -213,11 +236,15 @@ struct Watch {
     synced: Arc<Synced>,
     /// Kinds not listed yet.
     unsynced: Arc<AtomicUsize>,
+    /// Objects the first list of every kind found.
+    found: Arc<AtomicUsize>,
+    /// What the source follows.
+    what: String,
 }
 
 impl Watch {
-    async fn run(self, kinds: Vec<ApiResource>, what: String) {
-        let client = self.client(&what).await;
+    async fn run(self, kinds: Vec<ApiResource>) {
+        let client = self.client(&self.what).await;
         let watches = kinds.into_iter().map(|kind| {
             KindWatch {
                 what: format!("{} in namespace {}", kind.kind, self.namespace),
@@ -329,16 +356,34 @@ impl KindWatch {
         }
     }
 
-    /// A complete list: it replaces what the kind had.
+    /// A complete list: it replaces what the kind had. The first list of the last kind
+    /// completes the first read: an error of any kind's first list, or no object of any
+    /// kind (reported as [`UpdateError::Missing`]), makes it fail.
     fn listed(&mut self, shared: &Watch, documents: Vec<(String, Document)>) {
+        let first = !self.listed;
+        let count = documents.len();
         let (set, health) = (&mut self.set, &mut self.health);
-        shared.gate.run(|| {
-            set.replace_all(documents);
+        let errors = shared.gate.run(|| {
+            let outcome = set.replace_all(documents);
             health.recovered(&shared.pipeline);
+            outcome.errors
         });
-        if !std::mem::replace(&mut self.listed, true)
-            && shared.unsynced.fetch_sub(1, Ordering::AcqRel) == 1
-        {
+        if !first {
+            return;
+        }
+        self.listed = true;
+        if let Some(error) = errors.iter().flatten().next() {
+            shared.synced.first_read_failed(error);
+        }
+        shared.found.fetch_add(count, Ordering::AcqRel);
+        if shared.unsynced.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if shared.found.load(Ordering::Acquire) == 0 {
+                let missing = UpdateError::Missing {
+                    what: format!("every object of {}", shared.what),
+                };
+                shared.synced.first_read_failed(&missing);
+                shared.gate.run(|| shared.pipeline.report_error(missing));
+            }
             shared.synced.set();
         }
     }
