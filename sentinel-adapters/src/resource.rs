@@ -286,8 +286,14 @@ mod tests {
         type Stack = tower::timeout::Timeout<axum::Router>;
         assert!(RouterOutside::applies::<axum::Router, RouteName>());
         assert!(RouterOutside::applies::<Stack, RouteName>());
-        assert!(RouterOutside::applies::<axum::routing::RouterIntoService<()>, RouteName>());
+        assert!(RouterOutside::applies::<
+            axum::routing::RouterIntoService<()>,
+            RouteName,
+        >());
         assert!(!RouterOutside::applies::<axum::routing::Route, RouteName>());
-        assert!(!RouterOutside::applies::<axum::Router, PathName>(), "names its own way");
+        assert!(
+            !RouterOutside::applies::<axum::Router, PathName>(),
+            "names its own way"
+        );
     }
 }

@@ -98,7 +98,11 @@ async fn a_layer_inside_the_router_is_silent_even_for_unmatched_requests() {
         );
     }
     assert_eq!(passed(&sentinel, "GET /items/{id}"), Some(2.0));
-    assert!(placement_warnings(&events).is_empty(), "{:?}", events.lock().unwrap());
+    assert!(
+        placement_warnings(&events).is_empty(),
+        "{:?}",
+        events.lock().unwrap()
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -150,10 +150,8 @@ impl SentinelBuilder {
                 stripes: self.stripes,
                 metric_log: self.metric_log,
                 probe_timeout_ns: self.probe_timeout.as_nanos().min(u64::MAX as u128) as u64,
-                unmatched_grace_ns: self
-                    .unmatched_rule_grace
-                    .as_nanos()
-                    .min(u64::MAX as u128) as u64,
+                unmatched_grace_ns: self.unmatched_rule_grace.as_nanos().min(u64::MAX as u128)
+                    as u64,
             })),
         };
         if with_log {
@@ -495,13 +493,15 @@ impl Sentinel {
             .into_iter()
             .flat_map(|(u, name, rules)| {
                 let since = epoch + std::time::Duration::from_nanos(u.since_ns);
-                rules.into_iter().map(move |(kind, index, id)| UnmatchedRule {
-                    kind,
-                    index,
-                    id,
-                    resource: name.to_string(),
-                    since,
-                })
+                rules
+                    .into_iter()
+                    .map(move |(kind, index, id)| UnmatchedRule {
+                        kind,
+                        index,
+                        id,
+                        resource: name.to_string(),
+                        since,
+                    })
             })
             .collect()
     }

@@ -86,13 +86,17 @@ fn secs(n: u64) -> Duration {
 #[test]
 fn a_rule_for_a_route_that_traffic_never_names_is_warned_about_once() {
     let (clock, s) = instance();
-    s.load_flow_rules(vec![flow("order-limit", "POST /order")]).unwrap();
+    s.load_flow_rules(vec![flow("order-limit", "POST /order")])
+        .unwrap();
     enter(&s, "POST /orders");
     enter(&s, "GET /catalog");
     clock.advance(secs(59));
     enter(&s, "POST /orders");
     s.flush_metrics();
-    assert!(warnings_about("POST /order").is_empty(), "within the grace period");
+    assert!(
+        warnings_about("POST /order").is_empty(),
+        "within the grace period"
+    );
     assert!(s.unmatched_rules().is_empty());
 
     clock.advance(secs(2));
@@ -102,7 +106,10 @@ fn a_rule_for_a_route_that_traffic_never_names_is_warned_about_once() {
     let w = &warnings[0];
     assert!(w.contains("rules=flow rule 0 (id order-limit)"), "{w}");
     assert!(w.contains("closest_entered=POST /orders"), "{w}");
-    assert!(!w.contains("GET /catalog"), "another method is too far: {w}");
+    assert!(
+        !w.contains("GET /catalog"),
+        "another method is too far: {w}"
+    );
     assert_eq!(
         s.unmatched_rules(),
         vec![UnmatchedRule {
@@ -260,7 +267,8 @@ fn the_grace_period_is_configurable_and_can_be_turned_off() {
         .clock(clock.clone())
         .unmatched_rule_grace(Duration::MAX)
         .build();
-    off.load_flow_rules(vec![flow("", "GET /never-told")]).unwrap();
+    off.load_flow_rules(vec![flow("", "GET /never-told")])
+        .unwrap();
     enter(&quick, "GET /x");
     enter(&off, "GET /x");
     clock.advance(secs(5));

@@ -108,7 +108,9 @@ impl HotspotCheck {
         // A string that reads as none of the items' kinds could not match any of them
         // whatever its kind (`/items/abc` from an argument that makes integers of digits):
         // it says nothing about the rule.
-        if !kinds.clone().any(|k| could_be(value, k)) || self.kind_warned.swap(true, Ordering::Relaxed) {
+        if !kinds.clone().any(|k| could_be(value, k))
+            || self.kind_warned.swap(true, Ordering::Relaxed)
+        {
             return;
         }
         let item_kinds: Vec<&str> = kinds.map(|k| KIND_NAMES[k]).collect();

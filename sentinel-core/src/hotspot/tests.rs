@@ -345,7 +345,11 @@ fn a_string_against_int_items_warns_once_and_gets_the_rule_threshold() {
         ..qps(2, 0)
     }]);
     let lines = logged(|| {
-        assert_eq!(passes(&s, 42, 10), 5, "the integer 42 gets its item's threshold");
+        assert_eq!(
+            passes(&s, 42, 10),
+            5,
+            "the integer 42 gets its item's threshold"
+        );
         assert_eq!(passes(&s, "abc", 10), 2);
     });
     assert!(
@@ -354,7 +358,11 @@ fn a_string_against_int_items_warns_once_and_gets_the_rule_threshold() {
     );
 
     let lines = logged(|| {
-        assert_eq!(passes(&s, "42", 10), 2, "the string \"42\" gets the rule's threshold");
+        assert_eq!(
+            passes(&s, "42", 10),
+            2,
+            "the string \"42\" gets the rule's threshold"
+        );
         clock.advance(Duration::from_secs(1));
         assert_eq!(passes(&s, "42", 10), 2);
         assert_eq!(passes(&s, "7", 10), 2);
@@ -395,5 +403,9 @@ fn values_of_the_items_kind_or_rules_without_items_never_warn() {
     });
     assert!(kind_warnings(&lines).is_empty(), "{lines:?}");
     let lines = logged(|| drop(s.entry(R).arg(42).try_enter()));
-    assert_eq!(kind_warnings(&lines).len(), 1, "an integer for string items: {lines:?}");
+    assert_eq!(
+        kind_warnings(&lines).len(),
+        1,
+        "an integer for string items: {lines:?}"
+    );
 }
