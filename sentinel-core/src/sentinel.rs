@@ -271,8 +271,9 @@ impl Sentinel {
     /// Loads a set of one kind; a set that names resources starts the per-second
     /// aggregation, which reports rules that never apply.
     fn load<K: KindSlot>(&self, rules: Vec<K::Rule>) -> Result<(), RuleSetError> {
+        let names_resources = !K::GLOBAL && !rules.is_empty();
         self.engine.load::<K>(rules)?;
-        if !K::GLOBAL && self.engine.unmatched_grace_ns != u64::MAX {
+        if names_resources && self.engine.unmatched_grace_ns != u64::MAX {
             Aggregator::ensure_background(&self.engine);
         }
         Ok(())

@@ -279,3 +279,24 @@ fn the_grace_period_is_configurable_and_can_be_turned_off() {
     assert!(warnings_about("GET /never-told").is_empty());
     assert!(off.unmatched_rules().is_empty());
 }
+
+#[test]
+fn the_warning_comes_without_anyone_flushing() {
+    warnings_about("");
+    let s = Sentinel::builder()
+        .unmatched_rule_grace(Duration::ZERO)
+        .build();
+    s.load_flow_rules(vec![flow("", "GET /background")])
+        .unwrap();
+    enter(&s, "GET /foreground");
+    // The load started the per-second aggregation on its own thread (real clock).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while warnings_about("GET /background").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning from the background aggregation within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(warnings_about("GET /background").len(), 1);
+}

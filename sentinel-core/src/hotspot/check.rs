@@ -180,8 +180,8 @@ impl HotspotCheck {
 }
 
 /// Whether `value` could be written as a value of kind `kind` (a `valKind` code): a
-/// string that parses as that kind; any value that is not a string (an integer is a
-/// string, a float or a bool in another kind's clothes).
+/// string if it parses as that kind; any other value always (an integer given to a rule
+/// whose items are strings is a mistake of kind whatever its digits).
 fn could_be(value: &ParamValue, kind: usize) -> bool {
     let ParamValue::Str(s) = value else {
         return true;
