@@ -28,7 +28,8 @@
 //! (so the limit holds under axum, which clones services per request).
 //!
 //! - **Resource**: `"{METHOD} {route}"`, the route being axum's `MatchedPath`
-//!   (`GET /items/{id}`) when the layer sits inside the router; requests the router
+//!   (`GET /items/{id}`) when the layer sits inside the router (`Router::layer`,
+//!   `Router::route_layer`; a layer wrapped around a router warns once); requests the router
 //!   matched to no route (404s, scans) are the one resource [`UNMATCHED_ROUTE`]; without a
 //!   router, the URI path without the query ([`RouteName`]); replace it with
 //!   [`SentinelLayer::resource`].

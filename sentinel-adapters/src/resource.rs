@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::Request;
 
@@ -49,7 +50,8 @@ pub const UNMATCHED_ROUTE: &str = "(unmatched route)";
 /// The route is axum's [`MatchedPath`](axum::extract::MatchedPath) when the request has
 /// one (with the `axum` feature; the layer must sit inside the `Router`, as
 /// `Router::layer` puts it), so `/items/42` and `/items/43` are one resource
-/// `GET /items/{id}`. A request the router saw but matched to no route is the one resource
+/// `GET /items/{id}` (a layer wrapped around a router from outside sees no `MatchedPath`
+/// and warns once). A request the router saw but matched to no route is the one resource
 /// [`UNMATCHED_ROUTE`] (SEMANTICS §11). A request that went through no axum router (a
 /// plain hyper or tower service) is named by its URI path without the query.
 ///
@@ -183,6 +185,55 @@ pub(crate) fn matched_path<B>(_request: &Request<B>) -> Option<&str> {
     None
 }
 
+/// Watches a layer that names requests by their route ([`RouteName`]) but guards an axum
+/// `Router` from outside (`SentinelLayer::new(..).layer(router)`, or a `ServiceBuilder`
+/// stack around a router): requests reach it before routing, without a `MatchedPath`, so
+/// they are named by their raw paths (`GET /items/42`) and rules written for routes never
+/// apply. The first such request is warned about, once per layer.
+#[derive(Debug, Default)]
+pub(crate) struct RouterOutside {
+    warned: AtomicBool,
+}
+
+impl RouterOutside {
+    /// Whether a layer naming requests with `R` around a service `S` must be watched: `R`
+    /// is [`RouteName`] and `S` an axum `Router` or a service wrapping one. Judged by type
+    /// names (layers impose no `'static` on services, so type ids are out of reach),
+    /// which is enough for a warning: a router has `axum::routing::Router` in its type
+    /// name, a route inside one (where `Router::layer` puts the layer) does not.
+    pub(crate) fn applies<S, R>() -> bool {
+        cfg!(feature = "axum")
+            && std::any::type_name::<R>() == std::any::type_name::<RouteName>()
+            && std::any::type_name::<S>().contains("axum::routing::Router")
+    }
+
+    /// Warns if `request` came without a matched route and no warning was given yet (one
+    /// relaxed load once it was).
+    #[inline]
+    pub(crate) fn check<B>(&self, request: &Request<B>) {
+        if !self.warned.load(Ordering::Relaxed) && matched_path(request).is_none() {
+            self.warn(request);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn warn<B>(&self, request: &Request<B>) {
+        if self.warned.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        RouteName.with_name(request, |name| {
+            tracing::warn!(
+                resource = %sentinel_core::text::Escaped(name),
+                "SentinelLayer guards an axum Router from outside: requests reach it before \
+                 routing, without a MatchedPath, so they are named by their paths (as this \
+                 resource) and rules written for routes (\"GET /items/{{id}}\") never apply; \
+                 apply the layer inside the router: Router::layer or Router::route_layer"
+            );
+        });
+    }
+}
+
 /// Names a request by its URI path alone (`/shop.Inventory/Reserve`): the gRPC method,
 /// since every gRPC call is a `POST`. The namer of [`SentinelLayer::grpc`](crate::SentinelLayer::grpc).
 ///
@@ -230,5 +281,26 @@ impl FixedName {
 impl<B> ResourceName<B> for FixedName {
     fn with_name<T>(&self, _request: &Request<B>, f: impl FnOnce(&str) -> T) -> T {
         f(&self.0)
+    }
+}
+
+#[cfg(all(test, feature = "axum"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_router_or_a_stack_around_one_is_watched_and_a_route_is_not() {
+        type Stack = tower::timeout::Timeout<axum::Router>;
+        assert!(RouterOutside::applies::<axum::Router, RouteName>());
+        assert!(RouterOutside::applies::<Stack, RouteName>());
+        assert!(RouterOutside::applies::<
+            axum::routing::RouterIntoService<()>,
+            RouteName,
+        >());
+        assert!(!RouterOutside::applies::<axum::routing::Route, RouteName>());
+        assert!(
+            !RouterOutside::applies::<axum::Router, PathName>(),
+            "names its own way"
+        );
     }
 }

@@ -111,4 +111,4 @@ pub use sentinel::{
     load_circuit_breaker_rules, load_flow_rules, load_hotspot_rules, load_isolation_rules,
     load_system_rules,
 };
-pub use snapshot::{ResourceOverview, ResourceStats};
+pub use snapshot::{ResourceOverview, ResourceStats, UnmatchedRule};

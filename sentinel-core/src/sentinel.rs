@@ -9,7 +9,7 @@ use crate::circuit_breaker::{
 use crate::clock::{Clock, RealClock};
 pub use crate::engine::OVERFLOW_RESOURCE;
 use crate::engine::admission::NodeKey;
-use crate::engine::{Aggregator, Engine, Settings, Totals};
+use crate::engine::{Aggregator, Engine, KindSlot, Settings, Totals};
 use crate::entry::{EntryBuilder, SentinelRef};
 use crate::flow::{FlowKind, FlowRule};
 use crate::hotspot::{HotspotKind, HotspotRule};
@@ -17,7 +17,7 @@ use crate::isolation::{IsolationKind, IsolationRule};
 use crate::metric_log::MetricLogConfig;
 use crate::pipeline::Check;
 use crate::rules::RuleSetError;
-use crate::snapshot::{ResourceOverview, ResourceStats};
+use crate::snapshot::{ResourceOverview, ResourceStats, UnmatchedRule};
 use crate::stat::{Event, Span, VIEW, default_stripes};
 use crate::system::{SystemKind, SystemRule};
 use crate::system_metrics::{ProcessMetrics, SystemMetricsSource};
@@ -74,6 +74,7 @@ pub struct SentinelBuilder {
     stripes: usize,
     metric_log: Option<MetricLogConfig>,
     probe_timeout: std::time::Duration,
+    unmatched_rule_grace: std::time::Duration,
 }
 
 impl SentinelBuilder {
@@ -103,6 +104,19 @@ impl SentinelBuilder {
     /// dropped), and the round is given up so that the next caller may probe.
     pub fn probe_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.probe_timeout = timeout;
+        self
+    }
+
+    /// How long a resource that rules name may go without a single entry, while entries of
+    /// other resources come, before its rules are reported as never applying (default 60 s
+    /// of the instance clock). Past it, the rules are listed by
+    /// [`Sentinel::unmatched_rules`] and a `tracing` warning names the resource, its rules
+    /// and the entered resource names closest to it, once. The check runs in the
+    /// per-second aggregation, which a load of rules that name resources starts (a
+    /// background thread, see [`Sentinel::flush_metrics`]). `Duration::MAX` turns the
+    /// report off.
+    pub fn unmatched_rule_grace(mut self, grace: std::time::Duration) -> Self {
+        self.unmatched_rule_grace = grace;
         self
     }
 
@@ -136,6 +150,8 @@ impl SentinelBuilder {
                 stripes: self.stripes,
                 metric_log: self.metric_log,
                 probe_timeout_ns: self.probe_timeout.as_nanos().min(u64::MAX as u128) as u64,
+                unmatched_grace_ns: self.unmatched_rule_grace.as_nanos().min(u64::MAX as u128)
+                    as u64,
             })),
         };
         if with_log {
@@ -153,6 +169,7 @@ impl std::fmt::Debug for SentinelBuilder {
             .field("stripes", &self.stripes)
             .field("metric_log", &self.metric_log)
             .field("probe_timeout", &self.probe_timeout)
+            .field("unmatched_rule_grace", &self.unmatched_rule_grace)
             .finish_non_exhaustive()
     }
 }
@@ -222,6 +239,7 @@ impl Sentinel {
             stripes: default_stripes(),
             metric_log: None,
             probe_timeout: std::time::Duration::from_secs(60),
+            unmatched_rule_grace: std::time::Duration::from_secs(60),
         }
     }
 
@@ -250,11 +268,22 @@ impl Sentinel {
         self.engine.clock.as_ref()
     }
 
+    /// Loads a set of one kind; a set that names resources starts the per-second
+    /// aggregation, which reports rules that never apply.
+    fn load<K: KindSlot>(&self, rules: Vec<K::Rule>) -> Result<(), RuleSetError> {
+        let names_resources = !K::GLOBAL && !rules.is_empty();
+        self.engine.load::<K>(rules)?;
+        if names_resources && self.engine.unmatched_grace_ns != u64::MAX {
+            Aggregator::ensure_background(&self.engine);
+        }
+        Ok(())
+    }
+
     /// Replaces all flow rules. The set is validated as a whole: if any rule is invalid,
     /// nothing changes and the error names every invalid rule. Rules equal to rules in
     /// force keep their state (warm-up tokens, pacing).
     pub fn load_flow_rules(&self, rules: Vec<FlowRule>) -> Result<(), RuleSetError> {
-        self.engine.load::<FlowKind>(rules)
+        self.load::<FlowKind>(rules)
     }
 
     /// The flow rules in force.
@@ -264,7 +293,7 @@ impl Sentinel {
 
     /// Replaces all isolation (concurrency) rules; see [`Sentinel::load_flow_rules`].
     pub fn load_isolation_rules(&self, rules: Vec<IsolationRule>) -> Result<(), RuleSetError> {
-        self.engine.load::<IsolationKind>(rules)
+        self.load::<IsolationKind>(rules)
     }
 
     /// The isolation rules in force.
@@ -276,7 +305,7 @@ impl Sentinel {
     /// Replaces all system rules; see [`Sentinel::load_flow_rules`]. System rules guard
     /// every resource's inbound entries.
     pub fn load_system_rules(&self, rules: Vec<SystemRule>) -> Result<(), RuleSetError> {
-        self.engine.load::<SystemKind>(rules)
+        self.load::<SystemKind>(rules)
     }
 
     /// The system rules in force.
@@ -287,7 +316,7 @@ impl Sentinel {
     /// Replaces all hot-parameter rules; see [`Sentinel::load_flow_rules`]. Rules equal to
     /// rules in force keep their per-value state.
     pub fn load_hotspot_rules(&self, rules: Vec<HotspotRule>) -> Result<(), RuleSetError> {
-        self.engine.load::<HotspotKind>(rules)
+        self.load::<HotspotKind>(rules)
     }
 
     /// The hot-parameter rules in force.
@@ -313,7 +342,7 @@ impl Sentinel {
         &self,
         rules: Vec<CircuitBreakerRule>,
     ) -> Result<(), RuleSetError> {
-        self.engine.load::<CircuitBreakerKind>(rules)
+        self.load::<CircuitBreakerKind>(rules)
     }
 
     /// The circuit-breaker rules in force.
@@ -357,9 +386,11 @@ impl Sentinel {
         self.engine.add_check(check);
     }
 
-    /// Processes every complete second not processed yet: lifetime totals for exporters and
-    /// the metric log. A background thread does this once a second when the metric log or
-    /// an exporter is enabled; call it to be up to date now (tests with a manual clock do).
+    /// Processes every complete second not processed yet: lifetime totals for exporters,
+    /// the metric log, and the warning about rules that never apply
+    /// ([`Sentinel::unmatched_rules`]). A background thread does this once a second when
+    /// the metric log or an exporter is enabled, or once rules that name resources are
+    /// loaded; call it to be up to date now (tests with a manual clock do).
     pub fn flush_metrics(&self) {
         self.engine.aggregator.tick(&self.engine);
     }
@@ -419,6 +450,61 @@ impl Sentinel {
     pub fn inbound_stats(&self) -> ResourceStats {
         let span = Span::recent(self.engine.clock.now_nanos(), VIEW);
         ResourceStats::read("__inbound__", &self.engine.inbound, span)
+    }
+
+    /// The rules that have applied to no entry: no entry has named their resource since
+    /// it got its rules, for longer than the grace period
+    /// ([`SentinelBuilder::unmatched_rule_grace`], default 60 s), while entries of other
+    /// resources came. Sorted by resource, then in pipeline order (flow, isolation,
+    /// hotspot, circuit breaker). Entries count whether admitted or blocked. Without any
+    /// traffic nothing is listed: an idle service tells nothing about its names.
+    ///
+    /// The grace period of a resource starts with the load that gives it its first rule
+    /// (of any kind) and holds while it keeps at least one: reloading, changing or adding
+    /// rules for it neither restarts the period nor repeats the warning. A resource whose
+    /// last rule is removed is forgotten; rules that name it later start a new period.
+    /// Entry times are kept to about a second, and an entry in the second of a load counts
+    /// as after it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sentinel_core::{ManualClock, Sentinel};
+    /// use sentinel_core::flow::FlowRule;
+    ///
+    /// let clock = ManualClock::new();
+    /// let sentinel = Sentinel::builder().clock(clock.clone()).build();
+    /// sentinel.load_flow_rules(vec![FlowRule {
+    ///     id: "order-limit".into(),
+    ///     resource: "POST /order".into(), // the route is POST /orders
+    ///     threshold: 10.0,
+    ///     ..Default::default()
+    /// }])?;
+    /// drop(sentinel.entry("POST /orders").try_enter());
+    /// clock.advance(Duration::from_secs(60));
+    /// let unmatched = sentinel.unmatched_rules();
+    /// assert_eq!((unmatched[0].kind, unmatched[0].id.as_str()), ("flow", "order-limit"));
+    /// assert_eq!(unmatched[0].resource, "POST /order");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unmatched_rules(&self) -> Vec<UnmatchedRule> {
+        let epoch = std::time::UNIX_EPOCH
+            + std::time::Duration::from_millis(self.engine.clock.epoch_unix_ms());
+        self.engine
+            .unmatched_rules()
+            .into_iter()
+            .flat_map(|(u, name, rules)| {
+                let since = epoch + std::time::Duration::from_nanos(u.since_ns);
+                rules
+                    .into_iter()
+                    .map(move |(kind, index, id)| UnmatchedRule {
+                        kind,
+                        index,
+                        id,
+                        resource: name.to_string(),
+                        since,
+                    })
+            })
+            .collect()
     }
 
     /// Every resource entered so far (or named by a rule), sorted by name, with its figures

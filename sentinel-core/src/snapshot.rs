@@ -73,3 +73,24 @@ pub struct ResourceOverview {
         crate::circuit_breaker::State,
     )>,
 }
+
+/// A rule that has applied to no entry: no entry has named its resource since the resource
+/// got its rules, for longer than the grace period
+/// ([`SentinelBuilder::unmatched_rule_grace`](crate::SentinelBuilder::unmatched_rule_grace)),
+/// while entries of other resources came. Usually a resource name that differs from the
+/// names entries use (`POST /order` for the route `POST /orders`); listed by
+/// [`Sentinel::unmatched_rules`](crate::Sentinel::unmatched_rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmatchedRule {
+    /// The rule kind, as in [`InvalidRule::kind`](crate::InvalidRule::kind) (`flow`).
+    pub kind: &'static str,
+    /// The rule's place in its kind's set (0 for the first rule loaded).
+    pub index: usize,
+    /// The rule's id (may be empty).
+    pub id: String,
+    /// The resource the rule names.
+    pub resource: String,
+    /// When the resource got its rules (wall-clock time of the instance clock): no entry
+    /// has named it since.
+    pub since: std::time::SystemTime,
+}

@@ -325,6 +325,13 @@ impl Pipeline {
                     rules: k.count(&self.inner.sentinel),
                 })
                 .collect(),
+            unmatched_rules: self
+                .inner
+                .sentinel
+                .unmatched_rules()
+                .into_iter()
+                .filter(|r| self.inner.kinds.iter().any(|k| k.name() == r.kind))
+                .collect(),
             updates_applied: log.applied,
             updates_rejected: log.rejected,
         }

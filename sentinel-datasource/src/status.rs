@@ -40,6 +40,11 @@ pub struct SourceStatus {
     pub last_error: Option<ErrorRecord>,
     /// Rules in force on the instance, per kind the pipeline loads.
     pub rules_in_force: Vec<KindCount>,
+    /// Rules of the pipeline's kinds that have applied to no entry: no entry has named
+    /// their resource for the grace period while other resources had entries (a name that
+    /// differs from the route, `POST /order` for `POST /orders`); see
+    /// [`Sentinel::unmatched_rules`](sentinel_core::Sentinel::unmatched_rules).
+    pub unmatched_rules: Vec<sentinel_core::UnmatchedRule>,
     /// Updates accepted.
     pub updates_applied: u64,
     /// Updates that failed (unreadable, unparsable, invalid, deleted source kept): each left

@@ -114,6 +114,26 @@ impl Arg {
     /// The value of path parameter `name` of the axum route (`id` in `/items/{id}`;
     /// `{*rest}` takes the rest of the path), percent-decoded. Needs axum's
     /// `MatchedPath`: requests routed elsewhere have no path parameters.
+    ///
+    /// The value is a string, which a hot-parameter rule's `specificItems` match only
+    /// with `valKind: 1` (String); add [`Arg::integer`] for items with `valKind: 0` (Int):
+    ///
+    /// ```
+    /// use sentinel_adapters::Arg;
+    /// use sentinel_core::ParamValue;
+    /// use sentinel_core::hotspot::{HotspotRule, MetricType};
+    ///
+    /// // `/items/42` gives the integer 42: the item `{"valKind": 0, "valStr": "42"}`.
+    /// let id = Arg::path_param("id").integer();
+    /// let rule = HotspotRule {
+    ///     resource: "GET /items/{id}".into(),
+    ///     metric_type: MetricType::Qps,
+    ///     threshold: 50,
+    ///     specific_items: [(ParamValue::from(42), 5)].into(),
+    ///     ..Default::default()
+    /// };
+    /// # let _ = (id, rule);
+    /// ```
     pub fn path_param(name: impl Into<Cow<'static, str>>) -> Self {
         Self::new(Source::PathParam(name.into()))
     }
@@ -187,6 +207,8 @@ impl Arg {
 
     /// Values that are decimal integers become integer values (so a rule's specific
     /// item `{valKind: 0, valStr: "42"}` matches `/items/42`); others stay strings.
+    /// Without it, items of `valKind: 0` never match values from requests (the rule warns
+    /// once through `tracing` when it sees such a value).
     pub fn integer(mut self) -> Self {
         self.integer = true;
         self

@@ -126,6 +126,6 @@ impl<S, R: Clone, A: Clone, C: Clone, F: Clone> Layer<S> for SentinelClientLayer
     type Service = SentinelClient<S, R, A, C, F>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Guarded::new(inner, self.admission.clone(), self.on_block.clone())
+        Guarded::new(inner, self.admission.clone(), self.on_block.clone(), None)
     }
 }

@@ -1,5 +1,6 @@
 //! [`Guarded`]: the middleware service of both layers.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::Request;
@@ -10,7 +11,7 @@ use super::{BlockMode, ResponseFuture};
 use crate::admission::Admission;
 use crate::args::RequestArgs;
 use crate::classify::Classify;
-use crate::resource::ResourceName;
+use crate::resource::{ResourceName, RouterOutside};
 
 /// A service guarded by Sentinel, made by [`SentinelLayer`](crate::SentinelLayer) (as a
 /// [`SentinelService`](crate::SentinelService)) or
@@ -23,14 +24,22 @@ pub struct Guarded<S, R, A, C, M> {
     inner: S,
     admission: Admission<R, A, C>,
     mode: M,
+    /// Set when a server layer guards an axum router from outside.
+    outside: Option<Arc<RouterOutside>>,
 }
 
 impl<S, R, A, C, M> Guarded<S, R, A, C, M> {
-    pub(crate) fn new(inner: S, admission: Admission<R, A, C>, mode: M) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        admission: Admission<R, A, C>,
+        mode: M,
+        outside: Option<Arc<RouterOutside>>,
+    ) -> Self {
         Guarded {
             inner,
             admission,
             mode,
+            outside,
         }
     }
 
@@ -68,6 +77,9 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        if let Some(outside) = &self.outside {
+            outside.check(&request);
+        }
         match self.admission.admit(&request) {
             Ok(entry) => {
                 ResponseFuture::admitted(self.admission.call(&mut self.inner, request, entry))

@@ -1,5 +1,7 @@
 //! [`SentinelLayer`]: configuration of the server-side middleware.
 
+use std::sync::Arc;
+
 use sentinel_core::{ResourceType, Sentinel, TrafficType};
 use tower_layer::Layer;
 
@@ -10,7 +12,7 @@ use crate::block::HttpBlockResponse;
 use crate::classify::{GrpcErrors, ServerErrors};
 use crate::grpc::GrpcBlockResponse;
 use crate::guarded::{Guarded, Respond};
-use crate::resource::{PathName, RouteName};
+use crate::resource::{PathName, RouteName, RouterOutside};
 
 /// Guards a server: each request is an Inbound entry of its resource, decided when the
 /// request is called (never in `poll_ready`). Blocked requests get a response from the
@@ -28,11 +30,17 @@ use crate::resource::{PathName, RouteName};
 /// async fn item() -> &'static str { "an item" }
 ///
 /// let sentinel = Sentinel::new();
-/// // Resources "GET /items/{id}"; 429/503 when blocked; 5xx count as errors.
+/// // Resources "GET /items/{id}"; 429/503 when blocked; 5xx count as errors. The item id
+/// // is hot-parameter argument 0, as an integer (items with `valKind: 0` match it).
 /// let app: Router = Router::new()
 ///     .route("/items/{id}", get(item))
-///     .layer(SentinelLayer::new(sentinel.clone()).args(Arg::path_param("id")));
+///     .layer(SentinelLayer::new(sentinel.clone()).args(Arg::path_param("id").integer()));
 /// ```
+///
+/// Apply it inside the router, with `Router::layer` or `Router::route_layer`, so that
+/// requests carry their route: wrapped around a router from outside
+/// (`SentinelLayer::new(..).layer(router)`), the layer sees requests before routing,
+/// names them by their raw paths and warns once through `tracing`.
 ///
 /// The type parameters are the request namer `R`, the argument extractor `A`, the
 /// failure classifier `C` and the block handler `H`.
@@ -40,6 +48,8 @@ use crate::resource::{PathName, RouteName};
 pub struct SentinelLayer<R = RouteName, A = NoArgs, C = ServerErrors, H = HttpBlockResponse> {
     admission: Admission<R, A, C>,
     block: H,
+    /// Shared by the layer's clones: it warns once if placed outside an axum router.
+    outside: Arc<RouterOutside>,
 }
 
 impl SentinelLayer {
@@ -57,6 +67,7 @@ impl SentinelLayer {
                 resource_type: ResourceType::Web,
             },
             block: HttpBlockResponse::default(),
+            outside: Arc::default(),
         }
     }
 }
@@ -82,6 +93,7 @@ impl<R, A, C, H> SentinelLayer<R, A, C, H> {
         SentinelLayer {
             admission: self.admission.with_resource(resource),
             block: self.block,
+            outside: self.outside,
         }
     }
 
@@ -91,6 +103,7 @@ impl<R, A, C, H> SentinelLayer<R, A, C, H> {
         SentinelLayer {
             admission: self.admission.with_args(args),
             block: self.block,
+            outside: self.outside,
         }
     }
 
@@ -100,6 +113,7 @@ impl<R, A, C, H> SentinelLayer<R, A, C, H> {
         SentinelLayer {
             admission: self.admission.with_classify(classify),
             block: self.block,
+            outside: self.outside,
         }
     }
 
@@ -109,6 +123,7 @@ impl<R, A, C, H> SentinelLayer<R, A, C, H> {
         SentinelLayer {
             admission: self.admission,
             block,
+            outside: self.outside,
         }
     }
 
@@ -128,6 +143,12 @@ impl<S, R: Clone, A: Clone, C: Clone, H: Clone> Layer<S> for SentinelLayer<R, A,
     type Service = SentinelService<S, R, A, C, H>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Guarded::new(inner, self.admission.clone(), Respond(self.block.clone()))
+        let outside = RouterOutside::applies::<S, R>().then(|| self.outside.clone());
+        Guarded::new(
+            inner,
+            self.admission.clone(),
+            Respond(self.block.clone()),
+            outside,
+        )
     }
 }

@@ -110,3 +110,43 @@ pub async fn within<T>(what: &str, timeout: Duration, future: impl Future<Output
         .await
         .unwrap_or_else(|_| panic!("timed out: {what}"))
 }
+
+/// Events recorded by [`capture_events`], one line each: `LEVEL field=value ...`.
+pub type Events = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Records every `tracing` event of this thread until the guard is dropped (a
+/// current-thread runtime runs the server on the test's thread, so its events are seen).
+pub fn capture_events() -> (tracing::subscriber::DefaultGuard, Events) {
+    let events = Events::default();
+    let guard = tracing::subscriber::set_default(Capture(events.clone()));
+    (guard, events)
+}
+
+struct Capture(Events);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, " {}={:?}", field.name(), value);
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields(event.metadata().level().to_string());
+        event.record(&mut fields);
+        self.0.lock().unwrap().push(fields.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}

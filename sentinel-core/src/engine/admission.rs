@@ -112,6 +112,7 @@ pub(crate) fn admit<H: HoldsEngine, G>(
     };
     node.note_type(resource_type);
     let now_ns = engine.clock.now_nanos();
+    node.note_entry(now_ns);
     let mut tokens = Vec::new();
     let mut stripes = (0, 0);
     let admitted: Result<_, BlockError> = node.with_checks(|checks| {

@@ -1,5 +1,6 @@
 //! Per-second aggregation, off the hot path: a background task reads the buckets of every
-//! resource once per second, keeps lifetime totals for exporters and writes the metric log.
+//! resource once per second, keeps lifetime totals for exporters, writes the metric log
+//! and warns about rules that never apply.
 //!
 //! Each complete second of the instance clock is processed exactly once, whoever triggers
 //! it (the background thread or [`Sentinel::flush_metrics`](crate::Sentinel::flush_metrics)).
@@ -140,6 +141,8 @@ impl Aggregator {
             second += 1000;
         }
         st.next_ms = Some(second.max(current));
+        drop(st);
+        inner.warn_unmatched();
     }
 
     /// Lifetime totals of a node (as of the last processed second).

@@ -10,6 +10,7 @@ mod node;
 mod registry;
 mod rule_set;
 mod rule_sets;
+mod unmatched;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -22,6 +23,7 @@ pub(crate) use node::ResourceNode;
 pub use registry::OVERFLOW_RESOURCE;
 pub(crate) use registry::Registry;
 pub(crate) use rule_sets::{KindSlot, RuleSets};
+pub(crate) use unmatched::Unmatched;
 
 use crate::circuit_breaker::{BreakerShared, EventHub};
 use crate::clock::Clock;
@@ -32,6 +34,10 @@ use crate::stat::StatNode;
 use crate::system_metrics::SystemMetricsSource;
 use rule_set::RuleSet;
 use rule_sets::LoadNodes;
+use unmatched::Watch;
+
+/// A rule as reports name it: its kind, its place in the kind's set, its id.
+pub(crate) type RuleRef = (&'static str, usize, String);
 
 /// How an engine is built (from `SentinelBuilder`).
 pub(crate) struct Settings {
@@ -41,6 +47,9 @@ pub(crate) struct Settings {
     pub stripes: usize,
     pub metric_log: Option<MetricLogConfig>,
     pub probe_timeout_ns: u64,
+    /// How long a resource with rules may go without entries, while others have some,
+    /// before its rules are reported as never applying (`u64::MAX`: never).
+    pub unmatched_grace_ns: u64,
 }
 
 /// One instance's clock, resources, rules and statistics.
@@ -54,7 +63,11 @@ pub(crate) struct Engine {
     /// Whether blocks are counted by type for the life of each node (exporters ask).
     pub count_block_types: AtomicBool,
     pub aggregator: Aggregator,
+    pub unmatched_grace_ns: u64,
     rules: Mutex<RuleSets>,
+    /// The resources that have rules, for the report of rules that never apply. Locked
+    /// after `rules` when both are held.
+    watch: Mutex<Watch>,
 }
 
 impl Engine {
@@ -73,7 +86,9 @@ impl Engine {
             breaker_events,
             count_block_types: AtomicBool::new(false),
             aggregator: Aggregator::new(settings.metric_log),
+            unmatched_grace_ns: settings.unmatched_grace_ns,
             rules: Mutex::new(RuleSets::new(breakers)),
+            watch: Mutex::new(Watch::default()),
         }
     }
 
@@ -122,8 +137,9 @@ impl Engine {
         let count = rules.len();
         let mut sets = self.rules.lock();
         self.reserve_nodes::<K>(&rules, &sets)?;
+        let now_ns = self.clock.now_nanos();
         let env = BuildEnv {
-            now_ns: self.clock.now_nanos(),
+            now_ns,
             system: self.system.as_ref(),
             inbound: &self.inbound,
             nodes: &LoadNodes {
@@ -151,6 +167,10 @@ impl Engine {
                 }
             }
         }
+        let ruled = sets
+            .ruled_resources()
+            .filter_map(|name| self.registry.lookup(name));
+        self.watch.lock().sync(now_ns, ruled);
         tracing::info!(kind, rules = count, "rules loaded");
         Ok(())
     }
@@ -200,6 +220,77 @@ impl Engine {
             self.registry.create(name, sets, true);
         }
         Ok(())
+    }
+
+    /// The resources whose rules have applied to no entry (see the `unmatched` module),
+    /// each with its rules (kind, place in the kind's set, id), sorted by name.
+    pub(crate) fn unmatched_rules(&self) -> Vec<(Unmatched, Arc<str>, Vec<RuleRef>)> {
+        let sets = self.rules.lock();
+        let found = self.watch.lock().unmatched(
+            &self.registry,
+            self.clock.now_nanos(),
+            self.unmatched_grace_ns,
+            false,
+        );
+        let mut out = self.with_rules_of(&sets, found);
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        out
+    }
+
+    /// Warns once about each resource whose rules have applied to no entry (run by the
+    /// per-second aggregation, never on the hot path).
+    pub(crate) fn warn_unmatched(&self) {
+        if self.unmatched_grace_ns == u64::MAX {
+            return;
+        }
+        let now_ns = self.clock.now_nanos();
+        let found =
+            self.watch
+                .lock()
+                .unmatched(&self.registry, now_ns, self.unmatched_grace_ns, true);
+        if found.is_empty() {
+            return;
+        }
+        let found = self.with_rules_of(&self.rules.lock(), found);
+        for (u, name, rules) in found {
+            let rules: Vec<String> = rules
+                .iter()
+                .map(|(kind, index, id)| match id.as_str() {
+                    "" => format!("{kind} rule {index}"),
+                    id => format!("{kind} rule {index} (id {})", crate::text::Escaped(id)),
+                })
+                .collect();
+            let closest: Vec<String> = unmatched::closest_entered(&self.registry, &name)
+                .iter()
+                .map(|n| crate::text::Escaped(n).to_string())
+                .collect();
+            tracing::warn!(
+                resource = %crate::text::Escaped(&name),
+                rules = %rules.join(", "),
+                without_entries_s = now_ns.saturating_sub(u.since_ns) / 1_000_000_000,
+                closest_entered = %closest.join(", "),
+                "rules that never applied: no entry has named their resource since they were \
+                 loaded, while other resources had entries; check the resource name (closest \
+                 entered names in closest_entered) and where the middleware names resources"
+            );
+        }
+    }
+
+    /// Pairs unmatched resources with their names and rules (those that lost their rules
+    /// since are left out).
+    fn with_rules_of(
+        &self,
+        sets: &RuleSets,
+        found: Vec<Unmatched>,
+    ) -> Vec<(Unmatched, Arc<str>, Vec<RuleRef>)> {
+        found
+            .into_iter()
+            .filter_map(|u| {
+                let name = self.registry.node(u.node)?.name.clone();
+                let rules = sets.rules_naming(&name);
+                (!rules.is_empty()).then_some((u, name, rules))
+            })
+            .collect()
     }
 
     /// Adds a custom check to every resource's list.

@@ -23,7 +23,14 @@ pub(crate) struct ResourceNode {
     version: AtomicU64,
     /// The resource type entries declared (for the metric log), as `ResourceType as u8`.
     resource_type: AtomicU8,
+    /// When an entry last named the resource, in `ENTRY_UNIT_SHIFT` units of the
+    /// instance clock, plus one (0: never).
+    entered: AtomicU64,
 }
+
+/// Entry times are kept in units of 2^30 ns (about 1.07 s): a node's entry time is written
+/// at most once per unit, so entries of a busy resource do not contend on it.
+pub(crate) const ENTRY_UNIT_SHIFT: u32 = 30;
 
 const CACHE_SLOTS: usize = 32;
 
@@ -61,6 +68,7 @@ impl ResourceNode {
             checks: ArcSwap::from_pointee(checks),
             version: AtomicU64::new(version),
             resource_type: AtomicU8::new(0),
+            entered: AtomicU64::new(0),
         }
     }
 
@@ -71,6 +79,21 @@ impl ResourceNode {
         if t != 0 && self.resource_type.load(Ordering::Relaxed) != t {
             self.resource_type.store(t, Ordering::Relaxed);
         }
+    }
+
+    /// Records that an entry named the resource at `now_ns`: a relaxed load, and a store
+    /// only in the first entry of a time unit.
+    #[inline]
+    pub(crate) fn note_entry(&self, now_ns: u64) {
+        let unit = (now_ns >> ENTRY_UNIT_SHIFT) + 1;
+        if self.entered.load(Ordering::Relaxed) != unit {
+            self.entered.store(unit, Ordering::Relaxed);
+        }
+    }
+
+    /// When an entry last named the resource: the time unit plus one, 0 if never.
+    pub(crate) fn last_entry_unit(&self) -> u64 {
+        self.entered.load(Ordering::Relaxed)
     }
 
     /// The resource type, as its metric-log classification number.

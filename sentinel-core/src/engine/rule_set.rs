@@ -101,6 +101,18 @@ impl<K: KindBuilder> RuleSet<K> {
             .unwrap_or_default()
     }
 
+    /// The place in the set and the id of every rule guarding `resource`, in rule order.
+    pub(crate) fn ids_for(&self, resource: &str) -> Vec<(usize, String)> {
+        self.by_resource
+            .get(resource)
+            .map(|idx| {
+                idx.iter()
+                    .map(|&i| (i, self.rules[i].id().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The states of the rules guarding `resource`, in rule order.
     pub(crate) fn states_for(&self, resource: &str) -> Vec<Arc<K::State>> {
         self.by_resource

@@ -9,6 +9,7 @@ use crate::flow::FlowKind;
 use crate::hotspot::HotspotKind;
 use crate::isolation::IsolationKind;
 use crate::pipeline::{Check, CheckList, KindBuilder, RuleNodes};
+use crate::rules::Rule;
 use crate::stat::StatNode;
 use crate::system::SystemKind;
 
@@ -46,6 +47,34 @@ impl RuleSets {
         self.circuit_breaker.checks_for(resource, &mut checks);
         checks.extend(self.custom.iter().cloned());
         CheckList::new(checks)
+    }
+
+    /// Every resource that rules of some kind name (system rules name none); a resource
+    /// guarded by several kinds comes once per kind.
+    pub(crate) fn ruled_resources(&self) -> impl Iterator<Item = &str> {
+        self.flow
+            .resources()
+            .chain(self.isolation.resources())
+            .chain(self.hotspot.resources())
+            .chain(self.circuit_breaker.resources())
+    }
+
+    /// The rules guarding `resource`, in pipeline order: kind, place in the kind's set, id.
+    pub(crate) fn rules_naming(&self, resource: &str) -> Vec<super::RuleRef> {
+        fn of<K: KindBuilder>(
+            set: &RuleSet<K>,
+            resource: &str,
+        ) -> impl Iterator<Item = super::RuleRef> {
+            let kind = <K::Rule as Rule>::KIND;
+            set.ids_for(resource)
+                .into_iter()
+                .map(move |(i, id)| (kind, i, id))
+        }
+        of(&self.flow, resource)
+            .chain(of(&self.isolation, resource))
+            .chain(of(&self.hotspot, resource))
+            .chain(of(&self.circuit_breaker, resource))
+            .collect()
     }
 }
 

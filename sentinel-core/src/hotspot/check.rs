@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::cache::{Cell, ValueCache};
-use super::rule::{ControlBehavior, HotspotRule, MetricType};
+use super::rule::{ControlBehavior, HotspotRule, KIND_NAMES, MetricType, kind_of};
 use crate::block::{BlockError, BlockInfo, BlockType, BlockedRule};
 use crate::param::ParamValue;
 use crate::pipeline::{Check, CheckContext, ExitContext, ORDER_HOTSPOT, Verdict};
@@ -33,6 +34,11 @@ pub(crate) struct HotspotCheck {
     values: Arc<ValueCache>,
     over: Arc<BlockInfo>,
     queue_too_long: Arc<BlockInfo>,
+    /// The kinds of the specific items' values, one bit per kind (see `kind_of`); 0
+    /// without items.
+    item_kinds: u8,
+    /// Whether the warning about a value of a kind no item has was given.
+    kind_warned: AtomicBool,
 }
 
 impl HotspotCheck {
@@ -74,7 +80,53 @@ impl HotspotCheck {
             mode,
             over: info("hot parameter value over its threshold"),
             queue_too_long: info("hot parameter value would queue longer than maxQueueingTimeMs"),
+            item_kinds: rule
+                .specific_items
+                .keys()
+                .fold(0, |kinds, v| kinds | 1 << kind_of(v)),
+            kind_warned: AtomicBool::new(false),
         }
+    }
+
+    /// Notes a value of a kind none of the specific items has (the string `"42"` for
+    /// items of kind Int): once per rule, a warning if the value could have been written
+    /// as an item's kind. After the warning, one relaxed load per such value.
+    #[inline]
+    fn note_kind(&self, value: &ParamValue) {
+        if self.item_kinds & (1 << kind_of(value)) == 0
+            && self.item_kinds != 0
+            && !self.kind_warned.load(Ordering::Relaxed)
+        {
+            self.warn_kind(value);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn warn_kind(&self, value: &ParamValue) {
+        let kinds = (0..KIND_NAMES.len()).filter(|k| self.item_kinds & (1 << k) != 0);
+        // A string that reads as none of the items' kinds could not match any of them
+        // whatever its kind (`/items/abc` from an argument that makes integers of digits):
+        // it says nothing about the rule.
+        if !kinds.clone().any(|k| could_be(value, k))
+            || self.kind_warned.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        let item_kinds: Vec<&str> = kinds.map(|k| KIND_NAMES[k]).collect();
+        tracing::warn!(
+            resource = %crate::text::Escaped(&self.over.resource),
+            rule_id = %crate::text::Escaped(self.over.rule.as_ref().map_or("", |r| &r.id)),
+            param_index = self.param_index,
+            param_key = %crate::text::Escaped(&self.param_key),
+            value = %crate::text::Clipped(&value.to_string(), 64),
+            value_kind = KIND_NAMES[kind_of(value)],
+            item_kinds = %item_kinds.join(", "),
+            "hot-parameter rule: a value of a kind none of its specificItems has; items match \
+             only values of their own kind (valKind), so such values get the rule's threshold: \
+             write the items with the argument's kind, or make the argument produce the items' \
+             kind (sentinel-adapters: Arg::integer)"
+        );
     }
 
     /// The value this rule limits for an entry: the attachment `paramKey` if present, else
@@ -124,6 +176,22 @@ impl HotspotCheck {
     fn release(&self, value: &ParamValue, batch: u32) {
         self.values
             .update_existing(value, |cell| cell.a = cell.a.saturating_sub(batch as u64));
+    }
+}
+
+/// Whether `value` could be written as a value of kind `kind` (a `valKind` code): a
+/// string if it parses as that kind; any other value always (an integer given to a rule
+/// whose items are strings is a mistake of kind whatever its digits).
+fn could_be(value: &ParamValue, kind: usize) -> bool {
+    let ParamValue::Str(s) = value else {
+        return true;
+    };
+    let s = s.trim();
+    match kind {
+        0 => s.parse::<i64>().is_ok() || s.parse::<u64>().is_ok(),
+        2 => s.parse::<bool>().is_ok(),
+        3 => s.parse::<f64>().is_ok(),
+        _ => false,
     }
 }
 
@@ -203,6 +271,7 @@ impl Check for HotspotCheck {
         let Some(value) = self.value(ctx) else {
             return Verdict::Pass;
         };
+        self.note_kind(value);
         let threshold = self.threshold_of(value);
         let batch = ctx.batch() as u64;
         let now_ns = ctx.now_nanos();

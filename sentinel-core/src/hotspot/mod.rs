@@ -3,9 +3,11 @@
 //!
 //! A [`HotspotRule`] takes one value from each entry: the attachment named `paramKey` if
 //! the entry has it, else the argument at `paramIndex` (negative counts from the end); an
-//! entry without the value skips the rule. Values match by value, not by Rust type
-//! ([`ParamValue`](crate::ParamValue)): `5i32`, `5u64` and the JSON item
-//! `{"valKind": 0, "valStr": "5"}` are one key. Per value:
+//! entry without the value skips the rule. Values match by value and kind, not by Rust
+//! type ([`ParamValue`](crate::ParamValue)): `5i32`, `5u64` and the JSON item
+//! `{"valKind": 0, "valStr": "5"}` are one key, the string `"5"` is another (the `valKind`
+//! codes, and the warning for values of a kind no item has, are described on
+//! [`HotspotRule`]). Per value:
 //!
 //! * QPS + Reject: a token bucket holding `threshold + burstCount` tokens, refilled with
 //!   `threshold` tokens per `durationInSec`; a new value starts full;

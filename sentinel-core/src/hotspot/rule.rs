@@ -21,6 +21,24 @@ go_enum! {
     }
 }
 
+/// The names of the value kinds, by `valKind` code (0 to 3), then the kind of bytes, which
+/// documents cannot write.
+pub(super) const KIND_NAMES: [&str; 5] = ["Int", "String", "Bool", "Float64", "Bytes"];
+
+/// The kind of a value: its `valKind` code, or 4 for bytes.
+pub(super) fn kind_of(value: &ParamValue) -> usize {
+    match value {
+        ParamValue::Int(_) | ParamValue::BigUint(_) => 0,
+        ParamValue::Str(_) => 1,
+        ParamValue::Bool(_) => 2,
+        ParamValue::Float(_) => 3,
+        ParamValue::Bytes(_) => 4,
+    }
+}
+
+/// What the `valKind` codes mean, for error messages.
+const KINDS_EXPECTED: &str = "expected 0 (Int), 1 (String), 2 (Bool) or 3 (Float64)";
+
 /// Default LRU capacity of a concurrency rule.
 pub const DEFAULT_CONCURRENCY_CAPACITY: usize = 4000;
 
@@ -28,6 +46,30 @@ pub const DEFAULT_CONCURRENCY_CAPACITY: usize = 4000;
 pub const MAX_CAPACITY: i64 = 1_000_000;
 
 /// A limit per argument value of one resource.
+///
+/// # Specific items and value kinds
+///
+/// `specificItems` give particular values their own threshold. A value matches an item
+/// only if it has the item's kind as well as its text: the integer 42 and the string
+/// `"42"` are different values. In documents each item names its kind with `valKind`, as
+/// sentinel-golang's integer or by name (any case, with or without a `Kind` prefix):
+///
+/// | `valKind` | Name                 | Matches                                          |
+/// |-----------|----------------------|--------------------------------------------------|
+/// | 0         | `Int`                | integers (`.arg(42)`, any integer type)          |
+/// | 1         | `String`             | strings (`.arg("42")`, request text by default)  |
+/// | 2         | `Bool`               | `true` / `false`                                 |
+/// | 3         | `Float64` (`Float`)  | floating-point numbers                           |
+///
+/// `valStr` is the value written as text; a `valStr` that is not of its kind is an error
+/// naming the item (`specificItems[1].valStr: "abc" is not an Int (valKind 0)`).
+///
+/// Values taken from HTTP requests (path parameters, headers, query values in
+/// sentinel-adapters) are strings unless the argument asks for integers (`Arg::integer`
+/// there): write their items with `valKind: 1`, or make the argument produce integers
+/// for `valKind: 0`. When a value arrives that could be written as an item's kind but is
+/// of another kind (the string `"42"` for items of kind Int), the rule warns once through
+/// `tracing`; such values get the rule's `threshold`.
 ///
 /// ```
 /// use sentinel_core::ParamValue;
@@ -70,7 +112,8 @@ pub struct HotspotRule {
     /// Most values tracked at once (0: `min(20000, 4000 * duration_in_sec)` for QPS, 4000
     /// for concurrency).
     pub params_max_capacity: i64,
-    /// Thresholds for particular values.
+    /// Thresholds for particular values; a value matches only an item of its own kind
+    /// (see [the kinds](HotspotRule#specific-items-and-value-kinds)).
     #[serde(with = "specific_items")]
     pub specific_items: HashMap<ParamValue, i64>,
 }
@@ -178,6 +221,7 @@ mod specific_items {
     use serde::ser::Error as _;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+    use super::{KIND_NAMES, KINDS_EXPECTED};
     use crate::param::ParamValue;
 
     #[derive(Serialize, Deserialize)]
@@ -209,30 +253,36 @@ mod specific_items {
                     "bool" => Ok(2),
                     "float64" | "float" => Ok(3),
                     _ => Err(D::Error::custom(format!(
-                        "specificItems: unknown valKind {n:?}; expected 0 (Int), 1 (String), 2 (Bool) or 3 (Float64)"
+                        "specificItems: unknown valKind {n:?}; {KINDS_EXPECTED}"
                     ))),
                 }
             }
         }
     }
 
-    fn parse(item: &Item) -> Result<ParamValue, String> {
+    /// The value of item `i`; an error names the item, its field and the kind.
+    fn parse(i: usize, item: &Item) -> Result<ParamValue, String> {
         let s = item.val_str.trim();
-        let bad = |what: &str| format!("specificItems: valStr {:?} is not {what}", item.val_str);
+        let bad = || {
+            format!(
+                "specificItems[{i}].valStr: {:?} is not {} {} (valKind {})",
+                item.val_str,
+                if item.val_kind == 0 { "an" } else { "a" },
+                KIND_NAMES[item.val_kind as usize],
+                item.val_kind
+            )
+        };
         Ok(match item.val_kind {
             0 => match s.parse::<i64>() {
                 Ok(i) => ParamValue::Int(i),
-                Err(_) => s
-                    .parse::<u64>()
-                    .map(ParamValue::from)
-                    .map_err(|_| bad("an integer"))?,
+                Err(_) => s.parse::<u64>().map(ParamValue::from).map_err(|_| bad())?,
             },
             1 => ParamValue::from(item.val_str.as_str()),
-            2 => ParamValue::Bool(s.parse().map_err(|_| bad("true or false"))?),
-            3 => ParamValue::Float(s.parse().map_err(|_| bad("a number"))?),
+            2 => ParamValue::Bool(s.parse().map_err(|_| bad())?),
+            3 => ParamValue::Float(s.parse().map_err(|_| bad())?),
             k => {
                 return Err(format!(
-                    "specificItems: unknown valKind {k}; expected 0 (Int), 1 (String), 2 (Bool) or 3 (Float64)"
+                    "specificItems[{i}].valKind: unknown kind {k}; {KINDS_EXPECTED}"
                 ));
             }
         })
@@ -244,7 +294,7 @@ mod specific_items {
         let items = Option::<Vec<Item>>::deserialize(d)?.unwrap_or_default();
         let mut out: HashMap<ParamValue, (usize, i64)> = HashMap::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let value = parse(item).map_err(|e| D::Error::custom(format!("[{i}] {e}")))?;
+            let value = parse(i, item).map_err(D::Error::custom)?;
             if let Some((first, _)) = out.insert(value.clone(), (i, item.threshold)) {
                 return Err(D::Error::custom(format!(
                     "specificItems: items {first} and {i} are both for the value {value} \

@@ -1,6 +1,7 @@
 //! Behaviour tests of hot-parameter rules, driven by a manual clock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{ControlBehavior, HotspotRule, MetricType};
@@ -271,11 +272,140 @@ fn specific_items_round_trip_through_go_json() {
     )
     .unwrap_err()
     .to_string();
-    assert!(bad.contains("valStr \"x\" is not an integer"), "{bad}");
+    assert!(
+        bad.contains(r#"specificItems[0].valStr: "x" is not an Int (valKind 0)"#),
+        "{bad}"
+    );
+    for (item, error) in [
+        (
+            r#"{"valKind": "Bool", "valStr": "yes", "threshold": 1}"#,
+            r#"specificItems[1].valStr: "yes" is not a Bool (valKind 2)"#,
+        ),
+        (
+            r#"{"valKind": 3, "valStr": "1,5", "threshold": 1}"#,
+            r#"specificItems[1].valStr: "1,5" is not a Float64 (valKind 3)"#,
+        ),
+        (
+            r#"{"valKind": 7, "valStr": "1", "threshold": 1}"#,
+            "specificItems[1].valKind: unknown kind 7; expected 0 (Int), 1 (String), 2 (Bool) or 3 (Float64)",
+        ),
+    ] {
+        let doc = format!(
+            r#"{{"resource": "r", "specificItems": [{{"valKind": 1, "valStr": "a", "threshold": 1}}, {item}]}}"#
+        );
+        let bad = serde_json::from_str::<HotspotRule>(&doc)
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains(error), "{bad}");
+    }
     let named: HotspotRule = serde_json::from_str(
         r#"{"resource": "r", "specificItems": [{"valKind": "KindString", "valStr": "vip", "threshold": 3}, {"valKind": "int", "valStr": "7", "threshold": 1}]}"#,
     )
     .unwrap();
     assert_eq!(named.specific_items[&ParamValue::from("vip")], 3);
     assert_eq!(named.specific_items[&ParamValue::from(7)], 1);
+}
+
+/// Runs `f` with a subscriber that keeps every `tracing` event of this thread, one line
+/// each.
+fn logged(f: impl FnOnce()) -> Vec<String> {
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let out = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    out.lines().map(str::to_string).collect()
+}
+
+fn kind_warnings(lines: &[String]) -> Vec<&String> {
+    lines
+        .iter()
+        .filter(|l| l.contains("none of its specificItems has"))
+        .collect()
+}
+
+#[test]
+fn a_string_against_int_items_warns_once_and_gets_the_rule_threshold() {
+    let (clock, s) = instance(vec![HotspotRule {
+        specific_items: [(ParamValue::from(42), 5)].into_iter().collect(),
+        ..qps(2, 0)
+    }]);
+    let lines = logged(|| {
+        assert_eq!(
+            passes(&s, 42, 10),
+            5,
+            "the integer 42 gets its item's threshold"
+        );
+        assert_eq!(passes(&s, "abc", 10), 2);
+    });
+    assert!(
+        kind_warnings(&lines).is_empty(),
+        "integers match the items, and a string that is no integer could match none: {lines:?}"
+    );
+
+    let lines = logged(|| {
+        assert_eq!(
+            passes(&s, "42", 10),
+            2,
+            "the string \"42\" gets the rule's threshold"
+        );
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(passes(&s, "42", 10), 2);
+        assert_eq!(passes(&s, "7", 10), 2);
+    });
+    let warnings = kind_warnings(&lines);
+    assert_eq!(warnings.len(), 1, "once per rule: {lines:?}");
+    let w = warnings[0];
+    for field in [
+        "WARN",
+        "resource=GET /items/{id}",
+        "rule_id=hot-items",
+        "param_index=0",
+        "value=42",
+        "value_kind=\"String\"",
+        "item_kinds=Int",
+    ] {
+        assert!(w.contains(field), "{field} in {w}");
+    }
+}
+
+#[test]
+fn values_of_the_items_kind_or_rules_without_items_never_warn() {
+    let (_, s) = instance(vec![
+        HotspotRule {
+            specific_items: [(ParamValue::from("vip"), 5)].into_iter().collect(),
+            ..qps(2, 0)
+        },
+        HotspotRule {
+            id: "no items".into(),
+            param_index: 1,
+            ..qps(2, 0)
+        },
+    ]);
+    let lines = logged(|| {
+        for v in ["vip", "42", "x"] {
+            drop(s.entry(R).arg(v).arg(42).try_enter());
+        }
+    });
+    assert!(kind_warnings(&lines).is_empty(), "{lines:?}");
+    let lines = logged(|| drop(s.entry(R).arg(42).try_enter()));
+    assert_eq!(
+        kind_warnings(&lines).len(),
+        1,
+        "an integer for string items: {lines:?}"
+    );
 }
