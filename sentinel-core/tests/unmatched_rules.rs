@@ -201,7 +201,7 @@ fn every_rule_of_the_resource_is_listed_in_pipeline_order() {
     assert_eq!(
         listed,
         vec![
-            ("hotspot", 0, "per-item".to_string()),
+            ("hot parameter", 0, "per-item".to_string()),
             ("circuit breaker", 0, String::new())
         ]
     );

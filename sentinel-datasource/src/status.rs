@@ -108,6 +108,23 @@ impl fmt::Display for SourceStatus {
             self.updates_applied,
             self.updates_rejected
         )?;
+        if !self.unmatched_rules.is_empty() {
+            let resources: std::collections::BTreeSet<&str> = self
+                .unmatched_rules
+                .iter()
+                .map(|r| r.resource.as_str())
+                .collect();
+            let resources: Vec<String> = resources
+                .into_iter()
+                .map(|r| format!("`{}`", sentinel_core::text::Clipped(r, 80)))
+                .collect();
+            write!(
+                f,
+                "; {} rules never applied (no entry names {})",
+                self.unmatched_rules.len(),
+                resources.join(", ")
+            )?;
+        }
         let now = SystemTime::now();
         match self.last_success {
             Some(at) => write!(f, "; last success {} ago", seconds(elapsed(at, now)))?,
@@ -170,6 +187,7 @@ mod tests {
                 kind: "flow",
                 rules: 3,
             }],
+            unmatched_rules: Vec::new(),
             updates_applied: 4,
             updates_rejected: 1,
         }
@@ -211,5 +229,27 @@ mod tests {
         let fine = status(Some(100), None);
         assert!(!fine.error_is_current());
         assert!(!fine.to_string().contains("error"), "{fine}");
+        assert!(!fine.to_string().contains("never applied"), "{fine}");
+    }
+
+    #[test]
+    fn rules_that_never_applied_are_named_once_per_resource() {
+        let mut status = status(Some(100), None);
+        let rule = |index: usize, resource: &str| sentinel_core::UnmatchedRule {
+            kind: "flow",
+            index,
+            id: String::new(),
+            resource: resource.into(),
+            since: SystemTime::UNIX_EPOCH,
+        };
+        status.unmatched_rules = vec![rule(0, "POST /order"), rule(1, "POST /order\n")];
+        status.unmatched_rules.push(rule(2, "POST /order"));
+        let text = status.to_string();
+        assert!(
+            text.contains(
+                "; 3 rules never applied (no entry names `POST /order`, `POST /order\\n`)"
+            ),
+            "{text}"
+        );
     }
 }

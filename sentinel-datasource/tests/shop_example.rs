@@ -125,3 +125,32 @@ fn the_shop_example_writes_every_meaningful_field() {
     }
     must_have("system", &["id", "metricType", "triggerCount", "strategy"]);
 }
+
+/// The rules file of the README's production example loads as the README says.
+#[test]
+fn the_readme_rules_file_loads() {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("```yaml\n")
+        .expect("the README shows a rules file")
+        + "```yaml\n".len();
+    let end = start + readme[start..].find("```").expect("the YAML block ends");
+    let sentinel = Sentinel::new();
+    Pipeline::builder(&sentinel)
+        .all_kinds()
+        .build()
+        .apply(&readme.as_bytes()[start..end], Format::Yaml)
+        .unwrap_or_else(|e| panic!("the README's rules file does not load: {e}"));
+    let counts = sentinel.rule_counts();
+    assert_eq!(
+        (counts.flow, counts.hotspot, counts.circuit_breaker),
+        (1, 1, 1)
+    );
+    let hot = &sentinel.hotspot_rules()[0];
+    assert_eq!(hot.metric_type, MetricType::Qps);
+    assert_eq!(hot.specific_items.get(&ParamValue::from(42)), Some(&100));
+    assert_eq!(
+        sentinel.circuit_breaker_rules()[0].strategy,
+        Strategy::ErrorRatio
+    );
+}
