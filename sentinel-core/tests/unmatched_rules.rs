@@ -209,7 +209,7 @@ fn every_rule_of_the_resource_is_listed_in_pipeline_order() {
     let warnings = warnings_about("GET /item");
     assert_eq!(warnings.len(), 1, "one warning per resource: {warnings:?}");
     assert!(
-        warnings[0].contains("rules=hotspot rule 0 (id per-item), circuit breaker rule 0"),
+        warnings[0].contains("rules=hot parameter rule 0 (id per-item), circuit breaker rule 0"),
         "{}",
         warnings[0]
     );

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{capture_events, fixture};
+use common::{capture_events, fixture, listen_everywhere};
 use sentinel_core::Sentinel;
 use std::fs;
 
@@ -12,6 +12,7 @@ use sentinel_datasource::{FileSource, Flow, Format, Pipeline};
 
 #[test]
 fn rejections_and_loads_are_traced() {
+    listen_everywhere();
     let sentinel = Sentinel::new();
     let pipeline = Pipeline::for_kind::<Flow>(&sentinel);
     let (_, events) = capture_events(|| {
@@ -34,6 +35,7 @@ fn rejections_and_loads_are_traced() {
 
 #[test]
 fn the_warning_of_a_plain_start_says_when_no_rules_are_in_force() {
+    listen_everywhere();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flow.yaml");
     let sentinel = Sentinel::new();
@@ -62,6 +64,7 @@ fn the_warning_of_a_plain_start_says_when_no_rules_are_in_force() {
 
 #[test]
 fn each_update_is_one_line_saying_what_changed_per_kind_and_from_where() {
+    listen_everywhere();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rules.yaml");
     fs::write(

@@ -61,9 +61,47 @@ pub fn rules(list: &[(&str, f64)]) -> Vec<(String, f64)> {
     list.iter().map(|(r, t)| (r.to_string(), *t)).collect()
 }
 
+/// Makes every `tracing` call site of the process ask the current subscriber whether it
+/// is enabled, so that a test's thread-local capture sees its events. Without a global
+/// subscriber, a call site first hit on another thread (a source's watcher, another
+/// test) at the moment a capture registers can cache "nobody listens" for good. Call it
+/// first in a test that creates sources before capturing.
+pub fn listen_everywhere() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only if a global subscriber is set already, which then decides.
+        let _ = tracing::subscriber::set_global_default(Silent);
+    });
+}
+
+/// The global subscriber of [`listen_everywhere`]: interested in every call site
+/// ("sometimes", asked per event), recording nothing.
+struct Silent;
+
+impl tracing::Subscriber for Silent {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(1)
+    }
+    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &span::Id) {}
+    fn exit(&self, _: &span::Id) {}
+}
+
 /// Runs `f` with a subscriber that records every `tracing` event on this thread as
 /// `LEVEL field=value ...`.
 pub fn capture_events<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    listen_everywhere();
     let events = Arc::new(Mutex::new(Vec::new()));
     let result = tracing::subscriber::with_default(Capture(events.clone()), f);
     let events = events.lock().unwrap().clone();
