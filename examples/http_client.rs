@@ -15,7 +15,7 @@ use axum::routing::get;
 use sentinel_adapters::{ClientError, SentinelClient, SentinelClientLayer};
 use sentinel_core::Sentinel;
 use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
-use sentinel_examples::{HttpClient, LocalServer, http_client, request};
+use sentinel_examples::{HttpClient, LocalServer, http_client, print_breaker_changes, request};
 use tower::{Layer, ServiceExt};
 
 const SECONDS: u64 = 7;
@@ -65,13 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     }])?;
     let start = Instant::now();
-    sentinel.on_circuit_breaker_state_change(move |change| {
-        let at = start.elapsed().as_secs_f64();
-        println!(
-            "  [{at:5.2} s] breaker {}: {} -> {}",
-            change.resource, change.from, change.to
-        );
-    });
+    print_breaker_changes(&sentinel, start);
     let server = LocalServer::start(inventory(start)).await?;
     let url = server.url("/stock");
     let client = SentinelClientLayer::new(sentinel.clone(), "inventory").layer(http_client());

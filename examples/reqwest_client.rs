@@ -17,7 +17,7 @@ use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use sentinel_adapters::{FixedName, SentinelMiddleware};
 use sentinel_core::Sentinel;
 use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
-use sentinel_examples::LocalServer;
+use sentinel_examples::{LocalServer, print_breaker_changes};
 
 const SECONDS: u64 = 5;
 
@@ -67,13 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     }])?;
     let start = Instant::now();
-    sentinel.on_circuit_breaker_state_change(move |change| {
-        let at = start.elapsed().as_secs_f64();
-        println!(
-            "  [{at:5.2} s] breaker {}: {} -> {}",
-            change.resource, change.from, change.to
-        );
-    });
+    print_breaker_changes(&sentinel, start);
     let server = LocalServer::start(payments(start)).await?;
     let url = server.url("/charges");
     // Loopback only: no proxy from the environment.

@@ -124,6 +124,17 @@ pub fn print_changes(mut line: impl FnMut() -> String) -> ! {
     }
 }
 
+/// Prints every circuit-breaker state change as it happens, with the time since `start`.
+pub fn print_breaker_changes(sentinel: &Sentinel, start: Instant) {
+    sentinel.on_circuit_breaker_state_change(move |change| {
+        let at = start.elapsed().as_secs_f64();
+        println!(
+            "  [{at:5.2} s] breaker {}: {} -> {}",
+            change.resource, change.from, change.to
+        );
+    });
+}
+
 /// The README's Rust blocks, compiled and run as doc tests so that they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
