@@ -51,7 +51,8 @@ pub const UNMATCHED_ROUTE: &str = "(unmatched route)";
 /// one (with the `axum` feature; the layer must sit inside the `Router`, as
 /// `Router::layer` puts it), so `/items/42` and `/items/43` are one resource
 /// `GET /items/{id}` (a layer wrapped around a router from outside sees no `MatchedPath`
-/// and warns once). A request the router saw but matched to no route is the one resource
+/// and warns once, unless the router is hidden behind a boxed service such as
+/// `BoxCloneService`, whose type no longer names it). A request the router saw but matched to no route is the one resource
 /// [`UNMATCHED_ROUTE`] (SEMANTICS §11). A request that went through no axum router (a
 /// plain hyper or tower service) is named by its URI path without the query.
 ///
@@ -189,7 +190,9 @@ pub(crate) fn matched_path<B>(_request: &Request<B>) -> Option<&str> {
 /// `Router` from outside (`SentinelLayer::new(..).layer(router)`, or a `ServiceBuilder`
 /// stack around a router): requests reach it before routing, without a `MatchedPath`, so
 /// they are named by their raw paths (`GET /items/42`) and rules written for routes never
-/// apply. The first such request is warned about, once per layer.
+/// apply. The first such request is warned about, once per layer. A router behind a
+/// type-erased service (`BoxCloneService`, `BoxService`) cannot be recognised and gets no
+/// warning.
 #[derive(Debug, Default)]
 pub(crate) struct RouterOutside {
     warned: AtomicBool,
@@ -223,13 +226,26 @@ impl RouterOutside {
             return;
         }
         RouteName.with_name(request, |name| {
-            tracing::warn!(
-                resource = %sentinel_core::text::Escaped(name),
-                "SentinelLayer guards an axum Router from outside: requests reach it before \
-                 routing, without a MatchedPath, so they are named by their paths (as this \
-                 resource) and rules written for routes (\"GET /items/{{id}}\") never apply; \
-                 apply the layer inside the router: Router::layer or Router::route_layer"
-            );
+            let name = sentinel_core::text::Escaped(name);
+            if name.0 == UNMATCHED_ROUTE {
+                tracing::warn!(
+                    resource = %name,
+                    "SentinelLayer guards an axum Router that sees no MatchedPath (a router \
+                     nested with Router::nest_service, or a fallback service): every request \
+                     is the one resource (unmatched route), and rules written for routes \
+                     (\"GET /items/{{id}}\") never apply; nest with Router::nest and put the \
+                     layer inside the router (Router::layer or Router::route_layer)"
+                );
+            } else {
+                tracing::warn!(
+                    resource = %name,
+                    "SentinelLayer guards an axum Router from outside: requests reach it \
+                     before routing, without a MatchedPath, so they are named by their paths \
+                     (as this resource) and rules written for routes (\"GET /items/{{id}}\") \
+                     never apply; apply the layer inside the router: Router::layer or \
+                     Router::route_layer"
+                );
+            }
         });
     }
 }

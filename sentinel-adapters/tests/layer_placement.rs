@@ -28,7 +28,7 @@ fn placement_warnings(events: &Events) -> Vec<String> {
         .lock()
         .unwrap()
         .iter()
-        .filter(|e| e.contains("guards an axum Router from outside"))
+        .filter(|e| e.contains("SentinelLayer guards an axum Router"))
         .cloned()
         .collect()
 }
@@ -117,4 +117,31 @@ async fn a_layer_that_names_resources_itself_is_not_warned_about_outside_a_route
     server.abort();
     assert_eq!(passed(&sentinel, "/items/1"), Some(1.0));
     assert!(placement_warnings(&events).is_empty());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_layered_router_nested_as_a_service_warns_that_every_request_is_unmatched() {
+    let (_guard, events) = capture_events();
+    let (sentinel, _clock) = manual_sentinel();
+    let app =
+        Router::new().nest_service("/api", SentinelLayer::new(sentinel.clone()).layer(routes()));
+    let server = TestServer::start(app).await;
+    fetch(&client(), &server.url("/api/items/1")).await;
+    assert_eq!(
+        passed(&sentinel, sentinel_adapters::UNMATCHED_ROUTE),
+        Some(1.0)
+    );
+    let warnings = placement_warnings(&events);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("every request is the one resource (unmatched route)")
+            && warnings[0].contains("Router::nest"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        !warnings[0].contains("named by their paths"),
+        "{}",
+        warnings[0]
+    );
 }

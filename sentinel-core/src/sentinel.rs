@@ -108,8 +108,9 @@ impl SentinelBuilder {
     }
 
     /// How long a resource that rules name may go without a single entry, while entries of
-    /// other resources come, before its rules are reported as never applying (default 60 s
-    /// of the instance clock). Past it, the rules are listed by
+    /// other resources come, before its rules are reported as not applied (default 5
+    /// minutes of the instance clock: long enough for most routes and dependencies to be
+    /// called once after a deploy; a resource called more rarely is reported too). Past it, the rules are listed by
     /// [`Sentinel::unmatched_rules`] and a `tracing` warning names the resource, its rules
     /// and the entered resource names closest to it, once. The check runs in the
     /// per-second aggregation, which a load of rules that name resources starts (a
@@ -239,7 +240,7 @@ impl Sentinel {
             stripes: default_stripes(),
             metric_log: None,
             probe_timeout: std::time::Duration::from_secs(60),
-            unmatched_rule_grace: std::time::Duration::from_secs(60),
+            unmatched_rule_grace: std::time::Duration::from_secs(300),
         }
     }
 
@@ -454,7 +455,7 @@ impl Sentinel {
 
     /// The rules that have applied to no entry: no entry has named their resource since
     /// it got its rules, for longer than the grace period
-    /// ([`SentinelBuilder::unmatched_rule_grace`], default 60 s), while entries of other
+    /// ([`SentinelBuilder::unmatched_rule_grace`], default 5 minutes), while entries of other
     /// resources came. Sorted by resource, then in pipeline order (flow, isolation,
     /// hotspot, circuit breaker). Entries count whether admitted or blocked. Without any
     /// traffic nothing is listed: an idle service tells nothing about its names.
@@ -480,7 +481,9 @@ impl Sentinel {
     ///     ..Default::default()
     /// }])?;
     /// drop(sentinel.entry("POST /orders").try_enter());
-    /// clock.advance(Duration::from_secs(60));
+    /// clock.advance(Duration::from_secs(299));
+    /// assert!(sentinel.unmatched_rules().is_empty()); // the grace period: 5 minutes
+    /// clock.advance(Duration::from_secs(1));
     /// let unmatched = sentinel.unmatched_rules();
     /// assert_eq!((unmatched[0].kind, unmatched[0].id.as_str()), ("flow", "order-limit"));
     /// assert_eq!(unmatched[0].resource, "POST /order");

@@ -55,7 +55,7 @@ fn warnings_about(resource: &str) -> Vec<String> {
         .lock()
         .unwrap()
         .iter()
-        .filter(|e| e.starts_with("WARN") && e.contains(&field) && e.contains("never applied"))
+        .filter(|e| e.starts_with("WARN") && e.contains(&field) && e.contains("not applied yet"))
         .cloned()
         .collect()
 }
@@ -63,7 +63,11 @@ fn warnings_about(resource: &str) -> Vec<String> {
 fn instance() -> (ManualClock, Sentinel) {
     warnings_about(""); // installs the subscriber before anything is logged
     let clock = ManualClock::new();
-    (clock.clone(), Sentinel::builder().clock(clock).build())
+    let sentinel = Sentinel::builder()
+        .clock(clock.clone())
+        .unmatched_rule_grace(secs(60))
+        .build();
+    (clock, sentinel)
 }
 
 fn flow(id: &str, resource: &str) -> FlowRule {

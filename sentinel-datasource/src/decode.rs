@@ -28,19 +28,24 @@ pub(crate) fn decode_rules<K: RuleKind>(
     first_index: usize,
 ) -> Result<Vec<K::Rule>, RuleProblems> {
     let mut rules = Vec::with_capacity(values.len());
+    // Every problem in rule order. Rules that decode but are invalid are reported here only
+    // when some rule does not decode (otherwise the whole list is validated later), so one
+    // report names them all.
     let mut problems = RuleProblems::default();
-    // Rules that decode but are invalid: reported with the others when some rule does not
-    // decode (otherwise the whole list is validated later), so one report names them all.
-    let mut invalid = Vec::new();
+    // Whether some rule did not decode or convert: only then are the problems reported here.
+    let mut refused = false;
     for (index, value) in (first_index..).zip(values) {
         match decode_rule::<K>(index, &value, unknown_fields) {
             Ok(mut rule) => {
-                if from_crd {
-                    K::from_crd(&mut rule);
-                }
-                if let Err(e) = K::validate(&rule) {
+                let converted = if from_crd {
+                    K::from_crd(&mut rule)
+                } else {
+                    Ok(())
+                };
+                refused |= converted.is_err();
+                if let Err(e) = converted.and_then(|()| K::validate(&rule)) {
                     let (id, resource) = (K::id(&rule), K::resource(&rule));
-                    invalid.push(RuleProblem::new(
+                    problems.push(RuleProblem::new(
                         K::NAME,
                         index,
                         id,
@@ -51,14 +56,13 @@ pub(crate) fn decode_rules<K: RuleKind>(
                 }
                 rules.push(rule);
             }
-            Err(p) => problems.extend(p),
+            Err(p) => {
+                refused = true;
+                problems.extend(p);
+            }
         }
     }
-    if problems.is_empty() {
-        return Ok(rules);
-    }
-    invalid.into_iter().for_each(|p| problems.push(p));
-    Err(problems)
+    if refused { Err(problems) } else { Ok(rules) }
 }
 
 fn decode_rule<K: RuleKind>(
@@ -181,7 +185,8 @@ mod tests {
             .iter()
             .map(|p| (p.index, p.field.as_str()))
             .collect();
-        assert_eq!(fields, [(1, "threshold"), (0, "threshold")], "{problems:?}");
+        // In rule order.
+        assert_eq!(fields, [(0, "threshold"), (1, "threshold")], "{problems:?}");
     }
 
     #[test]

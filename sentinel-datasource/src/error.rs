@@ -238,9 +238,12 @@ pub enum UpdateError {
         limit: u64,
     },
     /// The content is empty (zero bytes, only whitespace or comments, or `null`): most
-    /// likely a file caught half-written. Write an explicit empty list (`[]`) to clear.
+    /// likely a file caught half-written. Write an explicit empty list (`[]`) to clear the
+    /// rules of a one-kind source, an empty list per section (`flow: []`) for a multi-kind
+    /// one.
     #[error(
-        "the document is empty (a file caught half-written?); write an explicit `[]` to clear the rules"
+        "the document is empty (a file caught half-written?); to clear the rules write `[]` \
+         (a source of several kinds: an empty list per section, `flow: []`)"
     )]
     Empty,
     /// The content is not valid JSON or YAML.
@@ -334,11 +337,11 @@ impl UpdateError {
     /// assert_eq!(error.to_string().lines().count(), 3);
     /// assert_eq!(
     ///     error.one_line().to_string(),
-    ///     "2 problems with the rules; the rules in force are unchanged: flow rule #1 on \
-    ///      resource \"b\": field `threshold` is required; write it, even as 0 (left out it \
-    ///      would be 0, which blocks or disables the rule: is the document cut short?); flow \
-    ///      rule #0 on resource \"a\": field `threshold` must be a number from 0 to \
-    ///      1000000000000, got -1"
+    ///     "2 problems with the rules; the rules in force are unchanged: flow rule #0 on \
+    ///      resource \"a\": field `threshold` must be a number from 0 to 1000000000000, got \
+    ///      -1; flow rule #1 on resource \"b\": field `threshold` is required; write it, even \
+    ///      as 0 (left out it would be 0, which blocks or disables the rule: is the document \
+    ///      cut short?)"
     /// );
     /// ```
     pub fn one_line(&self) -> OneLine<'_> {

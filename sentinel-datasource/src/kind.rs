@@ -111,8 +111,14 @@ pub trait RuleKind: Send + Sync + 'static {
     }
     /// Converts a rule read from a Kubernetes custom resource, where some thresholds are
     /// integer percentages, to the rule's own units. The default changes nothing.
-    fn from_crd(rule: &mut Self::Rule) {
+    ///
+    /// # Errors
+    ///
+    /// A percentage that is not a whole number from 0 (a ratio written in the rule's own
+    /// units, `0.5` for 50 %, would silently mean 0.5 %).
+    fn from_crd(rule: &mut Self::Rule) -> Result<(), FieldError> {
         let _ = rule;
+        Ok(())
     }
 }
 
@@ -253,10 +259,11 @@ impl RuleKind for CircuitBreaker {
     fn name_enums(rule: &CircuitBreakerRule, fields: &mut Map<String, Value>) {
         write_names(fields, [("strategy", rule.strategy.name())]);
     }
-    fn from_crd(rule: &mut CircuitBreakerRule) {
+    fn from_crd(rule: &mut CircuitBreakerRule) -> Result<(), FieldError> {
         if rule.strategy != Strategy::ErrorCount {
-            rule.threshold /= 100.0;
+            rule.threshold = percentage("threshold", rule.threshold, Some(100.0))?;
         }
+        Ok(())
     }
 }
 
@@ -363,14 +370,31 @@ impl RuleKind for System {
         ];
         write_names(fields, names);
     }
-    fn from_crd(rule: &mut SystemRule) {
-        if matches!(
-            rule.metric_type,
-            SystemMetric::Load | SystemMetric::CpuUsage
-        ) {
-            rule.trigger_count /= 100.0;
-        }
+    fn from_crd(rule: &mut SystemRule) -> Result<(), FieldError> {
+        let most = match rule.metric_type {
+            SystemMetric::Load => None,
+            SystemMetric::CpuUsage => Some(100.0),
+            _ => return Ok(()),
+        };
+        rule.trigger_count = percentage("triggerCount", rule.trigger_count, most)?;
+        Ok(())
     }
+}
+
+/// A custom resource's integer percentage (`50`) as a ratio (`0.5`).
+fn percentage(field: &'static str, percent: f64, most: Option<f64>) -> Result<f64, FieldError> {
+    let whole = percent.fract() == 0.0 && percent >= 0.0;
+    if !whole || most.is_some_and(|most| percent > most) {
+        let range = most.map_or("0 or more".to_string(), |m| format!("0 to {m}"));
+        return Err(FieldError::new(
+            field,
+            format!(
+                "{percent} is not a percentage: custom resources write this field as a whole \
+                 percent, {range} (50 for a ratio of 0.5)"
+            ),
+        ));
+    }
+    Ok(percent / 100.0)
 }
 
 /// `one of A (0), B (1)`: the names and sentinel-golang's integers of an enum's values.

@@ -87,8 +87,8 @@ impl fmt::Display for SourceStatus {
     /// success and last error with their times (how long ago, and the error's against the
     /// success), the error on one line:
     ///
-    /// `flow rules from rules/flow.yaml: 3 rules in force (flow 3); 4 updates applied, 1
-    /// rejected; last success 12.0 s ago; last error 3.1 s after the last success
+    /// `flow rules from rules/flow.yaml: rules in force 3 (flow 3); updates applied 4,
+    /// rejected 1; last success 12.0 s ago; last error 3.1 s after the last success
     /// (current): not valid YAML: ...`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.label)?;
@@ -102,7 +102,7 @@ impl fmt::Display for SourceStatus {
             .collect();
         write!(
             f,
-            ": {} rules in force ({}); {} updates applied, {} rejected",
+            ": rules in force {} ({}); updates applied {}, rejected {}",
             self.total_rules(),
             counts.join(", "),
             self.updates_applied,
@@ -120,7 +120,7 @@ impl fmt::Display for SourceStatus {
                 .collect();
             write!(
                 f,
-                "; {} rules never applied (no entry names {})",
+                "; rules not applied yet {} (no entry has named {})",
                 self.unmatched_rules.len(),
                 resources.join(", ")
             )?;
@@ -200,15 +200,16 @@ mod tests {
         let text = newer.to_string();
         assert!(
             text.starts_with(
-                "flow rules from rules/flow.yaml: 3 rules in force (flow 3); 4 updates applied, \
-                 1 rejected; last success "
+                "flow rules from rules/flow.yaml: rules in force 3 (flow 3); updates applied 4, \
+                 rejected 1; last success "
             ),
             "{text}"
         );
         assert!(
             text.ends_with(
                 " ago; last error 3.0 s after the last success (current): the document is empty \
-                 (a file caught half-written?); write an explicit `[]` to clear the rules"
+                 (a file caught half-written?); to clear the rules write `[]` (a source of \
+                 several kinds: an empty list per section, `flow: []`)"
             ),
             "{text}"
         );
@@ -229,7 +230,7 @@ mod tests {
         let fine = status(Some(100), None);
         assert!(!fine.error_is_current());
         assert!(!fine.to_string().contains("error"), "{fine}");
-        assert!(!fine.to_string().contains("never applied"), "{fine}");
+        assert!(!fine.to_string().contains("not applied yet"), "{fine}");
     }
 
     #[test]
@@ -247,7 +248,7 @@ mod tests {
         let text = status.to_string();
         assert!(
             text.contains(
-                "; 3 rules never applied (no entry names `POST /order`, `POST /order\\n`)"
+                "; rules not applied yet 3 (no entry has named `POST /order`, `POST /order\\n`)"
             ),
             "{text}"
         );

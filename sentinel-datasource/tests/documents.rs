@@ -586,3 +586,119 @@ fn a_custom_resource_must_write_the_fields_a_document_must() {
         "{err}"
     );
 }
+
+/// A custom resource writes ratios as whole percentages; a ratio in the rule's own units
+/// (`0.5`) would mean 0.5 % and is refused, naming the field, whatever the source.
+#[test]
+fn custom_resource_percentages_must_be_whole_percents() {
+    let cr = |kind: &str, rule: &str| {
+        format!(
+            "apiVersion: datasource.sentinel.io/v1alpha1\nkind: {kind}\nmetadata: {{name: x}}\n\
+             spec:\n  rules:\n  - {rule}\n"
+        )
+    };
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::builder(&sentinel).all_kinds().build();
+    for (doc, kind, field) in [
+        (
+            cr(
+                "CircuitBreakerRules",
+                "{resource: pay, strategy: ErrorRatio, retryTimeoutMs: 1000, threshold: 0.5}",
+            ),
+            "circuit breaker",
+            "threshold",
+        ),
+        (
+            cr(
+                "CircuitBreakerRules",
+                "{resource: pay, strategy: ErrorRatio, retryTimeoutMs: 1000, threshold: 150}",
+            ),
+            "circuit breaker",
+            "threshold",
+        ),
+        (
+            cr("SystemRules", "{metricType: Load, triggerCount: 0.8}"),
+            "system",
+            "triggerCount",
+        ),
+        (
+            cr("SystemRules", "{metricType: CpuUsage, triggerCount: 180}"),
+            "system",
+            "triggerCount",
+        ),
+    ] {
+        let err = pipeline.apply(doc.as_bytes(), Format::Yaml).unwrap_err();
+        let problems = err.problems();
+        assert_eq!(problems.len(), 1, "{err}");
+        assert_eq!(
+            (problems[0].kind, problems[0].field.as_str()),
+            (kind, field)
+        );
+        assert!(problems[0].reason.contains("whole"), "{err}");
+    }
+    assert!(sentinel.circuit_breaker_rules().is_empty());
+    assert!(sentinel.system_rules().is_empty());
+
+    pipeline
+        .apply(
+            cr(
+                "CircuitBreakerRules",
+                "{resource: pay, strategy: ErrorRatio, retryTimeoutMs: 1000, threshold: 50}",
+            )
+            .as_bytes(),
+            Format::Yaml,
+        )
+        .unwrap();
+    assert_eq!(sentinel.circuit_breaker_rules()[0].threshold, 0.5);
+}
+
+/// Errors inside `specificItems` name the item once, by its place; problems are listed in
+/// rule order.
+#[test]
+fn specific_item_errors_name_their_place_once_and_problems_keep_rule_order() {
+    let sentinel = Sentinel::new();
+    let pipeline = Pipeline::for_kind::<Hotspot>(&sentinel);
+    let err = pipeline
+        .apply(
+            b"- {resource: a, metricType: QPS, threshold: 5}\n\
+              - {resource: b, metricType: QPS, threshold: -1}\n\
+              - {resource: c, metricType: QPS, threshold: 5, specificItems: [{valKind: Int, valStr: abc, threshold: 1}]}\n\
+              - {resource: d, metricType: QPS, threshold: 5, specificItems: [{valKind: 1, valStr: x, threshold: 1}, {valKind: 9, valStr: '1', threshold: 1}]}\n",
+            Format::Yaml,
+        )
+        .unwrap_err();
+    let listed: Vec<(usize, &str)> = err
+        .problems()
+        .iter()
+        .map(|p| (p.index, p.field.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (1, "threshold"),
+            (2, "specificItems[0]"),
+            (3, "specificItems[1]")
+        ],
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(r#"field `specificItems[0]` valStr "abc" is not an Int (valKind 0)"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("field `specificItems[1]` unknown valKind 9; expected 0 (Int)"),
+        "{text}"
+    );
+    // A whole number may be written without quotes.
+    pipeline
+        .apply(
+            b"- {resource: c, metricType: QPS, threshold: 5, specificItems: [{valKind: Int, valStr: 42, threshold: 1}]}\n",
+            Format::Yaml,
+        )
+        .unwrap();
+    assert_eq!(
+        sentinel.hotspot_rules()[0].specific_items[&ParamValue::from(42)],
+        1
+    );
+}

@@ -124,7 +124,7 @@ fn each_update_is_one_line_saying_what_changed_per_kind_and_from_where() {
     assert!(!warning.contains('\n'), "{warning}");
     assert!(
         warning
-            .contains("2 problems with the rules; the rules in force are unchanged: flow rule #1"),
+            .contains("2 problems with the rules; the rules in force are unchanged: flow rule #0"),
         "{warning}"
     );
     assert!(

@@ -26,7 +26,7 @@ fn the_status_lists_rules_of_its_kinds_whose_resource_no_entry_names() {
 
     drop(sentinel.entry("POST /orders").try_enter());
     drop(sentinel.entry("GET /items/{id}").try_enter());
-    clock.advance(Duration::from_secs(60));
+    clock.advance(Duration::from_secs(300)); // the default grace period
     let unmatched = flow.status().unmatched_rules;
     let listed: Vec<(&str, &str, &str)> = unmatched
         .iter()

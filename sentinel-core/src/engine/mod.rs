@@ -171,7 +171,7 @@ impl Engine {
             .ruled_resources()
             .filter_map(|name| self.registry.lookup(name));
         self.watch.lock().sync(now_ns, ruled);
-        tracing::info!(kind, rules = count, "rules loaded");
+        tracing::debug!(kind, rules = count, "rules loaded");
         Ok(())
     }
 
@@ -269,9 +269,11 @@ impl Engine {
                 rules = %rules.join(", "),
                 without_entries_s = now_ns.saturating_sub(u.since_ns) / 1_000_000_000,
                 closest_entered = %closest.join(", "),
-                "rules that never applied: no entry has named their resource since they were \
-                 loaded, while other resources had entries; check the resource name (closest \
-                 entered names in closest_entered) and where the middleware names resources"
+                "rules not applied yet: no entry has named their resource since they were \
+                 loaded, while other resources had entries; if the resource is called rarely \
+                 (a dependency of one route), this is expected; otherwise check its name \
+                 (closest entered names in closest_entered) and where the middleware names \
+                 resources"
             );
         }
     }

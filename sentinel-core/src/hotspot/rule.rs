@@ -92,7 +92,10 @@ pub struct HotspotRule {
     pub id: String,
     /// The guarded resource.
     pub resource: String,
-    /// QPS or concurrency.
+    /// QPS or concurrency. The default, as in sentinel-golang, is
+    /// [`MetricType::Concurrency`]: a rule built with `..Default::default()` limits values
+    /// in flight, not a rate, so write the metric out (documents must: a document without
+    /// `metricType` is refused).
     pub metric_type: MetricType,
     /// QPS only: reject over the threshold, or pace.
     pub control_behavior: ControlBehavior,
@@ -224,13 +227,35 @@ mod specific_items {
     use super::{KIND_NAMES, KINDS_EXPECTED};
     use crate::param::ParamValue;
 
+    /// An item as written.
     #[derive(Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Item {
         #[serde(deserialize_with = "val_kind")]
         val_kind: i64,
+        #[serde(deserialize_with = "val_str")]
         val_str: String,
         threshold: i64,
+    }
+
+    /// An item read, its value parsed: an error is reported at the item's place
+    /// (`specificItems[1]`).
+    #[derive(Deserialize)]
+    #[serde(try_from = "Item")]
+    struct Parsed {
+        value: ParamValue,
+        item: Item,
+    }
+
+    impl TryFrom<Item> for Parsed {
+        type Error = String;
+
+        fn try_from(item: Item) -> Result<Self, String> {
+            Ok(Parsed {
+                value: parse(&item)?,
+                item,
+            })
+        }
     }
 
     /// `valKind` as Go's integer or as a name (`Int`, `String`, `Bool`, `Float64`, also
@@ -253,19 +278,41 @@ mod specific_items {
                     "bool" => Ok(2),
                     "float64" | "float" => Ok(3),
                     _ => Err(D::Error::custom(format!(
-                        "specificItems: unknown valKind {n:?}; {KINDS_EXPECTED}"
+                        "unknown valKind {n:?}; {KINDS_EXPECTED}"
                     ))),
                 }
             }
         }
     }
 
-    /// The value of item `i`; an error names the item, its field and the kind.
-    fn parse(i: usize, item: &Item) -> Result<ParamValue, String> {
+    /// `valStr` as a string, or a whole number written without quotes (`valStr: 42` in
+    /// YAML), taken as its digits.
+    fn val_str<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = String;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the value as a string (\"42\", \"vip\", \"true\")")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+        }
+        d.deserialize_any(Text)
+    }
+
+    /// The value of an item; an error names the field and the kind.
+    fn parse(item: &Item) -> Result<ParamValue, String> {
         let s = item.val_str.trim();
         let bad = || {
             format!(
-                "specificItems[{i}].valStr: {:?} is not {} {} (valKind {})",
+                "valStr {:?} is not {} {} (valKind {})",
                 item.val_str,
                 if item.val_kind == 0 { "an" } else { "a" },
                 KIND_NAMES[item.val_kind as usize],
@@ -280,24 +327,19 @@ mod specific_items {
             1 => ParamValue::from(item.val_str.as_str()),
             2 => ParamValue::Bool(s.parse().map_err(|_| bad())?),
             3 => ParamValue::Float(s.parse().map_err(|_| bad())?),
-            k => {
-                return Err(format!(
-                    "specificItems[{i}].valKind: unknown kind {k}; {KINDS_EXPECTED}"
-                ));
-            }
+            k => return Err(format!("unknown valKind {k}; {KINDS_EXPECTED}")),
         })
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<HashMap<ParamValue, i64>, D::Error> {
-        let items = Option::<Vec<Item>>::deserialize(d)?.unwrap_or_default();
+        let items = Option::<Vec<Parsed>>::deserialize(d)?.unwrap_or_default();
         let mut out: HashMap<ParamValue, (usize, i64)> = HashMap::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let value = parse(i, item).map_err(D::Error::custom)?;
+        for (i, Parsed { value, item }) in items.into_iter().enumerate() {
             if let Some((first, _)) = out.insert(value.clone(), (i, item.threshold)) {
                 return Err(D::Error::custom(format!(
-                    "specificItems: items {first} and {i} are both for the value {value} \
+                    "items {first} and {i} are both for the value {value} \
                      (valKind {}, valStr {:?}); give each value one threshold",
                     item.val_kind, item.val_str
                 )));

@@ -273,21 +273,21 @@ fn specific_items_round_trip_through_go_json() {
     .unwrap_err()
     .to_string();
     assert!(
-        bad.contains(r#"specificItems[0].valStr: "x" is not an Int (valKind 0)"#),
+        bad.contains(r#"valStr "x" is not an Int (valKind 0)"#),
         "{bad}"
     );
     for (item, error) in [
         (
             r#"{"valKind": "Bool", "valStr": "yes", "threshold": 1}"#,
-            r#"specificItems[1].valStr: "yes" is not a Bool (valKind 2)"#,
+            r#"valStr "yes" is not a Bool (valKind 2)"#,
         ),
         (
             r#"{"valKind": 3, "valStr": "1,5", "threshold": 1}"#,
-            r#"specificItems[1].valStr: "1,5" is not a Float64 (valKind 3)"#,
+            r#"valStr "1,5" is not a Float64 (valKind 3)"#,
         ),
         (
             r#"{"valKind": 7, "valStr": "1", "threshold": 1}"#,
-            "specificItems[1].valKind: unknown kind 7; expected 0 (Int), 1 (String), 2 (Bool) or 3 (Float64)",
+            "unknown valKind 7; expected 0 (Int), 1 (String), 2 (Bool) or 3 (Float64)",
         ),
     ] {
         let doc = format!(
@@ -304,6 +304,18 @@ fn specific_items_round_trip_through_go_json() {
     .unwrap();
     assert_eq!(named.specific_items[&ParamValue::from("vip")], 3);
     assert_eq!(named.specific_items[&ParamValue::from(7)], 1);
+    // A whole number without quotes is its digits; other unquoted values are refused.
+    let bare: HotspotRule = serde_json::from_str(
+        r#"{"resource": "r", "specificItems": [{"valKind": 0, "valStr": 42, "threshold": 3}]}"#,
+    )
+    .unwrap();
+    assert_eq!(bare.specific_items[&ParamValue::from(42)], 3);
+    let bad = serde_json::from_str::<HotspotRule>(
+        r#"{"resource": "r", "specificItems": [{"valKind": 2, "valStr": true, "threshold": 3}]}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(bad.contains("expected the value as a string"), "{bad}");
 }
 
 /// Runs `f` with a subscriber that keeps every `tracing` event of this thread, one line

@@ -49,7 +49,9 @@ pub struct SystemRule {
     /// Optional identifier, shown in block errors and logs.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub id: String,
-    /// The metric watched.
+    /// The metric watched. The default, as in sentinel-golang, is [`SystemMetric::Load`]:
+    /// a rule built with `..Default::default()` watches the load average, so write the
+    /// metric out (documents must: a document without `metricType` is refused).
     pub metric_type: SystemMetric,
     /// The trigger: load, milliseconds, entries, entries per second, or a CPU ratio.
     pub trigger_count: f64,
