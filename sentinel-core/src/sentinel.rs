@@ -7,6 +7,7 @@ use crate::circuit_breaker::{
     CircuitBreakerKind, CircuitBreakerRule, State, StateChange, StateListener,
 };
 use crate::clock::{Clock, RealClock};
+use crate::cluster::{ClusterBackend, ClusterHub};
 pub use crate::engine::OVERFLOW_RESOURCE;
 use crate::engine::admission::NodeKey;
 use crate::engine::{Aggregator, Engine, Settings, Totals};
@@ -74,9 +75,18 @@ pub struct SentinelBuilder {
     stripes: usize,
     metric_log: Option<MetricLogConfig>,
     probe_timeout: std::time::Duration,
+    cluster: Option<Arc<dyn ClusterBackend>>,
 }
 
 impl SentinelBuilder {
+    /// Shares the limits of cluster flow rules (`clusterMode: true`) through `backend`
+    /// (see [`cluster`](crate::cluster)); without one, cluster rules limit each instance
+    /// alone at their fallback threshold.
+    pub fn cluster_backend(mut self, backend: impl ClusterBackend) -> Self {
+        self.cluster = Some(Arc::new(backend));
+        self
+    }
+
     /// Writes Sentinel's metric log (one line per resource per second, rolled by day and
     /// size) with a background thread; off unless set.
     pub fn metric_log(mut self, config: MetricLogConfig) -> Self {
@@ -141,6 +151,9 @@ impl SentinelBuilder {
         if with_log {
             Aggregator::ensure_background(&sentinel.engine);
         }
+        if let Some(backend) = self.cluster {
+            ClusterHub::attach(&sentinel.engine.cluster, backend);
+        }
         sentinel
     }
 }
@@ -153,6 +166,7 @@ impl std::fmt::Debug for SentinelBuilder {
             .field("stripes", &self.stripes)
             .field("metric_log", &self.metric_log)
             .field("probe_timeout", &self.probe_timeout)
+            .field("cluster", &self.cluster)
             .finish_non_exhaustive()
     }
 }
@@ -222,7 +236,15 @@ impl Sentinel {
             stripes: default_stripes(),
             metric_log: None,
             probe_timeout: std::time::Duration::from_secs(60),
+            cluster: None,
         }
+    }
+
+    /// Attaches a cluster backend (replacing any other); see
+    /// [`SentinelBuilder::cluster_backend`]. The leases of cluster rules in force take the
+    /// backend's state at once.
+    pub fn attach_cluster(&self, backend: impl ClusterBackend) {
+        ClusterHub::attach(&self.engine.cluster, Arc::new(backend));
     }
 
     /// Starts an entry on `resource`.

@@ -25,6 +25,7 @@ pub(crate) use rule_sets::{KindSlot, RuleSets};
 
 use crate::circuit_breaker::{BreakerShared, EventHub};
 use crate::clock::Clock;
+use crate::cluster::ClusterHub;
 use crate::metric_log::MetricLogConfig;
 use crate::pipeline::{BuildEnv, Check, KindBuilder};
 use crate::rules::{FieldError, InvalidRule, Rule, RuleSetError};
@@ -54,6 +55,8 @@ pub(crate) struct Engine {
     /// Whether blocks are counted by type for the life of each node (exporters ask).
     pub count_block_types: AtomicBool,
     pub aggregator: Aggregator,
+    /// The leases of cluster rules, and the backend that fills them.
+    pub cluster: Arc<ClusterHub>,
     rules: Mutex<RuleSets>,
 }
 
@@ -73,6 +76,7 @@ impl Engine {
             breaker_events,
             count_block_types: AtomicBool::new(false),
             aggregator: Aggregator::new(settings.metric_log),
+            cluster: Arc::default(),
             rules: Mutex::new(RuleSets::new(breakers)),
         }
     }
@@ -130,6 +134,7 @@ impl Engine {
                 registry: &self.registry,
                 sets: &sets,
             },
+            cluster: &self.cluster,
         };
         let new_set = K::slot(&sets).rebuild(rules, &env);
         let slot = K::slot_mut(&mut sets);
