@@ -259,6 +259,11 @@ impl ClusterLease {
         self.demand.swap(0, AcqRel)
     }
 
+    /// The entries that asked since the last [`ClusterLease::take_demand`], left counted.
+    pub fn pending_demand(&self) -> u64 {
+        self.demand.load(Acquire)
+    }
+
     /// The entries the local fallback admitted since the last call.
     pub fn take_fallback_admissions(&self) -> u64 {
         self.fallback_passed.swap(0, AcqRel)

@@ -111,7 +111,10 @@ fn validation_names_the_cluster_field_at_fault() {
         }),
         "clusterConfig"
     );
-    assert_eq!(field(cluster_rule("r", 10.0, global(" "))), "clusterConfig.flowId");
+    assert_eq!(
+        field(cluster_rule("r", 10.0, global(" "))),
+        "clusterConfig.flowId"
+    );
     assert_eq!(
         field(FlowRule {
             control_behavior: ControlBehavior::Throttling,
@@ -177,7 +180,11 @@ fn without_a_backend_a_cluster_rule_limits_locally_at_its_fallback_threshold() {
     ])
     .unwrap();
     assert_eq!(admitted(&s, "a", 50), 5);
-    assert_eq!(admitted(&s, "b", 50), 7, "Global without live instances: the threshold");
+    assert_eq!(
+        admitted(&s, "b", 50),
+        7,
+        "Global without live instances: the threshold"
+    );
     let e = s.entry("a").try_enter().unwrap_err();
     assert_eq!(e.block_type(), BlockType::Flow);
     assert!(e.retry_after().is_some());
@@ -234,7 +241,11 @@ fn a_degraded_lease_limits_at_the_fallback_share_or_passes_when_told_to() {
     assert_eq!(admitted(&s, "r", 10), 0);
     let open = backend.lease("open");
     open.set_state(LeaseState::Degraded);
-    assert_eq!(admitted(&s, "o", 500), 500, "fallbackToLocalWhenFail: false passes");
+    assert_eq!(
+        admitted(&s, "o", 500),
+        500,
+        "fallbackToLocalWhenFail: false passes"
+    );
 }
 
 #[test]

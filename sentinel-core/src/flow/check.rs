@@ -46,7 +46,10 @@ enum Behavior {
         lease: Arc<ClusterLease>,
         window: Arc<PassWindow>,
     },
-    Throttling { last: AtomicU64, max_wait_ns: u64 },
+    Throttling {
+        last: AtomicU64,
+        max_wait_ns: u64,
+    },
 }
 
 /// The compiled form of one flow rule, with its state.
@@ -89,8 +92,7 @@ impl FlowCheck {
                 }
             }
         };
-        let window = window
-            .unwrap_or_else(|| Arc::new(PassWindow::for_interval(interval_ms)));
+        let window = window.unwrap_or_else(|| Arc::new(PassWindow::for_interval(interval_ms)));
         let behavior = match (rule.control_behavior, history, rule.cluster_spec()) {
             (ControlBehavior::Reject, None, Some(spec)) => Behavior::Cluster {
                 lease: env.cluster.lease(spec),

@@ -335,7 +335,10 @@ impl FlowRule {
             d.push_str(&format!(" of {}", self.ref_resource));
         }
         if let Some(c) = self.cluster_config.as_ref().filter(|_| self.cluster_mode) {
-            d.push_str(&format!(" ({} cluster flow {})", c.threshold_type, c.flow_id));
+            d.push_str(&format!(
+                " ({} cluster flow {})",
+                c.threshold_type, c.flow_id
+            ));
         }
         d
     }
