@@ -192,6 +192,7 @@ impl RedisBackendBuilder {
                 runtime: self.runtime,
                 health: AtomicU8::new(Health::Degraded as u8),
                 stopped: AtomicBool::new(false),
+                task_started: AtomicBool::new(false),
                 wake: tokio::sync::Notify::new(),
                 leases: Mutex::new(None),
                 status: Mutex::new(StatusBook::default()),
@@ -231,7 +232,8 @@ struct Config {
 /// A [`ClusterBackend`] keeping cluster rules' shared buckets in Redis.
 ///
 /// Cheap to clone (clones share one backend). Attach it to one
-/// [`Sentinel`](sentinel_core::Sentinel); see the [crate docs](crate) for the model.
+/// [`Sentinel`](sentinel_core::Sentinel) (attached again, it serves the last instance it
+/// was attached to); see the [crate docs](crate) for the model.
 #[derive(Clone)]
 pub struct RedisBackend {
     inner: Arc<Inner>,
@@ -252,6 +254,7 @@ struct Inner {
     runtime: Option<tokio::runtime::Handle>,
     health: AtomicU8,
     stopped: AtomicBool,
+    task_started: AtomicBool,
     wake: tokio::sync::Notify,
     leases: Mutex<Option<ClusterLeases>>,
     status: Mutex<StatusBook>,
@@ -386,7 +389,8 @@ impl RedisBackend {
 impl ClusterBackend for RedisBackend {
     fn attach(&self, leases: ClusterLeases) {
         *self.inner.leases.lock() = Some(leases);
-        if self.inner.config.manual_refill {
+        // One task per backend: attached again, it refills the new instance's leases.
+        if self.inner.config.manual_refill || self.inner.task_started.swap(true, Ordering::AcqRel) {
             return;
         }
         let inner = self.inner.clone();
@@ -445,6 +449,19 @@ impl Inner {
             lease.set_state(state);
         }
         if before != health as u8 {
+            if health == Health::Degraded {
+                for lease in leases.iter().filter(|l| {
+                    let spec = l.spec();
+                    spec.threshold_type == sentinel_core::cluster::ThresholdType::Global
+                        && spec.fallback_threshold.is_none()
+                        && l.live_instances() == 0
+                }) {
+                    tracing::warn!(
+                        flow_id = lease.flow_id(),
+                        "sentinel-cluster: no live instances were ever seen, so this instance falls back to the whole global threshold"
+                    );
+                }
+            }
             match (health, error) {
                 (Health::Degraded, Some(e)) => tracing::warn!(
                     instance = %self.config.instance_id,

@@ -86,18 +86,23 @@
 //! [`RedisBackend::status`] reports health, the last error, live instances, lease calls
 //! per second, Redis latency and counters (errors, tokens granted, fallback
 //! admissions). State changes are logged at warn/info, failed calls and fallback
-//! admissions at debug, leases at trace (`tracing`). There is no Prometheus collector
-//! here: sentinel-core's collector has no hook for extra metrics yet, so export
-//! [`Status`] yourself.
+//! admissions at debug, leases at trace (`tracing`). With the feature `prometheus`,
+//! `ClusterCollector` exports the same figures into the `prometheus-client` registry that
+//! holds sentinel-core's `SentinelCollector` (sentinel-core's own `/metrics` listener
+//! serves only its collector).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
 
 mod backend;
+#[cfg(feature = "prometheus")]
+mod metrics;
 mod scripts;
 
 pub use backend::{
     ClusterError, FAILURES_TO_DEGRADE, FIRST_PROBE_BACKOFF, HEARTBEAT_EVERY, Health, LIVE_WINDOW,
     MAX_PROBE_BACKOFF, RedisBackend, RedisBackendBuilder, Status,
 };
+#[cfg(feature = "prometheus")]
+pub use metrics::ClusterCollector;
 pub use scripts::Grant;
