@@ -39,6 +39,9 @@ pub enum ClusterError {
     /// Redis did not answer within the request timeout.
     #[error("Redis did not answer within {0:?}")]
     Timeout(Duration),
+    /// A rate that is not a positive number.
+    #[error("the rate must be a positive number of tokens per second, got {0}")]
+    Rate(f64),
     /// The backend's own runtime thread could not start.
     #[error("could not start the refill thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -357,7 +360,8 @@ impl RedisBackend {
     /// the Unix epoch) replaces the Redis clock, for tests; `None` uses it.
     ///
     /// # Errors
-    /// A Redis error, or no answer within the request timeout.
+    /// A rate that is not positive, a Redis error, or no answer within the request
+    /// timeout.
     pub async fn grant(
         &self,
         flow_id: &str,
@@ -367,6 +371,9 @@ impl RedisBackend {
         refund: u64,
         now: Option<Duration>,
     ) -> Result<Grant, ClusterError> {
+        if !(rate_per_sec.is_finite() && rate_per_sec > 0.0) {
+            return Err(ClusterError::Rate(rate_per_sec));
+        }
         let mut conn = self
             .inner
             .connection(&mut self.inner.refill.lock().await.conn)?;
@@ -415,6 +422,11 @@ impl ClusterBackend for RedisBackend {
                 }
             }
         }
+    }
+
+    /// Wakes the refill task, so that a new rule's lease is filled at once.
+    fn lease_added(&self) {
+        self.inner.wake.notify_one();
     }
 
     fn state(&self) -> LeaseState {

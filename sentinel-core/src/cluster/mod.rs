@@ -45,6 +45,9 @@ pub trait ClusterBackend: Send + Sync + std::fmt::Debug + 'static {
     fn attach(&self, leases: ClusterLeases);
     /// The state a lease made now starts in.
     fn state(&self) -> LeaseState;
+    /// A rule load made a lease (called on the loading thread, never on the admission
+    /// path): a backend fills it soon, since it starts empty. The default does nothing.
+    fn lease_added(&self) {}
 }
 
 /// The leases of one instance's cluster rules, as its backend sees them.
@@ -86,7 +89,8 @@ impl ClusterHub {
             lease.set_spec(spec);
             return lease;
         }
-        let state = match &inner.backend {
+        let backend = inner.backend.clone();
+        let state = match &backend {
             Some(b) => b.state(),
             None => {
                 tracing::warn!(
@@ -101,6 +105,10 @@ impl ClusterHub {
         let lease = Arc::new(ClusterLease::new(spec, state));
         inner.leases.retain(|_, l| l.strong_count() > 0);
         inner.leases.insert(flow_id, Arc::downgrade(&lease));
+        drop(inner);
+        if let Some(b) = backend {
+            b.lease_added();
+        }
         lease
     }
 
