@@ -292,6 +292,9 @@ struct Book {
     /// Grants still (partly) unspent, oldest first: (granted at, tokens).
     grants: VecDeque<(Instant, u64)>,
     last_call: Instant,
+    /// The last call got less than it asked for (the shared bucket ran dry): no early
+    /// refill before the horizon, however hungry the lease.
+    short: bool,
 }
 
 impl RedisBackend {
@@ -666,6 +669,7 @@ impl Inner {
             let book = st.books.entry(lease.flow_id().to_string()).or_insert(Book {
                 grants: VecDeque::new(),
                 last_call: now.checked_sub(self.config.horizon).unwrap_or(now),
+                short: false,
             });
             let Some(ask) = self.sizing(lease, book, now, all) else {
                 continue;
@@ -683,6 +687,7 @@ impl Inner {
                 .await?;
             lease.add_tokens(grant.granted);
             lease.set_retry_after(grant.retry_after);
+            book.short = grant.granted < ask.want;
             if grant.granted > 0 {
                 book.grants.push_back((now, grant.granted));
             }
@@ -710,6 +715,9 @@ impl Inner {
     /// What to ask Redis for one lease now, or `None` when it is not due: expired tokens
     /// are taken back for a refund, and the lease is topped up to what its demand spends
     /// in one horizon (at least one token, so that a quiet rule still admits at once).
+    /// A lease is due once a horizon, or after a quarter horizon when it ran empty while
+    /// the shared bucket still had tokens (demand grew): a fleet over its limit makes one
+    /// call per horizon per instance and rule.
     fn sizing(
         &self,
         lease: &ClusterLease,
@@ -747,7 +755,7 @@ impl Inner {
         }
         let refund = lease.take_tokens(expired);
         let since = now.duration_since(book.last_call);
-        let hungry = held == 0 && lease.pending_demand() > 0;
+        let hungry = held == 0 && lease.pending_demand() > 0 && !book.short;
         let due = all || refund > 0 || since >= horizon || (hungry && since >= horizon / 4);
         if !due {
             return None;

@@ -154,7 +154,14 @@ fn four_instances_at_400_each_share_a_global_1000() {
     wait_for(Duration::from_secs(8), || {
         start.elapsed() >= Duration::from_secs(5)
     });
+    let calls: Vec<u32> = fleet
+        .iter()
+        .map(|i| i.backend.status().leases_per_second)
+        .collect();
     let seen = stop_all(&stop, threads);
+    println!("lease calls in the last second, per instance: {calls:?}");
+    // About 1000 / horizon-in-ms per instance and rule at steady load (bound loosely).
+    assert!(calls.iter().all(|&c| c <= 20), "{calls:?}");
     let second = |s: &Seen, k: u64| s.admitted(Duration::from_secs(k), Duration::from_secs(k + 1));
     let total: u64 = seen
         .iter()
