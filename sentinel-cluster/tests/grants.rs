@@ -176,6 +176,16 @@ async fn two_instances_share_the_burst_then_the_rate() {
     }
     assert_eq!(more, 100, "together, the rate over the next second");
     assert!(a.entry("pay").try_enter().is_err() && b.entry("pay").try_enter().is_err());
+    let (sa, sb) = (ba.status(), bb.status());
+    assert_eq!(
+        sa.tokens_granted + sb.tokens_granted,
+        110,
+        "every token granted was spent"
+    );
+    assert_eq!((sa.last_error, sa.redis_errors), (None, 0));
+    assert!(sa.redis_latency.is_some());
+    // B's first heartbeat came after A's: it saw both.
+    assert_eq!(sb.live_instances, vec![("pay".to_string(), 2)]);
 }
 
 #[tokio::test]
