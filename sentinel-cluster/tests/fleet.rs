@@ -1,7 +1,8 @@
 //! Fleets of instances in one process against a real Redis, in real time: shared limits,
 //! membership, failure and recovery. The backend needs real time; the tests wait on
 //! conditions with timeouts, and bound wall-clock figures generously (the figures the
-//! issue asks for are printed).
+//! issue asks for are printed). An entry that waited for Redis would take at least the
+//! 20 ms request timeout: the p99.9 of `try_enter` is held under 15 ms.
 
 mod support;
 
