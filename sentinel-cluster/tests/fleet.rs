@@ -242,7 +242,7 @@ fn redis_killed_mid_run_falls_back_to_the_share_and_recovers() {
         assert!((450..=550).contains(&admitted), "instance {n}: {admitted}");
     }
     assert!(
-        p999(&seen) < Duration::from_millis(10),
+        p999(&seen) < Duration::from_millis(15),
         "entries waited for Redis"
     );
 }
@@ -290,7 +290,7 @@ fn a_paused_redis_degrades_and_recovers_without_entries_waiting() {
     assert!(degraded.is_some(), "not degraded during a 300 ms pause");
     assert!(healthy.is_some(), "not healthy again after the pause");
     assert!(
-        p999(&seen) < Duration::from_millis(10),
+        p999(&seen) < Duration::from_millis(15),
         "entries waited for Redis"
     );
 }
