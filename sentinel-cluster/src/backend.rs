@@ -601,6 +601,9 @@ impl Inner {
                 }
             }
         }
+        // After a failed call, every lease asks again at once: a second failure in a row
+        // degrades the backend within a quarter horizon or so.
+        let all = all || st.failures > 0;
         let result = self.refill(&mut st, &leases, now, all).await;
         match result {
             Ok(()) => st.failures = 0,
@@ -756,7 +759,11 @@ impl Inner {
         let refund = lease.take_tokens(expired);
         let since = now.duration_since(book.last_call);
         let hungry = held == 0 && lease.pending_demand() > 0 && !book.short;
-        let due = all || refund > 0 || since >= horizon || (hungry && since >= horizon / 4);
+        // Cycles come every quarter horizon: a lease renewed at the cycle nearest its
+        // horizon keeps one call per horizon (waiting for the cycle after it would leave
+        // gaps in which a busy bucket fills past its burst and loses tokens).
+        let due =
+            all || refund > 0 || since + horizon / 8 >= horizon || (hungry && since >= horizon / 4);
         if !due {
             return None;
         }

@@ -47,7 +47,7 @@
 //! * **GCRA in Redis.** Each bucket is one theoretical arrival time in µs of the Redis
 //!   server's own clock (`TIME`), so the instances' clocks do not matter. Rate: the
 //!   threshold per `statIntervalInMs` (for AvgLocal, times the live instances); burst:
-//!   `clusterConfig.burst` (default a tenth of the threshold, at least 1). A lease call
+//!   `clusterConfig.burst` (default a fifth of the threshold, at least 1). A lease call
 //!   is one Lua script (`EVALSHA`, reloaded when Redis answers NOSCRIPT) that grants
 //!   `min(want, available)` atomically and says how long until the next token. Keys
 //!   carry the hash tag `{<prefix>:<flowId>}`, so a Redis Cluster keeps each bucket's
@@ -63,6 +63,12 @@
 //! **admitted ≤ rate × W + burst + the tokens outstanding in leases**. Leases hold about
 //! one horizon of each instance's demand and expire after two horizons, which bounds the
 //! last term (about rate × 2 horizons for a saturated fleet).
+//!
+//! The other way, a saturated fleet admits slightly less than the rate when the burst is
+//! below the rate × two horizons: each instance renews its lease once a horizon, and when
+//! the renewals of all instances bunch up, the bucket fills past its burst in the gap and
+//! the excess is lost (a few per cent with a burst of one horizon). The default burst, a
+//! fifth of the threshold, is two horizons at a 1 s interval.
 //!
 //! ## When Redis fails
 //!

@@ -21,7 +21,12 @@ use support::wait_for;
 /// These tests measure rates on a small machine: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn rule(flow_id: &str, threshold: f64, threshold_type: ThresholdType, burst: u64) -> FlowRule {
+fn rule(
+    flow_id: &str,
+    threshold: f64,
+    threshold_type: ThresholdType,
+    burst: Option<u64>,
+) -> FlowRule {
     FlowRule {
         resource: "checkout".into(),
         threshold,
@@ -29,7 +34,7 @@ fn rule(flow_id: &str, threshold: f64, threshold_type: ThresholdType, burst: u64
         cluster_config: Some(ClusterConfig {
             flow_id: flow_id.into(),
             threshold_type,
-            burst: Some(burst),
+            burst,
             ..Default::default()
         }),
         ..Default::default()
@@ -143,7 +148,7 @@ fn four_instances_at_400_each_share_a_global_1000() {
     let fleet = fleet(
         &redis.url(),
         4,
-        &rule("g4", 1000.0, ThresholdType::Global, 100),
+        &rule("g4", 1000.0, ThresholdType::Global, Some(100)),
     );
     ready(&fleet, 4);
     let start = Instant::now();
@@ -192,7 +197,7 @@ fn redis_killed_mid_run_falls_back_to_the_share_and_recovers() {
     let fleet = fleet(
         &redis.url(),
         4,
-        &rule("kill", 1000.0, ThresholdType::Global, 100),
+        &rule("kill", 1000.0, ThresholdType::Global, Some(100)),
     );
     ready(&fleet, 4);
     let start = Instant::now();
@@ -256,7 +261,7 @@ fn a_paused_redis_degrades_and_recovers_without_entries_waiting() {
     let fleet = fleet(
         &redis.url(),
         2,
-        &rule("pause", 1000.0, ThresholdType::Global, 100),
+        &rule("pause", 1000.0, ThresholdType::Global, Some(100)),
     );
     ready(&fleet, 2);
     let start = Instant::now();
@@ -304,7 +309,7 @@ fn avg_local_scales_with_the_live_instances() {
     let mut fleet = fleet(
         &redis.url(),
         3,
-        &rule("avg", 100.0, ThresholdType::AvgLocal, 10),
+        &rule("avg", 100.0, ThresholdType::AvgLocal, None),
     );
     ready(&fleet, 3);
     let start = Instant::now();
