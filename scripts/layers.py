@@ -23,7 +23,7 @@ LAYERS = {
     "clock": 0, "param": 0, "block": 0, "stat": 0, "system_metrics": 0,
     "metric_log": 0, "text": 0, "traffic": 0,
     "rules": 1, "shaping": 1,
-    "pipeline": 2,
+    "pipeline": 2, "cluster": 2,
     "flow": 3, "isolation": 3, "hotspot": 3, "circuit_breaker": 3, "system": 3,
     "engine": 4,
     "sentinel": 5, "entry": 5, "snapshot": 5, "prometheus": 5,

@@ -58,7 +58,8 @@
 //! The modules import only their own layer or lower ones (`scripts/layers.py` checks it):
 //! leaves ([`clock`], [`stat`], [`metric_log`], [`text`], block types, argument values,
 //! system metrics) → rule plumbing ([`rules`], shaping) → the pipeline's contracts
-//! ([`pipeline`]: what a check is lent, nothing of the engine) → rule kinds ([`flow`],
+//! ([`pipeline`]: what a check is lent, nothing of the engine; [`cluster`]: what a cluster
+//! backend is lent) → rule kinds ([`flow`],
 //! [`isolation`], [`hotspot`], [`circuit_breaker`], [`system`]; none imports another) →
 //! the engine (registry, rule sets, the admission path, per-second aggregation; private)
 //! → the facade ([`Sentinel`], [`entry`](mod@entry), snapshots, Prometheus).
@@ -79,6 +80,7 @@ mod traffic;
 pub mod rules;
 mod shaping;
 // Layer 2, the pipeline's contracts.
+pub mod cluster;
 pub mod pipeline;
 // Layer 3, rule kinds.
 pub mod circuit_breaker;

@@ -7,6 +7,7 @@ use crate::circuit_breaker::{
     CircuitBreakerKind, CircuitBreakerRule, State, StateChange, StateListener,
 };
 use crate::clock::{Clock, RealClock};
+use crate::cluster::{ClusterBackend, ClusterHub};
 pub use crate::engine::OVERFLOW_RESOURCE;
 use crate::engine::admission::NodeKey;
 use crate::engine::{Aggregator, Engine, KindSlot, Settings, Totals};
@@ -75,9 +76,18 @@ pub struct SentinelBuilder {
     metric_log: Option<MetricLogConfig>,
     probe_timeout: std::time::Duration,
     unmatched_rule_grace: std::time::Duration,
+    cluster: Option<Arc<dyn ClusterBackend>>,
 }
 
 impl SentinelBuilder {
+    /// Shares the limits of cluster flow rules (`clusterMode: true`) through `backend`
+    /// (see [`cluster`](crate::cluster)); without one, cluster rules limit each instance
+    /// alone at their fallback threshold.
+    pub fn cluster_backend(mut self, backend: impl ClusterBackend) -> Self {
+        self.cluster = Some(Arc::new(backend));
+        self
+    }
+
     /// Writes Sentinel's metric log (one line per resource per second, rolled by day and
     /// size) with a background thread; off unless set.
     pub fn metric_log(mut self, config: MetricLogConfig) -> Self {
@@ -158,6 +168,9 @@ impl SentinelBuilder {
         if with_log {
             Aggregator::ensure_background(&sentinel.engine);
         }
+        if let Some(backend) = self.cluster {
+            ClusterHub::attach(&sentinel.engine.cluster, backend);
+        }
         sentinel
     }
 }
@@ -171,6 +184,7 @@ impl std::fmt::Debug for SentinelBuilder {
             .field("metric_log", &self.metric_log)
             .field("probe_timeout", &self.probe_timeout)
             .field("unmatched_rule_grace", &self.unmatched_rule_grace)
+            .field("cluster", &self.cluster)
             .finish_non_exhaustive()
     }
 }
@@ -241,7 +255,15 @@ impl Sentinel {
             metric_log: None,
             probe_timeout: std::time::Duration::from_secs(60),
             unmatched_rule_grace: std::time::Duration::from_secs(300),
+            cluster: None,
         }
+    }
+
+    /// Attaches a cluster backend (replacing any other); see
+    /// [`SentinelBuilder::cluster_backend`]. The leases of cluster rules in force take the
+    /// backend's state at once.
+    pub fn attach_cluster(&self, backend: impl ClusterBackend) {
+        ClusterHub::attach(&self.engine.cluster, Arc::new(backend));
     }
 
     /// Starts an entry on `resource`.

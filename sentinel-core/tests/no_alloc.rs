@@ -4,6 +4,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
+use sentinel_core::cluster::{
+    ClusterBackend, ClusterConfig, ClusterLeases, LeaseState, ThresholdType,
+};
 use sentinel_core::flow::FlowRule;
 use sentinel_core::{ManualClock, Sentinel};
 
@@ -101,4 +104,61 @@ fn entry_and_exit_allocate_nothing_when_passing_or_blocking() {
         }
     });
     assert_eq!(n, 0, "two integer arguments");
+}
+
+/// A cluster backend the test fills by hand.
+#[derive(Debug, Default, Clone)]
+struct HandBackend(std::sync::Arc<parking_lot::Mutex<Option<ClusterLeases>>>);
+
+impl ClusterBackend for HandBackend {
+    fn attach(&self, leases: ClusterLeases) {
+        *self.0.lock() = Some(leases);
+    }
+    fn state(&self) -> LeaseState {
+        LeaseState::Healthy
+    }
+}
+
+#[test]
+fn cluster_rules_allocate_nothing_in_any_state() {
+    let backend = HandBackend::default();
+    let s = Sentinel::builder()
+        .clock(ManualClock::new())
+        .cluster_backend(backend.clone())
+        .build();
+    s.load_flow_rules(vec![FlowRule {
+        resource: "shared".into(),
+        threshold: 1e9,
+        cluster_mode: true,
+        cluster_config: Some(ClusterConfig {
+            flow_id: "shared".into(),
+            threshold_type: ThresholdType::Global,
+            fallback_threshold: Some(5_000.0),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }])
+    .unwrap();
+    let lease = backend.0.lock().as_ref().unwrap().leases()[0].clone();
+    drop(s.entry("shared").try_enter());
+    lease.add_tokens(10_000);
+    let n = allocations_during(|| {
+        for _ in 0..10_000 {
+            drop(s.entry("shared").try_enter().unwrap());
+        }
+    });
+    assert_eq!(n, 0, "spending a healthy lease");
+    let n = allocations_during(|| {
+        for _ in 0..10_000 {
+            assert!(s.entry("shared").try_enter().is_err());
+        }
+    });
+    assert_eq!(n, 0, "refused by an empty lease");
+    lease.set_state(LeaseState::Degraded);
+    let n = allocations_during(|| {
+        for i in 0..10_000 {
+            assert_eq!(s.entry("shared").try_enter().is_ok(), i < 5_000);
+        }
+    });
+    assert_eq!(n, 0, "the local fallback, passing and refusing");
 }

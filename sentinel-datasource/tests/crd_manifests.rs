@@ -149,23 +149,45 @@ fn full_resources() -> Vec<Value> {
     let flow = FlowRules::new(
         "flow",
         FlowRulesSpec {
-            rules: vec![FlowRule {
-                id: Some("f1".into()),
-                resource: "GET /items".into(),
-                token_calculate_strategy: Some(sentinel_core::flow::TokenCalculateStrategy::WarmUp),
-                control_behavior: Some(ControlBehavior::Throttling),
-                threshold: 100.0,
-                relation_strategy: Some(sentinel_core::flow::RelationStrategy::AssociatedResource),
-                ref_resource: Some("POST /items".into()),
-                max_queueing_time_ms: Some(500),
-                warm_up_period_sec: Some(10),
-                warm_up_cold_factor: Some(3),
-                stat_interval_in_ms: Some(1000),
-                low_mem_usage_threshold: Some(1),
-                high_mem_usage_threshold: Some(2),
-                mem_low_water_mark_bytes: Some(3),
-                mem_high_water_mark_bytes: Some(4),
-            }],
+            rules: vec![
+                FlowRule {
+                    id: Some("f1".into()),
+                    resource: "GET /items".into(),
+                    token_calculate_strategy: Some(
+                        sentinel_core::flow::TokenCalculateStrategy::WarmUp,
+                    ),
+                    control_behavior: Some(ControlBehavior::Throttling),
+                    threshold: 100.0,
+                    relation_strategy: Some(
+                        sentinel_core::flow::RelationStrategy::AssociatedResource,
+                    ),
+                    ref_resource: Some("POST /items".into()),
+                    max_queueing_time_ms: Some(500),
+                    warm_up_period_sec: Some(10),
+                    warm_up_cold_factor: Some(3),
+                    stat_interval_in_ms: Some(1000),
+                    low_mem_usage_threshold: Some(1),
+                    high_mem_usage_threshold: Some(2),
+                    mem_low_water_mark_bytes: Some(3),
+                    mem_high_water_mark_bytes: Some(4),
+                    cluster_mode: None,
+                    cluster_config: None,
+                },
+                FlowRule {
+                    id: Some("f2".into()),
+                    resource: "POST /checkout".into(),
+                    threshold: 1000.0,
+                    cluster_mode: Some(true),
+                    cluster_config: Some(crd::ClusterConfig {
+                        flow_id: "checkout".into(),
+                        threshold_type: Some(sentinel_core::cluster::ThresholdType::Global),
+                        fallback_to_local_when_fail: Some(true),
+                        fallback_threshold: Some(250.0),
+                        burst: Some(100),
+                    }),
+                    ..Default::default()
+                },
+            ],
         },
     );
     let isolation = crd::IsolationRules {
@@ -304,11 +326,26 @@ fn every_field_of_every_rule_is_in_the_crds_and_loads_into_the_engine() {
         let schema = schema_of(definition);
         let properties =
             &schema["properties"]["spec"]["properties"]["rules"]["items"]["properties"];
-        for field in exported[section][0].as_object().unwrap().keys() {
-            assert!(
-                properties.get(field).is_some(),
-                "{kind}: the engine's field `{field}` is missing from the CRD schema"
-            );
+        for rule in exported[section].as_array().unwrap() {
+            for field in rule.as_object().unwrap().keys() {
+                assert!(
+                    properties.get(field).is_some(),
+                    "{kind}: the engine's field `{field}` is missing from the CRD schema"
+                );
+            }
+            // The fields of a cluster rule's clusterConfig too.
+            for field in rule["clusterConfig"]
+                .as_object()
+                .into_iter()
+                .flat_map(|c| c.keys())
+            {
+                assert!(
+                    properties["clusterConfig"]["properties"]
+                        .get(field)
+                        .is_some(),
+                    "{kind}: the engine's field `clusterConfig.{field}` is missing from the CRD schema"
+                );
+            }
         }
     }
 }

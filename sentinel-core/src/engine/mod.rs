@@ -27,6 +27,7 @@ pub(crate) use unmatched::Unmatched;
 
 use crate::circuit_breaker::{BreakerShared, EventHub};
 use crate::clock::Clock;
+use crate::cluster::ClusterHub;
 use crate::metric_log::MetricLogConfig;
 use crate::pipeline::{BuildEnv, Check, KindBuilder};
 use crate::rules::{FieldError, InvalidRule, Rule, RuleSetError};
@@ -64,6 +65,8 @@ pub(crate) struct Engine {
     pub count_block_types: AtomicBool,
     pub aggregator: Aggregator,
     pub unmatched_grace_ns: u64,
+    /// The leases of cluster rules, and the backend that fills them.
+    pub cluster: Arc<ClusterHub>,
     rules: Mutex<RuleSets>,
     /// The resources that have rules, for the report of rules that never apply. Locked
     /// after `rules` when both are held.
@@ -87,6 +90,7 @@ impl Engine {
             count_block_types: AtomicBool::new(false),
             aggregator: Aggregator::new(settings.metric_log),
             unmatched_grace_ns: settings.unmatched_grace_ns,
+            cluster: Arc::default(),
             rules: Mutex::new(RuleSets::new(breakers)),
             watch: Mutex::new(Watch::default()),
         }
@@ -146,6 +150,7 @@ impl Engine {
                 registry: &self.registry,
                 sets: &sets,
             },
+            cluster: &self.cluster,
         };
         let new_set = K::slot(&sets).rebuild(rules, &env);
         let slot = K::slot_mut(&mut sets);

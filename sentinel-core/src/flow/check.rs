@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::rule::{ControlBehavior, FlowRule, RelationStrategy, TokenCalculateStrategy};
 use super::warm_up::WarmUp;
 use crate::block::{BlockError, BlockInfo, BlockType, BlockedRule};
+use crate::cluster::{ClusterLease, Route};
 use crate::pipeline::BuildEnv;
 use crate::pipeline::{Check, CheckContext, ORDER_FLOW, Verdict};
 use crate::shaping::{self as throttle, NEVER, Pace};
@@ -40,7 +41,15 @@ enum Calculator {
 
 enum Behavior {
     Reject(Counter),
-    Throttling { last: AtomicU64, max_wait_ns: u64 },
+    /// A cluster rule: spends from its lease; limits in `window` while the lease says so.
+    Cluster {
+        lease: Arc<ClusterLease>,
+        window: Arc<PassWindow>,
+    },
+    Throttling {
+        last: AtomicU64,
+        max_wait_ns: u64,
+    },
 }
 
 /// The compiled form of one flow rule, with its state.
@@ -83,7 +92,13 @@ impl FlowCheck {
                 }
             }
         };
-        let behavior = match (rule.control_behavior, history, window) {
+        // The window of a Reject rule on its own resource (a cluster rule's local fallback).
+        let own = move || window.unwrap_or_else(|| Arc::new(PassWindow::for_interval(interval_ms)));
+        let behavior = match (rule.control_behavior, history, rule.cluster_spec()) {
+            (ControlBehavior::Reject, None, Some(spec)) => Behavior::Cluster {
+                lease: env.cluster.lease(spec),
+                window: own(),
+            },
             (ControlBehavior::Throttling, _, _) => Behavior::Throttling {
                 last: AtomicU64::new(NEVER),
                 max_wait_ns: rule.max_queueing_time_ms as u64 * 1_000_000,
@@ -92,10 +107,7 @@ impl FlowCheck {
                 node,
                 buckets: (interval_ms / BUCKET_MS) as usize,
             }),
-            (ControlBehavior::Reject, None, Some(window)) => Behavior::Reject(Counter::Own(window)),
-            (ControlBehavior::Reject, None, None) => Behavior::Reject(Counter::Own(Arc::new(
-                PassWindow::for_interval(interval_ms),
-            ))),
+            (ControlBehavior::Reject, None, None) => Behavior::Reject(Counter::Own(own())),
         };
         let info = |message: &'static str| {
             let blocked = BlockedRule {
@@ -230,6 +242,33 @@ impl FlowCheck {
         let retry = wait_until_admitted(&at, now, batch, threshold);
         Self::block(&self.over_threshold, in_view as f64, retry)
     }
+
+    /// A cluster rule: the lease's tokens while its backend is healthy, else the local
+    /// fallback limit (or nothing, when the rule passes while degraded).
+    #[inline]
+    fn check_cluster(
+        &self,
+        ctx: &CheckContext<'_>,
+        lease: &ClusterLease,
+        window: &PassWindow,
+    ) -> Verdict {
+        let batch = ctx.batch as u64;
+        lease.note_demand(batch);
+        match lease.route() {
+            Route::Lease => match lease.try_take(batch) {
+                Ok(()) => Verdict::Pass,
+                Err(retry) => Self::block(&self.over_threshold, lease.tokens() as f64, retry),
+            },
+            Route::Local(threshold) => match window.try_acquire(ctx.now_ns, batch, threshold) {
+                Ok(()) => {
+                    lease.note_fallback_pass(batch);
+                    Verdict::Pass
+                }
+                Err(r) => Self::block(&self.over_threshold, r.passed as f64, r.retry_after_ns),
+            },
+            Route::Pass => Verdict::Pass,
+        }
+    }
 }
 
 impl Check for FlowCheck {
@@ -258,6 +297,7 @@ impl Check for FlowCheck {
             Behavior::Reject(Counter::Ref { node, buckets }) => {
                 self.check_ref(ctx, *node, *buckets, threshold)
             }
+            Behavior::Cluster { lease, window } => self.check_cluster(ctx, lease, window),
             Behavior::Throttling { last, max_wait_ns } => {
                 if threshold <= 0.0 || ctx.batch as f64 > threshold {
                     return Self::block(&self.batch_too_large, threshold, None);
@@ -286,7 +326,7 @@ impl Check for FlowCheck {
                 let lowest = self.lowest_threshold(self.threshold(ctx));
                 window.wait_for(ctx.now_ns, batch, lowest)?
             }
-            Behavior::Reject(Counter::Ref { .. }) => return None,
+            Behavior::Reject(Counter::Ref { .. }) | Behavior::Cluster { .. } => return None,
             Behavior::Throttling { last, max_wait_ns } => {
                 let threshold = self.threshold(ctx);
                 let cost = throttle::cost_ns(ctx.batch, threshold, self.interval_ns);
@@ -305,6 +345,13 @@ impl Check for FlowCheck {
         match &self.behavior {
             Behavior::Reject(Counter::Own(window)) => window.release(ctx.now_ns, ctx.batch as u64),
             Behavior::Reject(Counter::Ref { .. }) => {}
+            // Given back where the entry would be decided now (the state rarely changes
+            // between a check and a later refusal).
+            Behavior::Cluster { lease, window } => match lease.route() {
+                Route::Lease => lease.give_back(ctx.batch as u64),
+                Route::Local(_) => window.release(ctx.now_ns, ctx.batch as u64),
+                Route::Pass => {}
+            },
             Behavior::Throttling { last, .. } => {
                 let cost = throttle::cost_ns(ctx.batch, self.threshold(ctx), self.interval_ns);
                 throttle::give_back(last, ctx.now_ns.saturating_add(token.unwrap_or(0)), cost);

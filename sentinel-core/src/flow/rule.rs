@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::ClusterConfig;
 use crate::rules::go_enum::go_enum;
 use crate::rules::{FieldError, range};
 pub use crate::shaping::ControlBehavior;
@@ -77,6 +78,13 @@ pub struct FlowRule {
     pub mem_low_water_mark_bytes: i64,
     /// MemoryAdaptive: the high memory water mark.
     pub mem_high_water_mark_bytes: i64,
+    /// Shares the threshold with the fleet through a cluster backend (see
+    /// [`cluster`](crate::cluster)); needs `cluster_config`, Direct and Reject.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cluster_mode: bool,
+    /// How the threshold is shared (read with `cluster_mode`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_config: Option<ClusterConfig>,
 }
 
 impl Default for FlowRule {
@@ -97,6 +105,8 @@ impl Default for FlowRule {
             high_mem_usage_threshold: 0,
             mem_low_water_mark_bytes: 0,
             mem_high_water_mark_bytes: 0,
+            cluster_mode: false,
+            cluster_config: None,
         }
     }
 }
@@ -188,7 +198,51 @@ impl FlowRule {
         if self.control_behavior == ControlBehavior::Throttling {
             self.validate_pace()?;
         }
+        if self.cluster_mode {
+            self.validate_cluster()?;
+        }
         Ok(())
+    }
+
+    /// A cluster rule is Direct and Reject on its own resource, with a flow id.
+    fn validate_cluster(&self) -> Result<(), FieldError> {
+        let only = "must be Direct with clusterMode (cluster rules are Direct and Reject only)";
+        if self.token_calculate_strategy != TokenCalculateStrategy::Direct {
+            return Err(FieldError::new("tokenCalculateStrategy", only));
+        }
+        if self.control_behavior != ControlBehavior::Reject {
+            return Err(FieldError::new(
+                "controlBehavior",
+                "must be Reject with clusterMode (cluster rules are Direct and Reject only)",
+            ));
+        }
+        if self.relation_strategy != RelationStrategy::CurrentResource {
+            return Err(FieldError::new(
+                "relationStrategy",
+                "must be CurrentResource with clusterMode",
+            ));
+        }
+        match &self.cluster_config {
+            None => Err(FieldError::new(
+                "clusterConfig",
+                "is required with clusterMode (at least its flowId)",
+            )),
+            Some(c) => c.validate(),
+        }
+    }
+
+    /// The cluster rule's parameters for its lease; `None` for a local rule.
+    pub(crate) fn cluster_spec(&self) -> Option<crate::cluster::ClusterSpec> {
+        let c = self.cluster_config.as_ref().filter(|_| self.cluster_mode)?;
+        Some(crate::cluster::ClusterSpec {
+            flow_id: c.flow_id.clone(),
+            threshold: self.threshold,
+            interval_ms: self.interval_ms(),
+            threshold_type: c.threshold_type,
+            burst: c.burst,
+            fallback_threshold: c.fallback_threshold,
+            fallback_to_local_when_fail: c.fallback_to_local_when_fail,
+        })
     }
 
     /// A throttling rule paces one entry per `interval / threshold`: a threshold between 0
@@ -279,6 +333,12 @@ impl FlowRule {
         );
         if self.relation_strategy == RelationStrategy::AssociatedResource {
             d.push_str(&format!(" of {}", self.ref_resource));
+        }
+        if let Some(c) = self.cluster_config.as_ref().filter(|_| self.cluster_mode) {
+            d.push_str(&format!(
+                " ({} cluster flow {})",
+                c.threshold_type, c.flow_id
+            ));
         }
         d
     }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::Check;
+use crate::cluster::ClusterHub;
 use crate::rules::Rule;
 use crate::stat::StatNode;
 use crate::system_metrics::SystemMetricsSource;
@@ -26,6 +27,8 @@ pub(crate) struct BuildEnv<'a> {
     pub inbound: &'a StatNode,
     /// Resource nodes.
     pub nodes: &'a dyn RuleNodes,
+    /// The leases of cluster rules.
+    pub cluster: &'a ClusterHub,
 }
 
 impl BuildEnv<'_> {

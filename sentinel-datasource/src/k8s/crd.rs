@@ -18,6 +18,7 @@ use kube::CustomResource;
 use kube::core::ApiResource;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use sentinel_core::circuit_breaker::Strategy;
+use sentinel_core::cluster::ThresholdType;
 use sentinel_core::flow::{ControlBehavior, RelationStrategy, TokenCalculateStrategy};
 use sentinel_core::hotspot::MetricType;
 use sentinel_core::isolation::IsolationMetric;
@@ -152,6 +153,38 @@ pub struct FlowRule {
     /// MemoryAdaptive: the high memory water mark, bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_high_water_mark_bytes: Option<i64>,
+    /// Shares the threshold with the fleet through a cluster backend (Direct and Reject
+    /// rules only; needs clusterConfig).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_mode: Option<bool>,
+    /// How a cluster rule shares its threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_config: Option<ClusterConfig>,
+}
+
+/// The `clusterConfig` of a cluster flow rule (the engine's `ClusterConfig`).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterConfig {
+    /// Names the bucket the fleet shares.
+    pub flow_id: String,
+    /// Global (the fleet's threshold) or AvgLocal (each instance's; the default).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "by_name::option"
+    )]
+    #[schemars(with = "Named<ThresholdType, true>")]
+    pub threshold_type: Option<ThresholdType>,
+    /// While the backend is unreachable: limit locally (true, the default) or pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_to_local_when_fail: Option<bool>,
+    /// The local limit while the backend is unreachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_threshold: Option<f64>,
+    /// Tokens the fleet may spend at once after an idle spell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u64>,
 }
 
 /// A concurrency limit of an `IsolationRules` resource (the engine's `IsolationRule`).
@@ -369,7 +402,8 @@ named_enums!(
     Strategy,
     MetricType,
     SystemMetric,
-    AdaptiveStrategy
+    AdaptiveStrategy,
+    ThresholdType
 );
 
 /// The schema of a [`NamedEnum`]: a string, one of the names; `OPTIONAL` for an optional
