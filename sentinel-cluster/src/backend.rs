@@ -718,9 +718,10 @@ impl Inner {
     /// What to ask Redis for one lease now, or `None` when it is not due: expired tokens
     /// are taken back for a refund, and the lease is topped up to what its demand spends
     /// in one horizon (at least one token, so that a quiet rule still admits at once).
-    /// A lease is due once a horizon, or after a quarter horizon when it ran empty while
-    /// the shared bucket still had tokens (demand grew): a fleet over its limit makes one
-    /// call per horizon per instance and rule.
+    /// A lease is due once a horizon, after three quarters of one while the shared bucket
+    /// is dry (a fleet over its limit: about 13 calls a second per instance and rule at
+    /// the default horizon), or after a quarter horizon when it ran empty while the bucket
+    /// still had tokens (demand grew).
     fn sizing(
         &self,
         lease: &ClusterLease,
@@ -759,11 +760,15 @@ impl Inner {
         let refund = lease.take_tokens(expired);
         let since = now.duration_since(book.last_call);
         let hungry = held == 0 && lease.pending_demand() > 0 && !book.short;
-        // Cycles come every quarter horizon: a lease renewed at the cycle nearest its
-        // horizon keeps one call per horizon (waiting for the cycle after it would leave
-        // gaps in which a busy bucket fills past its burst and loses tokens).
-        let due =
-            all || refund > 0 || since + horizon / 8 >= horizon || (hungry && since >= horizon / 4);
+        // Cycles come every quarter horizon, and a lease is renewed at the cycle nearest
+        // its renewal time: once a horizon, or every three quarters of one while the
+        // shared bucket is dry, so that some instance asks at least that often and the
+        // bucket does not fill past its burst (losing tokens) between two asks.
+        let renew_after = if book.short { horizon * 3 / 4 } else { horizon };
+        let due = all
+            || refund > 0
+            || since + horizon / 8 >= renew_after
+            || (hungry && since >= horizon / 4);
         if !due {
             return None;
         }

@@ -40,8 +40,9 @@
 //!   [`RedisBackendBuilder::runtime`]) tops up the leases of all cluster rules every
 //!   quarter horizon when they are due: a lease is sized from the instance's own demand
 //!   (admitted and refused entries) over the lease horizon (default 100 ms), at least one
-//!   token, and is renewed about once a horizon, so a steady rule costs about
-//!   1000 / horizon-in-ms Redis calls a second per instance. Leased tokens expire after
+//!   token, and is renewed once a horizon (every three quarters of one while the shared
+//!   bucket is dry), so a steady rule costs about 1000 / horizon-in-ms Redis calls a
+//!   second per instance (about 13 at the default horizon for a fleet over its limit). Leased tokens expire after
 //!   two horizons (configurable); unspent expired tokens are refunded to Redis, best
 //!   effort, with the next call.
 //! * **GCRA in Redis.** Each bucket is one theoretical arrival time in µs of the Redis
@@ -65,10 +66,9 @@
 //! last term (about rate × 2 horizons for a saturated fleet).
 //!
 //! The other way, a saturated fleet admits slightly less than the rate when the burst is
-//! below the rate × two horizons: each instance renews its lease once a horizon, and when
-//! the renewals of all instances bunch up, the bucket fills past its burst in the gap and
-//! the excess is lost (a few per cent with a burst of one horizon). The default burst, a
-//! fifth of the threshold, is two horizons at a 1 s interval.
+//! below what the rate brings in three quarters of a horizon: between two renewals the
+//! bucket would fill past its burst and lose the excess. The default burst, a fifth of the
+//! threshold, is two horizons at a 1 s interval.
 //!
 //! ## When Redis fails
 //!

@@ -286,7 +286,8 @@ fn a_paused_redis_degrades_and_recovers_without_entries_waiting() {
     let healthy = wait_for(Duration::from_secs(5), || {
         paused.elapsed() > Duration::from_millis(300)
             && all(&fleet, |i| i.backend.status().health == Health::Healthy)
-    });
+    })
+    .map(|_| paused.elapsed());
     let seen = stop_all(&stop, threads);
     println!(
         "paused: degraded after {degraded:?}, healthy {healthy:?} after the pause began; try_enter p99.9 {:?}",
