@@ -75,7 +75,8 @@ fn decode_rule<K: RuleKind>(
         RuleProblem::new(K::NAME, index, text("id"), text("resource"), field, reason)
     };
     let mut unknown = Vec::new();
-    let mut note = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    // serde_ignored writes an optional field's `Some` as `?`: `clusterConfig.?.sampleCount`.
+    let mut note = |path: serde_ignored::Path<'_>| unknown.push(path.to_string().replace(".?", ""));
     // Tracking the path costs more than the decoding: only a rule that fails is decoded
     // again to name the field.
     let rule = match K::Rule::deserialize(serde_ignored::Deserializer::new(value, &mut note)) {

@@ -169,6 +169,11 @@ impl RuleKind for Flow {
             ("relationStrategy", rule.relation_strategy.name()),
         ];
         write_names(fields, names);
+        if let (Some(config), Some(Value::Object(written))) =
+            (&rule.cluster_config, fields.get_mut("clusterConfig"))
+        {
+            write_names(written, [("thresholdType", config.threshold_type.name())]);
+        }
     }
 }
 

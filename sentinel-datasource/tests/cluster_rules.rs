@@ -3,7 +3,7 @@
 
 use sentinel_core::Sentinel;
 use sentinel_core::cluster::ThresholdType;
-use sentinel_datasource::{Flow, Format, Pipeline, UnknownFields};
+use sentinel_datasource::{EnumStyle, ExportOptions, Flow, Format, Pipeline, UnknownFields};
 
 fn flow_pipeline(sentinel: &Sentinel, unknown: UnknownFields) -> Pipeline {
     Pipeline::builder(sentinel)
@@ -38,7 +38,7 @@ fn java_only_cluster_fields_load_when_unknown_fields_are_ignored() {
     let sentinel = Sentinel::new();
     let strict = flow_pipeline(&sentinel, UnknownFields::Reject);
     let e = strict.apply(doc, Format::Json).unwrap_err().to_string();
-    assert!(e.contains("sampleCount"), "{e}");
+    assert!(e.contains("field `clusterConfig.sampleCount`"), "{e}");
     let lenient = flow_pipeline(&sentinel, UnknownFields::Ignore);
     lenient.apply(doc, Format::Json).unwrap();
     let c = sentinel.flow_rules()[0].cluster_config.clone().unwrap();
@@ -96,4 +96,28 @@ fn an_invalid_cluster_rule_is_reported_by_field() {
         assert!(e.contains(field), "{field}: {e}");
     }
     assert!(sentinel.flow_rules().is_empty());
+}
+
+#[test]
+fn exports_write_the_threshold_type_by_name_or_as_java_integer_and_load_back() {
+    let sentinel = Sentinel::new();
+    let pipeline = flow_pipeline(&sentinel, UnknownFields::Reject);
+    let doc = br#"[{"resource": "POST /checkout", "threshold": 1000, "clusterMode": true,
+                   "clusterConfig": {"flowId": "checkout", "thresholdType": "Global"}}]"#;
+    pipeline.apply(doc, Format::Json).unwrap();
+    for (options, written) in [
+        (ExportOptions::default(), r#""thresholdType": "Global""#),
+        (
+            ExportOptions::default().enums(EnumStyle::Integers),
+            r#""thresholdType": 1"#,
+        ),
+    ] {
+        let text = pipeline.export_with(Format::Json, options).unwrap();
+        assert!(text.contains(written), "{written} in\n{text}");
+        let copy = Sentinel::new();
+        flow_pipeline(&copy, UnknownFields::Reject)
+            .apply(text.as_bytes(), Format::Json)
+            .unwrap();
+        assert_eq!(copy.flow_rules(), sentinel.flow_rules(), "{text}");
+    }
 }
