@@ -34,7 +34,21 @@ pub(crate) fn decode_rules<K: RuleKind>(
     let mut problems = RuleProblems::default();
     // Whether some rule did not decode or convert: only then are the problems reported here.
     let mut refused = false;
-    for (index, value) in (first_index..).zip(values) {
+    for (index, mut value) in (first_index..).zip(values) {
+        if let Err(e) = K::from_java(&mut value) {
+            let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default();
+            let (id, resource) = (text("id"), text("resource"));
+            problems.push(RuleProblem::new(
+                K::NAME,
+                index,
+                id,
+                resource,
+                e.field,
+                &e.reason,
+            ));
+            refused = true;
+            continue;
+        }
         match decode_rule::<K>(index, &value, unknown_fields) {
             Ok(mut rule) => {
                 let converted = if from_crd {

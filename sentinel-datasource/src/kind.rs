@@ -109,6 +109,17 @@ pub trait RuleKind: Send + Sync + 'static {
     fn name_enums(rule: &Self::Rule, fields: &mut Map<String, Value>) {
         let _ = (rule, fields);
     }
+    /// Rewrites a rule written in Sentinel Java's form (its field names and integers) to
+    /// this kind's, before it is decoded; a rule in sentinel-golang's form is left alone.
+    /// Flow rules read Java's `FlowRule` (see [`Flow`]); the default changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// A Java field or value without a meaning here, naming the field.
+    fn from_java(rule: &mut Value) -> Result<(), FieldError> {
+        let _ = rule;
+        Ok(())
+    }
     /// Converts a rule read from a Kubernetes custom resource, where some thresholds are
     /// integer percentages, to the rule's own units. The default changes nothing.
     ///
@@ -123,6 +134,31 @@ pub trait RuleKind: Send + Sync + 'static {
 }
 
 /// Flow-control rules ([`FlowRule`]): section `flow`, custom resource `FlowRules`.
+///
+/// Sentinel Java's flow rules load too: a rule with one of Java's own fields (`count`,
+/// `grade`, `limitApp`, `strategy`) is read as Java writes it, `count` as the threshold,
+/// `controlBehavior` 0–3 as Java's default / warm up / rate limiter / both, `strategy` as
+/// the relation strategy, cluster fields as they are, the fields of Java's token server
+/// ignored. What has no meaning here (thread-count grade, chain strategy, a named
+/// `limitApp`) is refused, naming the field.
+///
+/// ```
+/// use sentinel_core::Sentinel;
+/// use sentinel_core::flow::{ControlBehavior, TokenCalculateStrategy};
+/// use sentinel_datasource::{Flow, Format, Pipeline};
+///
+/// let sentinel = Sentinel::new();
+/// Pipeline::for_kind::<Flow>(&sentinel).apply(
+///     br#"[{"resource": "POST /checkout", "limitApp": "default", "grade": 1, "count": 1000,
+///           "strategy": 0, "controlBehavior": 1, "warmUpPeriodSec": 10}]"#,
+///     Format::Json,
+/// )?;
+/// let rule = &sentinel.flow_rules()[0];
+/// assert_eq!(rule.threshold, 1000.0);
+/// assert_eq!(rule.token_calculate_strategy, TokenCalculateStrategy::WarmUp);
+/// assert_eq!(rule.control_behavior, ControlBehavior::Reject);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Flow;
 
@@ -158,6 +194,9 @@ impl RuleKind for Flow {
             ],
             TokenCalculateStrategy::Direct | TokenCalculateStrategy::WarmUp => &["threshold"],
         }
+    }
+    fn from_java(rule: &mut Value) -> Result<(), FieldError> {
+        crate::java::flow_rule(rule)
     }
     fn name_enums(rule: &FlowRule, fields: &mut Map<String, Value>) {
         let names = [

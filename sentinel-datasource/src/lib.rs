@@ -124,6 +124,7 @@ mod etcd;
 mod export;
 mod file;
 mod format;
+mod java;
 #[cfg(feature = "k8s")]
 mod k8s;
 mod kind;

@@ -121,3 +121,41 @@ fn exports_write_the_threshold_type_by_name_or_as_java_integer_and_load_back() {
         assert_eq!(copy.flow_rules(), sentinel.flow_rules(), "{text}");
     }
 }
+
+/// A cluster flow rule as Sentinel Java's dashboard and data sources write it.
+#[test]
+fn a_java_flow_rule_document_with_cluster_fields_loads() {
+    let doc = br#"[{
+        "id": 3, "resource": "POST /checkout", "limitApp": "default", "grade": 1,
+        "count": 1000, "strategy": 0, "controlBehavior": 0, "clusterMode": true,
+        "clusterConfig": {"flowId": 111, "thresholdType": 1, "fallbackToLocalWhenFail": true,
+                          "strategy": 0, "sampleCount": 10, "windowIntervalMs": 1000,
+                          "resourceTimeout": 2000, "resourceTimeoutStrategy": 0,
+                          "acquireRefuseStrategy": 0, "clientOfflineTime": 2000}
+    }]"#;
+    let sentinel = Sentinel::new();
+    flow_pipeline(&sentinel, UnknownFields::Reject)
+        .apply(doc, Format::Json)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rule = &sentinel.flow_rules()[0];
+    assert_eq!((rule.id.as_str(), rule.threshold), ("3", 1000.0));
+    assert!(rule.cluster_mode);
+    let c = rule.cluster_config.as_ref().unwrap();
+    assert_eq!(
+        (c.flow_id.as_str(), c.threshold_type),
+        ("111", ThresholdType::Global)
+    );
+
+    // Java meanings without one here are refused, naming the field.
+    let thread_grade = br#"[{"resource": "r", "grade": 0, "count": 5}]"#;
+    let e = flow_pipeline(&sentinel, UnknownFields::Reject)
+        .apply(thread_grade, Format::Json)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("field `grade` 0 (thread count)"), "{e}");
+    assert_eq!(
+        sentinel.flow_rules()[0].threshold,
+        1000.0,
+        "rules in force kept"
+    );
+}
