@@ -1,5 +1,6 @@
 //! Typed rules from a document tree, with each problem named by rule and field.
 
+use sentinel_core::FieldError;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -35,17 +36,12 @@ pub(crate) fn decode_rules<K: RuleKind>(
     // Whether some rule did not decode or convert: only then are the problems reported here.
     let mut refused = false;
     for (index, mut value) in (first_index..).zip(values) {
+        let field_problem = |id: &str, resource: &str, e: FieldError| {
+            RuleProblem::new(K::NAME, index, id, resource, e.field, &e.reason)
+        };
         if let Err(e) = K::from_java(&mut value) {
             let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default();
-            let (id, resource) = (text("id"), text("resource"));
-            problems.push(RuleProblem::new(
-                K::NAME,
-                index,
-                id,
-                resource,
-                e.field,
-                &e.reason,
-            ));
+            problems.push(field_problem(text("id"), text("resource"), e));
             refused = true;
             continue;
         }
@@ -58,15 +54,7 @@ pub(crate) fn decode_rules<K: RuleKind>(
                 };
                 refused |= converted.is_err();
                 if let Err(e) = converted.and_then(|()| K::validate(&rule)) {
-                    let (id, resource) = (K::id(&rule), K::resource(&rule));
-                    problems.push(RuleProblem::new(
-                        K::NAME,
-                        index,
-                        id,
-                        resource,
-                        e.field,
-                        &e.reason,
-                    ));
+                    problems.push(field_problem(K::id(&rule), K::resource(&rule), e));
                 }
                 rules.push(rule);
             }
