@@ -200,7 +200,8 @@ impl LocalStore {
                 .map(|(k, s)| (s.spent(now), s.gcra.available(s.tat, now) == 0, k.as_ref()))
                 .collect();
             let nth = batch.min(by_spent.len()) - 1;
-            by_spent.select_nth_unstable_by(nth, |a, b| a.0.total_cmp(&b.0));
+            // Buckets with a token left first, the least spent first.
+            by_spent.select_nth_unstable_by(nth, |a, b| a.1.cmp(&b.1).then(a.0.total_cmp(&b.0)));
             by_spent.truncate(batch);
             // A bucket with no token left goes only if nothing else can.
             let mut victims: Vec<Box<str>> = by_spent
@@ -301,5 +302,91 @@ impl RedisStore {
         if let Err(e) = self.grant(c, 0, tokens).await {
             tracing::debug!(error = %e, bucket = %c.bucket, "sentinel-rls: refund failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sentinel_core::ManualClock;
+
+    use super::*;
+    use crate::rls::proto::Unit;
+
+    fn per_second(n: u32) -> Limit {
+        Limit {
+            requests_per_unit: n,
+            unit: Unit::Second,
+            burst: n,
+            name: String::new(),
+        }
+    }
+
+    fn charge<'a>(bucket: &str, limit: &'a Limit, hits: u64) -> Charge<'a> {
+        Charge {
+            bucket: bucket.into(),
+            limit,
+            hits,
+            shadow: false,
+        }
+    }
+
+    fn spend(store: &LocalStore, bucket: &str, limit: &Limit, hits: u64) -> Outcome {
+        store.charge(&[charge(bucket, limit, hits)])[0]
+    }
+
+    #[test]
+    fn gcra_spends_refills_smoothly_and_reports_the_reset() {
+        let clock = ManualClock::new();
+        let store = LocalStore::new(Arc::new(clock.clone()), 10);
+        let three = per_second(3);
+        let o = spend(&store, "a", &three, 3);
+        assert_eq!((o.over, o.remaining), (false, 0));
+        assert_eq!(o.reset, Duration::from_nanos(999_999_999));
+        let o = spend(&store, "a", &three, 1);
+        assert_eq!((o.over, o.remaining), (true, 0));
+        // One token every third of a second, not the whole quota at a window boundary.
+        clock.advance(Duration::from_millis(334));
+        let o = spend(&store, "a", &three, 1);
+        assert_eq!((o.over, o.remaining), (false, 0));
+        clock.advance(Duration::from_secs(5));
+        let o = spend(&store, "a", &three, 0);
+        assert_eq!((o.over, o.remaining, o.reset), (false, 3, Duration::ZERO));
+    }
+
+    #[test]
+    fn a_refused_request_spends_nothing_and_a_bucket_named_twice_counts_both() {
+        let store = LocalStore::new(Arc::new(ManualClock::new()), 10);
+        let (three, one) = (per_second(3), per_second(1));
+        spend(&store, "b", &one, 1);
+        let o = store.charge(&[charge("a", &three, 1), charge("b", &one, 1)]);
+        assert!(!o[0].over && o[1].over);
+        assert_eq!(o[0].remaining, 3, "nothing spent on `a`");
+        let o = store.charge(&[charge("a", &three, 2), charge("a", &three, 2)]);
+        assert!(!o[0].over && o[1].over, "2 + 2 > 3");
+        assert_eq!(spend(&store, "a", &three, 0).remaining, 3);
+    }
+
+    #[test]
+    fn eviction_takes_full_buckets_first_and_limited_ones_last() {
+        let clock = ManualClock::new();
+        let store = LocalStore::new(Arc::new(clock.clone()), 3);
+        let (fast, slow) = (per_second(10), Limit { unit: Unit::Hour, ..per_second(2) });
+        spend(&store, "fast", &fast, 1); // full again after 100 ms
+        spend(&store, "limited", &slow, 2); // no token left for an hour
+        spend(&store, "half", &slow, 1);
+        clock.advance(Duration::from_millis(200));
+        spend(&store, "new1", &slow, 1);
+        assert_eq!(store.evictions(), 1, "only the full bucket went");
+        assert_eq!(store.keys(), 3);
+        // Now every bucket is partly spent: the least spent with a token goes.
+        spend(&store, "new2", &slow, 1);
+        assert_eq!(store.evictions(), 2);
+        assert!(spend(&store, "limited", &slow, 1).over, "the limited bucket is kept");
+        // Only limited buckets: one goes, alone.
+        let tiny = LocalStore::new(Arc::new(clock.clone()), 2);
+        spend(&tiny, "x", &slow, 2);
+        spend(&tiny, "y", &slow, 2);
+        spend(&tiny, "z", &slow, 2);
+        assert_eq!((tiny.evictions(), tiny.keys()), (1, 2));
     }
 }
