@@ -242,7 +242,10 @@ async fn get(port: u16, path: &str, user: Option<&str>) -> std::io::Result<Answe
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
     let user = user.map_or(String::new(), |u| format!("x-user: {u}\r\n"));
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nhost: test\r\n{user}connection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nhost: test\r\n{user}connection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
@@ -289,12 +292,22 @@ async fn envoy_answers_429_from_our_service_and_passes_when_it_is_down() {
     let dir = tempfile::tempdir().unwrap();
     let (listen, admin) = (free_port(), free_port());
     let yaml = dir.path().join("envoy.yaml");
-    std::fs::write(&yaml, envoy_yaml(listen, admin, upstream_port, rls.addr.port())).unwrap();
+    std::fs::write(
+        &yaml,
+        envoy_yaml(listen, admin, upstream_port, rls.addr.port()),
+    )
+    .unwrap();
     let log = dir.path().join("envoy.log");
     let child = Command::new(&envoy)
         .arg("-c")
         .arg(&yaml)
-        .args(["--concurrency", "1", "--disable-hot-restart", "--log-level", "warn"])
+        .args([
+            "--concurrency",
+            "1",
+            "--disable-hot-restart",
+            "--log-level",
+            "warn",
+        ])
         .arg("--log-path")
         .arg(&log)
         .stdout(Stdio::null())
@@ -314,7 +327,11 @@ async fn envoy_answers_429_from_our_service_and_passes_when_it_is_down() {
         if let Ok(Some(status)) = envoy.child.try_wait() {
             panic!("envoy exited with {status}:\n{}", envoy.log());
         }
-        assert!(Instant::now() < deadline, "envoy not LIVE:\n{}", envoy.log());
+        assert!(
+            Instant::now() < deadline,
+            "envoy not LIVE:\n{}",
+            envoy.log()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -324,13 +341,29 @@ async fn envoy_answers_429_from_our_service_and_passes_when_it_is_down() {
         answers.push(get(listen, "/", Some("alice")).await.unwrap());
     }
     let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
-    assert_eq!(statuses, [200, 200, 200, 429], "{answers:#?}\n{}", envoy.log());
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 429],
+        "{answers:#?}\n{}",
+        envoy.log()
+    );
     assert!(answers[0].body.contains("hello"), "{:?}", answers[0]);
     let refused = &answers[3];
-    assert_eq!(refused.header("x-envoy-ratelimited"), Some("true"), "{refused:?}");
-    let limit = refused.header("x-ratelimit-limit").expect("x-ratelimit-limit");
+    assert_eq!(
+        refused.header("x-envoy-ratelimited"),
+        Some("true"),
+        "{refused:?}"
+    );
+    let limit = refused
+        .header("x-ratelimit-limit")
+        .expect("x-ratelimit-limit");
     assert!(limit.starts_with('3'), "{limit}");
-    assert_eq!(answers[0].header("x-ratelimit-remaining"), Some("2"), "{:?}", answers[0]);
+    assert_eq!(
+        answers[0].header("x-ratelimit-remaining"),
+        Some("2"),
+        "{:?}",
+        answers[0]
+    );
     let bob = get(listen, "/", Some("bob")).await.unwrap();
     assert_eq!(bob.status, 200, "{bob:?}");
 
@@ -339,7 +372,10 @@ async fn envoy_answers_429_from_our_service_and_passes_when_it_is_down() {
     let message = &first[5..];
     eprintln!(
         "captured ShouldRateLimit request from Envoy: {}",
-        message.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        message
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     );
     let decoded = RateLimitRequest::decode(message).unwrap();
     assert_eq!(decoded.domain, "shop");
@@ -359,7 +395,10 @@ async fn envoy_answers_429_from_our_service_and_passes_when_it_is_down() {
         if a.status == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "still {a:?} with the service down");
+        assert!(
+            Instant::now() < deadline,
+            "still {a:?} with the service down"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for _ in 0..5 {

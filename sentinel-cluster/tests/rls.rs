@@ -13,8 +13,7 @@ use prost::Message;
 use rls_support::{SHOP, Served, descriptor, request};
 use sentinel_cluster::RedisBackend;
 use sentinel_cluster::rls::proto::{
-    Code, DescriptorStatus, RateLimit, RateLimitOverride, RateLimitRequest, RateLimitResponse,
-    Unit,
+    Code, DescriptorStatus, RateLimit, RateLimitOverride, RateLimitRequest, RateLimitResponse, Unit,
 };
 use sentinel_cluster::rls::{RateLimitService, RlsConfig};
 use sentinel_core::ManualClock;
@@ -73,7 +72,10 @@ async fn alice_gets_three_a_second_then_over_limit_while_bob_passes() {
         "{:?}",
         reset(s)
     );
-    let r = client.ask(request("shop", &[&[("user", "bob")]])).await.unwrap();
+    let r = client
+        .ask(request("shop", &[&[("user", "bob")]]))
+        .await
+        .unwrap();
     assert_eq!(code(&r), Code::Ok);
     assert_eq!(r.statuses[0].limit_remaining, 2);
 }
@@ -88,7 +90,10 @@ async fn the_budget_comes_back_one_token_at_a_time() {
     clock.advance(Duration::from_millis(340));
     let r = service.should_rate_limit(alice()).await.unwrap();
     assert_eq!((code(&r), r.statuses[0].limit_remaining), (Code::Ok, 0));
-    assert_eq!(code(&service.should_rate_limit(alice()).await.unwrap()), Code::OverLimit);
+    assert_eq!(
+        code(&service.should_rate_limit(alice()).await.unwrap()),
+        Code::OverLimit
+    );
     clock.advance(Duration::from_secs(1));
     let r = service.should_rate_limit(alice()).await.unwrap();
     assert_eq!((code(&r), r.statuses[0].limit_remaining), (Code::Ok, 2));
@@ -113,7 +118,10 @@ async fn hits_addend_consumes_that_many_and_a_descriptor_zero_only_checks() {
     two.hits_addend = 2;
     client.ask(two.clone()).await.unwrap();
     let r = client.ask(two).await.unwrap();
-    assert_eq!((code(&r), r.statuses[0].limit_remaining), (Code::OverLimit, 1));
+    assert_eq!(
+        (code(&r), r.statuses[0].limit_remaining),
+        (Code::OverLimit, 1)
+    );
     // The descriptor's own count overrides the request's.
     let mut one = request("shop", &[&[("user", "dave")]]);
     one.hits_addend = 5;
@@ -147,13 +155,26 @@ descriptors:
     let r = client.ask(both()).await.unwrap();
     assert_eq!(code(&r), Code::OverLimit);
     assert_eq!(codes(&r), [Code::Ok, Code::OverLimit, Code::Ok]);
-    assert_eq!(r.statuses[0].limit_remaining, 2, "the refused request spent nothing");
     assert_eq!(
-        r.statuses[1].current_limit.as_ref().map(|l| (l.requests_per_unit, l.unit, l.name.as_str())),
+        r.statuses[0].limit_remaining, 2,
+        "the refused request spent nothing"
+    );
+    assert_eq!(
+        r.statuses[1].current_limit.as_ref().map(|l| (
+            l.requests_per_unit,
+            l.unit,
+            l.name.as_str()
+        )),
         Some((1, Unit::Minute as i32, "checkout"))
     );
     assert!(reset(&r.statuses[1]) > Duration::from_secs(59));
-    assert_eq!(r.statuses[2], DescriptorStatus { code: Code::Ok as i32, ..Default::default() });
+    assert_eq!(
+        r.statuses[2],
+        DescriptorStatus {
+            code: Code::Ok as i32,
+            ..Default::default()
+        }
+    );
 }
 
 #[tokio::test]
@@ -181,20 +202,33 @@ descriptors:
         request("shop", &[&[]]),
     ] {
         let answer = client.ask(r.clone()).await.unwrap();
-        assert_eq!(answer.statuses, [without_limit.clone()], "{r:?}");
+        assert_eq!(
+            answer.statuses,
+            std::slice::from_ref(&without_limit),
+            "{r:?}"
+        );
     }
     for _ in 0..10 {
-        let r = client.ask(request("shop", &[&[("user", "admin")]])).await.unwrap();
-        assert_eq!(r.statuses, [without_limit.clone()]);
+        let r = client
+            .ask(request("shop", &[&[("user", "admin")]]))
+            .await
+            .unwrap();
+        assert_eq!(r.statuses, std::slice::from_ref(&without_limit));
     }
     let r = client.ask(request("shop", &[])).await.unwrap();
     assert_eq!((code(&r), r.statuses.len()), (Code::Ok, 0));
-    let e = client.ask(request("", &[&[("user", "a")]])).await.unwrap_err();
+    let e = client
+        .ask(request("", &[&[("user", "a")]]))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
     // Values of any length and any UTF-8 are their own buckets.
     let long = "ü".repeat(10_000);
     for value in [long.as_str(), "ü", "", "a|b:c"] {
-        let r = client.ask(request("shop", &[&[("user", value)]])).await.unwrap();
+        let r = client
+            .ask(request("shop", &[&[("user", value)]]))
+            .await
+            .unwrap();
         assert_eq!(r.statuses[0].limit_remaining, 2, "{}", value.len());
     }
     let stats = service.stats();
@@ -217,7 +251,10 @@ descriptors:
     let left: Vec<u32> = {
         let mut v = Vec::new();
         for _ in 0..4 {
-            let r = client.ask(request("shop", &[&[("user", "frank")]])).await.unwrap();
+            let r = client
+                .ask(request("shop", &[&[("user", "frank")]]))
+                .await
+                .unwrap();
             assert_eq!(code(&r), Code::Ok);
             v.push(r.statuses[0].limit_remaining);
         }
@@ -239,10 +276,23 @@ async fn an_override_in_the_request_is_the_limit_with_its_own_bucket() {
         unit: Unit::Minute as i32,
     });
     let r = client.ask(over.clone()).await.unwrap();
-    assert_eq!(r.statuses[0].current_limit.as_ref().unwrap().requests_per_unit, 1);
-    assert_eq!(code(&client.ask(over.clone()).await.unwrap()), Code::OverLimit);
+    assert_eq!(
+        r.statuses[0]
+            .current_limit
+            .as_ref()
+            .unwrap()
+            .requests_per_unit,
+        1
+    );
+    assert_eq!(
+        code(&client.ask(over.clone()).await.unwrap()),
+        Code::OverLimit
+    );
     // The configured bucket of the same descriptor is untouched.
-    let r = client.ask(request("shop", &[&[("user", "gina")]])).await.unwrap();
+    let r = client
+        .ask(request("shop", &[&[("user", "gina")]]))
+        .await
+        .unwrap();
     assert_eq!(r.statuses[0].limit_remaining, 2);
     over.descriptors[0].limit = Some(RateLimitOverride {
         requests_per_unit: 1,
@@ -259,11 +309,21 @@ async fn a_new_configuration_applies_to_the_next_call() {
     let ask = || service.should_rate_limit(request("shop", &[&[("user", "hank")]]));
     assert_eq!(ask().await.unwrap().statuses[0].limit_remaining, 2);
     service.set_config(
-        RlsConfig::from_yaml(&SHOP.replace("requests_per_unit: 3", "requests_per_unit: 10"), "t")
-            .unwrap(),
+        RlsConfig::from_yaml(
+            &SHOP.replace("requests_per_unit: 3", "requests_per_unit: 10"),
+            "t",
+        )
+        .unwrap(),
     );
     let r = ask().await.unwrap();
-    assert_eq!(r.statuses[0].current_limit.as_ref().unwrap().requests_per_unit, 10);
+    assert_eq!(
+        r.statuses[0]
+            .current_limit
+            .as_ref()
+            .unwrap()
+            .requests_per_unit,
+        10
+    );
     assert_eq!(r.statuses[0].limit_remaining, 9);
     assert_eq!(service.stats().reloads, 1);
 }
@@ -283,7 +343,11 @@ fn a_request_captured_from_envoy_decodes() {
     assert_eq!(r.domain, "shop");
     assert_eq!(r.descriptors, [descriptor(&[("user", "alice")])]);
     assert_eq!(r.hits_addend, 0, "absent: 1 hit");
-    assert_eq!(r.encode_to_vec(), bytes, "our messages write the same bytes");
+    assert_eq!(
+        r.encode_to_vec(),
+        bytes,
+        "our messages write the same bytes"
+    );
 }
 
 fn redis_service(url: &str, fail_closed: bool) -> RateLimitService {
@@ -331,13 +395,23 @@ async fn two_replicas_on_one_redis_share_the_limit_and_fail_open_or_closed() {
         .await
         .unwrap();
     assert_eq!(codes(&r), [Code::Ok, Code::OverLimit]);
-    let r = cb.ask(request("shop", &[&[("user", other.as_str())]])).await.unwrap();
+    let r = cb
+        .ask(request("shop", &[&[("user", other.as_str())]]))
+        .await
+        .unwrap();
     assert_eq!(r.statuses[0].limit_remaining, 2, "refunded");
 
     redis.kill();
     let r = ca.ask(ivy()).await.unwrap();
     assert_eq!(code(&r), Code::Ok, "fail-open");
-    assert_eq!(r.statuses[0].current_limit.as_ref().unwrap().requests_per_unit, 3);
+    assert_eq!(
+        r.statuses[0]
+            .current_limit
+            .as_ref()
+            .unwrap()
+            .requests_per_unit,
+        3
+    );
     let e = cb.ask(ivy()).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unavailable, "fail-closed: {e:?}");
 }

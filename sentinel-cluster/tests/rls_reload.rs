@@ -32,11 +32,17 @@ async fn limit_now(client: &mut Client, n: &mut u32) -> u32 {
         .ask(request("shop", &[&[("user", &format!("user-{n}"))]]))
         .await
         .unwrap();
-    r.statuses[0].current_limit.as_ref().unwrap().requests_per_unit
+    r.statuses[0]
+        .current_limit
+        .as_ref()
+        .unwrap()
+        .requests_per_unit
 }
 
 /// Polls `condition` every 20 ms for up to 10 s.
-async fn eventually<F: std::future::Future<Output = bool>>(mut condition: impl FnMut() -> F) -> bool {
+async fn eventually<F: std::future::Future<Output = bool>>(
+    mut condition: impl FnMut() -> F,
+) -> bool {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while tokio::time::Instant::now() < deadline {
         if condition().await {
@@ -59,7 +65,11 @@ impl Drop for Process {
 
 fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -100,7 +110,10 @@ async fn the_binary_reloads_its_file_keeps_the_last_good_one_and_stops_on_sigter
     let mut n = 0;
     assert_eq!(limit_now(&mut client, &mut n).await, 3);
 
-    save(&config, &SHOP.replace("requests_per_unit: 3", "requests_per_unit: 1"));
+    save(
+        &config,
+        &SHOP.replace("requests_per_unit: 3", "requests_per_unit: 1"),
+    );
     assert!(
         eventually(|| {
             let mut c = client.clone();
@@ -111,15 +124,26 @@ async fn the_binary_reloads_its_file_keeps_the_last_good_one_and_stops_on_sigter
         "the edit was not applied"
     );
 
-    save(&config, &SHOP.replace("unit: second", "unit: second\n      unitt: 1"));
+    save(
+        &config,
+        &SHOP.replace("unit: second", "unit: second\n      unitt: 1"),
+    );
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         eventually(|| async { read_log().contains("configuration refused") }).await,
         "{}",
         read_log()
     );
-    assert!(read_log().contains("descriptors[0].rate_limit.unitt"), "{}", read_log());
-    assert_eq!(limit_now(&mut client, &mut n).await, 1, "the last good one stays");
+    assert!(
+        read_log().contains("descriptors[0].rate_limit.unitt"),
+        "{}",
+        read_log()
+    );
+    assert_eq!(
+        limit_now(&mut client, &mut n).await,
+        1,
+        "the last good one stays"
+    );
 
     let metrics: SocketAddr = read_log()
         .split("metrics on http://")
@@ -130,7 +154,10 @@ async fn the_binary_reloads_its_file_keeps_the_last_good_one_and_stops_on_sigter
         .unwrap();
     let text = http_get(metrics, "/metrics");
     assert!(text.contains("sentinel_rls_requests_total "), "{text}");
-    assert!(text.contains("sentinel_rls_config_reloads_total 1"), "{text}");
+    assert!(
+        text.contains("sentinel_rls_config_reloads_total 1"),
+        "{text}"
+    );
 
     let status = Command::new("kill")
         .args(["-TERM", &process.0.id().to_string()])
@@ -142,7 +169,10 @@ async fn the_binary_reloads_its_file_keeps_the_last_good_one_and_stops_on_sigter
         if let Some(exit) = process.0.try_wait().unwrap() {
             break exit;
         }
-        assert!(std::time::Instant::now() < deadline, "still running after SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(exit.success(), "{exit:?}\n{}", read_log());
@@ -153,7 +183,10 @@ async fn the_binary_reloads_its_file_keeps_the_last_good_one_and_stops_on_sigter
 fn the_binary_refuses_a_bad_file_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("rls.yaml");
-    save(&config, "domain: shop\ndescriptors:\n  - key: user\n    replaces: [{name: x}]\n");
+    save(
+        &config,
+        "domain: shop\ndescriptors:\n  - key: user\n    replaces: [{name: x}]\n",
+    );
     let out = Command::new(BIN)
         .arg("--config")
         .arg(&config)
@@ -181,15 +214,26 @@ async fn a_watched_service_follows_its_file_and_keeps_the_last_good_configuratio
     let mut n = 0;
     assert_eq!(limit_now(&mut client, &mut n).await, 3);
 
-    save(&config, &SHOP.replace("requests_per_unit: 3", "requests_per_unit: 7"));
+    save(
+        &config,
+        &SHOP.replace("requests_per_unit: 3", "requests_per_unit: 7"),
+    );
     assert!(eventually(|| async { service.stats().reloads == 1 }).await);
     assert_eq!(limit_now(&mut client, &mut n).await, 7);
 
-    std::fs::write(&config, "domain: shop\ndescriptors: [{key: user, value: 1, value: 2}]\n").unwrap();
+    std::fs::write(
+        &config,
+        "domain: shop\ndescriptors: [{key: user, value: 1, value: 2}]\n",
+    )
+    .unwrap();
     assert!(eventually(|| async { watcher.last_error().is_some() }).await);
     let e = watcher.last_error().unwrap();
     assert_eq!(e.path, "descriptors[0].value", "{e}");
-    assert_eq!(limit_now(&mut client, &mut n).await, 7, "the last good one stays");
+    assert_eq!(
+        limit_now(&mut client, &mut n).await,
+        7,
+        "the last good one stays"
+    );
     assert!(watcher.reload().is_err());
     assert_eq!(service.stats().reloads, 1);
 }

@@ -192,7 +192,11 @@ impl RlsConfig {
             Document::Many(ds) => (ds, true),
         };
         for (i, doc) in docs.into_iter().enumerate() {
-            let at = if list { format!("[{i}].") } else { String::new() };
+            let at = if list {
+                format!("[{i}].")
+            } else {
+                String::new()
+            };
             if doc.domain.is_empty() {
                 return Err(error(format!("{at}domain"), "the domain is empty".into()));
             }
@@ -203,8 +207,12 @@ impl RlsConfig {
                 ));
             }
             let mut root = Node::default();
-            add_level(&mut root.children, doc.descriptors, &format!("{at}descriptors"))
-                .map_err(|(path, message)| error(path, message))?;
+            add_level(
+                &mut root.children,
+                doc.descriptors,
+                &format!("{at}descriptors"),
+            )
+            .map_err(|(path, message)| error(path, message))?;
             self.domains.insert(doc.domain, root);
         }
         Ok(())
@@ -249,11 +257,21 @@ fn add_level(branches: &mut Branches, docs: Vec<DescriptorDoc>, at: &str) -> Res
             shadow: doc.shadow_mode,
             children: Branches::default(),
         };
-        add_level(&mut node.children, doc.descriptors, &format!("{at}.descriptors"))?;
+        add_level(
+            &mut node.children,
+            doc.descriptors,
+            &format!("{at}.descriptors"),
+        )?;
         let key = doc.key;
         let twice = || {
-            let value = doc.value.as_deref().map_or(String::new(), |v| format!(" with value `{v}`"));
-            (at.clone(), format!("key `{key}`{value} is configured twice at this level"))
+            let value = doc
+                .value
+                .as_deref()
+                .map_or(String::new(), |v| format!(" with value `{v}`"));
+            (
+                at.clone(),
+                format!("key `{key}`{value} is configured twice at this level"),
+            )
         };
         let slot = branches.0.entry(key.clone()).or_default();
         match doc.value.as_deref() {
@@ -268,7 +286,9 @@ fn add_level(branches: &mut Branches, docs: Vec<DescriptorDoc>, at: &str) -> Res
                     if slot.prefixes.iter().any(|(p, _)| p == prefix) {
                         return Err(twice());
                     }
-                    let at = slot.prefixes.partition_point(|(p, _)| p.len() >= prefix.len());
+                    let at = slot
+                        .prefixes
+                        .partition_point(|(p, _)| p.len() >= prefix.len());
                     slot.prefixes.insert(at, (prefix.to_string(), node));
                 }
                 None => {
@@ -298,7 +318,8 @@ impl<'de> Deserialize<'de> for Document {
                 f.write_str("a domain (`domain`, `descriptors`) or a list of domains")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Document, A::Error> {
-                DomainDoc::deserialize(de::value::MapAccessDeserializer::new(map)).map(Document::One)
+                DomainDoc::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(Document::One)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Document, A::Error> {
                 Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Document::Many)
@@ -362,7 +383,10 @@ impl RateLimitDoc {
             return Ok(Rule::Unlimited);
         }
         let unit_text = self.unit.ok_or_else(|| {
-            (format!("{at}.unit"), "missing (second, minute, hour or day)".to_string())
+            (
+                format!("{at}.unit"),
+                "missing (second, minute, hour or day)".to_string(),
+            )
         })?;
         let unit = parse_unit(&unit_text).ok_or_else(|| {
             (
@@ -411,7 +435,6 @@ fn parse_unit(text: &str) -> Option<Unit> {
     .map(|(_, unit)| unit)
 }
 
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -449,7 +472,11 @@ mod tests {
                 "descriptors[0].key",
                 "duplicate field `key`",
             ),
-            ("domain: shop\ndomain: x\n", "domain", "duplicate field `domain`"),
+            (
+                "domain: shop\ndomain: x\n",
+                "domain",
+                "duplicate field `domain`",
+            ),
             (
                 "- domain: a\n- domain: b\n  descriptors:\n    - key: user\n      bogus: 1\n",
                 "[1].descriptors[0].bogus",
@@ -511,7 +538,11 @@ mod tests {
                 "missing field `key`",
             ),
             ("domain: ''\n", "domain", "empty"),
-            ("- domain: a\n- domain: a\n", "[1].domain", "domain `a` is configured twice"),
+            (
+                "- domain: a\n- domain: a\n",
+                "[1].domain",
+                "domain `a` is configured twice",
+            ),
             ("- a\n", "[0]", "mapping"),
         ] {
             let e = RlsConfig::from_yaml(text, "rls.yaml").expect_err(text);
@@ -519,7 +550,11 @@ mod tests {
             assert_eq!(e.path, path, "{text}: {e}");
             assert!(e.message.contains(says), "{text}: {e}");
             assert!(!e.message.contains('\n'), "one line: {e}");
-            assert!(e.to_string().starts_with(&format!("rls.yaml: at `{path}`: ")), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("rls.yaml: at `{path}`: ")),
+                "{e}"
+            );
         }
     }
 
@@ -545,7 +580,10 @@ mod tests {
         assert_eq!(limit_of(&both, &[("user", "x")]), Some(3));
         let e = RlsConfig::load(&[&a, &a]).unwrap_err();
         assert_eq!(e.origin, a.display().to_string());
-        assert!(e.message.contains("domain `shop` is configured twice"), "{e}");
+        assert!(
+            e.message.contains("domain `shop` is configured twice"),
+            "{e}"
+        );
         let e = RlsConfig::load(&[dir.path().join("missing.yaml")]).unwrap_err();
         assert!(e.message.contains("cannot read the file"), "{e}");
     }
@@ -627,7 +665,11 @@ descriptors:
     }
 
     fn tree() -> impl Strategy<Value = Vec<Gen>> {
-        let leaf = ("[a-c]", proptest::option::of("[x-z]{1,2}"), proptest::option::of(1u32..1000))
+        let leaf = (
+            "[a-c]",
+            proptest::option::of("[x-z]{1,2}"),
+            proptest::option::of(1u32..1000),
+        )
             .prop_map(|(key, value, limit)| Gen {
                 key,
                 value,
@@ -667,7 +709,9 @@ descriptors:
                 out.push_str(&format!("{pad}  value: {v}\n"));
             }
             if let Some(n) = g.limit {
-                out.push_str(&format!("{pad}  rate_limit:\n{pad}    unit: minute\n{pad}    requests_per_unit: {n}\n"));
+                out.push_str(&format!(
+                    "{pad}  rate_limit:\n{pad}    unit: minute\n{pad}    requests_per_unit: {n}\n"
+                ));
             }
             if let Some(countdown) = bogus_at.as_deref_mut() {
                 if *countdown == 0 {
@@ -682,12 +726,18 @@ descriptors:
         }
     }
 
-    /// Every configured path with exact values, its limit, and its YAML path, in the
-    /// order `render` writes them.
-    fn paths(level: &[Gen], above: &[(String, String)], at: &str, out: &mut Vec<(Vec<(String, String)>, Option<u32>, String)>) {
+    /// A configured path: its entries, its limit, and where it is in the YAML.
+    type Configured = (Vec<(String, String)>, Option<u32>, String);
+
+    /// Every configured path (key-only levels with the value "free"), in the order
+    /// `render` writes them.
+    fn paths(level: &[Gen], above: &[(String, String)], at: &str, out: &mut Vec<Configured>) {
         for (i, g) in level.iter().enumerate() {
             let mut here = above.to_vec();
-            here.push((g.key.clone(), g.value.clone().unwrap_or_else(|| "free".into())));
+            here.push((
+                g.key.clone(),
+                g.value.clone().unwrap_or_else(|| "free".into()),
+            ));
             let at = format!("{at}[{i}]");
             out.push((here.clone(), g.limit, at.clone()));
             paths(&g.children, &here, &format!("{at}.descriptors"), out);

@@ -16,7 +16,7 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic_prost::ProstCodec;
 
-use super::config::{Limit, Rule, RlsConfig, unit_length};
+use super::config::{Limit, RlsConfig, Rule, unit_length};
 use super::proto::{
     Code, DescriptorStatus, Entry, RateLimit, RateLimitDescriptor, RateLimitRequest,
     RateLimitResponse, SHOULD_RATE_LIMIT, Unit,
@@ -158,19 +158,49 @@ impl RlsStats {
     pub fn to_prometheus(&self) -> String {
         let mut out = String::new();
         for (name, kind, help, value) in [
-            ("requests_total", "counter", "ShouldRateLimit calls answered", self.requests),
-            ("over_limit_total", "counter", "Calls answered OVER_LIMIT", self.over_limit),
+            (
+                "requests_total",
+                "counter",
+                "ShouldRateLimit calls answered",
+                self.requests,
+            ),
+            (
+                "over_limit_total",
+                "counter",
+                "Calls answered OVER_LIMIT",
+                self.over_limit,
+            ),
             (
                 "shadow_over_limit_total",
                 "counter",
                 "Descriptors over their limit in shadow mode",
                 self.shadow_over_limit,
             ),
-            ("invalid_total", "counter", "Calls refused as invalid", self.invalid),
-            ("redis_failures_total", "counter", "Calls that met a Redis failure", self.redis_failures),
-            ("config_reloads_total", "counter", "Configurations put in force after the first", self.reloads),
+            (
+                "invalid_total",
+                "counter",
+                "Calls refused as invalid",
+                self.invalid,
+            ),
+            (
+                "redis_failures_total",
+                "counter",
+                "Calls that met a Redis failure",
+                self.redis_failures,
+            ),
+            (
+                "config_reloads_total",
+                "counter",
+                "Configurations put in force after the first",
+                self.reloads,
+            ),
             ("keys", "gauge", "Buckets in the local store", self.keys),
-            ("evictions_total", "counter", "Buckets evicted from the local store", self.evictions),
+            (
+                "evictions_total",
+                "counter",
+                "Buckets evicted from the local store",
+                self.evictions,
+            ),
         ] {
             let _ = writeln!(out, "# HELP sentinel_rls_{name} {help}.");
             let _ = writeln!(out, "# TYPE sentinel_rls_{name} {kind}");
@@ -260,9 +290,11 @@ impl RateLimitService {
         // The rule of each descriptor (None: OK without a limit), then the charges.
         let mut rules: Vec<Option<(Limit, bool)>> = Vec::with_capacity(request.descriptors.len());
         for (i, d) in request.descriptors.iter().enumerate() {
-            rules.push(rule_of(&config, &request.domain, d).map_err(|m| {
-                Status::invalid_argument(format!("descriptors[{i}].limit: {m}"))
-            })?);
+            rules.push(
+                rule_of(&config, &request.domain, d).map_err(|m| {
+                    Status::invalid_argument(format!("descriptors[{i}].limit: {m}"))
+                })?,
+            );
         }
         let charges: Vec<(usize, Charge<'_>)> = rules
             .iter()
@@ -285,7 +317,10 @@ impl RateLimitService {
             Store::Redis(r) => match r.charge(&only).await {
                 Ok(o) => Some(o),
                 Err(e) => {
-                    self.inner.stats.redis_failures.fetch_add(1, Ordering::Relaxed);
+                    self.inner
+                        .stats
+                        .redis_failures
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %e, fail_closed = self.inner.fail_closed, "sentinel-rls: Redis failed");
                     if self.inner.fail_closed {
                         return Err(Status::unavailable(format!("rate limit store: {e}")));
@@ -308,8 +343,11 @@ impl RateLimitService {
                     name: limit.name.clone(),
                 });
                 // Fail-open: no outcome, OK with the limit.
-                let Some(Outcome { over, remaining, reset }) =
-                    outcomes.as_mut().and_then(Iterator::next)
+                let Some(Outcome {
+                    over,
+                    remaining,
+                    reset,
+                }) = outcomes.as_mut().and_then(Iterator::next)
                 else {
                     return DescriptorStatus {
                         code: Code::Ok as i32,
@@ -368,7 +406,10 @@ fn rule_of(
     if let Some(o) = d.limit {
         let unit = Unit::try_from(o.unit).unwrap_or(Unit::Unknown);
         if unit == Unit::Unknown || unit_length(unit).is_zero() {
-            return Err(format!("unit {} is not SECOND, MINUTE, HOUR or DAY", o.unit));
+            return Err(format!(
+                "unit {} is not SECOND, MINUTE, HOUR or DAY",
+                o.unit
+            ));
         }
         if o.requests_per_unit == 0 {
             return Err("requests_per_unit is 0".into());
@@ -393,7 +434,14 @@ fn bucket_key(domain: &str, entries: &[Entry], limit: &Limit) -> String {
     let mut key = String::with_capacity(32 + domain.len());
     let _ = write!(key, "{}:{domain}", domain.len());
     for e in entries {
-        let _ = write!(key, "|{}:{}{}:{}", e.key.len(), e.key, e.value.len(), e.value);
+        let _ = write!(
+            key,
+            "|{}:{}{}:{}",
+            e.key.len(),
+            e.key,
+            e.value.len(),
+            e.value
+        );
     }
     let _ = write!(
         key,
@@ -422,9 +470,7 @@ impl tower_service::Service<http::Request<Body>> for RateLimitService {
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         if request.uri().path() != SHOULD_RATE_LIMIT {
-            return Box::pin(async {
-                Ok(Status::unimplemented("no such method").into_http())
-            });
+            return Box::pin(async { Ok(Status::unimplemented("no such method").into_http()) });
         }
         let service = self.clone();
         let method = tower::service_fn(move |request: tonic::Request<RateLimitRequest>| {
@@ -437,8 +483,10 @@ impl tower_service::Service<http::Request<Body>> for RateLimitService {
             }
         });
         Box::pin(async move {
-            let mut grpc =
-                tonic::server::Grpc::new(ProstCodec::<RateLimitResponse, RateLimitRequest>::default());
+            let mut grpc = tonic::server::Grpc::new(ProstCodec::<
+                RateLimitResponse,
+                RateLimitRequest,
+            >::default());
             Ok(grpc.unary(method, request).await)
         })
     }

@@ -73,7 +73,10 @@ fn is_over(hits: u64, available: u64) -> bool {
 
 /// Whether any descriptor refuses the request.
 fn refused(charges: &[Charge<'_>], over: impl Fn(usize) -> bool) -> bool {
-    charges.iter().enumerate().any(|(i, c)| !c.shadow && over(i))
+    charges
+        .iter()
+        .enumerate()
+        .any(|(i, c)| !c.shadow && over(i))
 }
 
 /// The in-process store: one arrival time per bucket, at most `max_keys` buckets.
@@ -174,10 +177,7 @@ impl LocalStore {
                     self.make_room(&mut buckets, now);
                 }
                 if after > now {
-                    buckets.insert(
-                        c.bucket.as_str().into(),
-                        Slot { tat: after, gcra },
-                    );
+                    buckets.insert(c.bucket.as_str().into(), Slot { tat: after, gcra });
                 }
             }
         }
@@ -235,7 +235,10 @@ pub(crate) struct RedisStore {
 impl RedisStore {
     /// Charges every descriptor in turn; when one (not in shadow mode) is over, the rest
     /// are only checked and what was charged is given back.
-    pub(crate) async fn charge(&self, charges: &[Charge<'_>]) -> Result<Vec<Outcome>, ClusterError> {
+    pub(crate) async fn charge(
+        &self,
+        charges: &[Charge<'_>],
+    ) -> Result<Vec<Outcome>, ClusterError> {
         let mut outcomes = Vec::with_capacity(charges.len());
         let mut granted = vec![0u64; charges.len()];
         let mut refuse = false;
@@ -370,7 +373,13 @@ mod tests {
     fn eviction_takes_full_buckets_first_and_limited_ones_last() {
         let clock = ManualClock::new();
         let store = LocalStore::new(Arc::new(clock.clone()), 3);
-        let (fast, slow) = (per_second(10), Limit { unit: Unit::Hour, ..per_second(2) });
+        let (fast, slow) = (
+            per_second(10),
+            Limit {
+                unit: Unit::Hour,
+                ..per_second(2)
+            },
+        );
         spend(&store, "fast", &fast, 1); // full again after 100 ms
         spend(&store, "limited", &slow, 2); // no token left for an hour
         spend(&store, "half", &slow, 1);
@@ -381,7 +390,10 @@ mod tests {
         // Now every bucket is partly spent: the least spent with a token goes.
         spend(&store, "new2", &slow, 1);
         assert_eq!(store.evictions(), 2);
-        assert!(spend(&store, "limited", &slow, 1).over, "the limited bucket is kept");
+        assert!(
+            spend(&store, "limited", &slow, 1).over,
+            "the limited bucket is kept"
+        );
         // Only limited buckets: one goes, alone.
         let tiny = LocalStore::new(Arc::new(clock.clone()), 2);
         spend(&tiny, "x", &slow, 2);

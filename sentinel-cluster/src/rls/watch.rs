@@ -49,7 +49,9 @@ impl Shared {
         let result = RlsConfig::load(&self.paths);
         match &result {
             Ok(_) => tracing::info!(paths = ?self.paths, "sentinel-rls: configuration reloaded"),
-            Err(e) => tracing::warn!(error = %e, "sentinel-rls: configuration refused, the last good one stays"),
+            Err(e) => {
+                tracing::warn!(error = %e, "sentinel-rls: configuration refused, the last good one stays")
+            }
         }
         let outcome = result.map(|config| self.service.set_config(config));
         *self.last_error.lock() = outcome.as_ref().err().cloned();
@@ -77,7 +79,10 @@ impl ConfigWatcher {
         paths: impl IntoIterator<Item = impl AsRef<Path>>,
         service: RateLimitService,
     ) -> notify::Result<ConfigWatcher> {
-        let paths: Vec<PathBuf> = paths.into_iter().map(|p| p.as_ref().to_path_buf()).collect();
+        let paths: Vec<PathBuf> = paths
+            .into_iter()
+            .map(|p| p.as_ref().to_path_buf())
+            .collect();
         let shared = Arc::new(Shared {
             paths,
             service,
@@ -115,7 +120,7 @@ impl ConfigWatcher {
                     let _ = reloader.reload();
                 }
             })
-            .map_err(|e| notify::Error::io(e))?;
+            .map_err(notify::Error::io)?;
         Ok(ConfigWatcher {
             shared,
             _watcher: watcher,

@@ -60,7 +60,10 @@ impl Client {
         Client(tonic::client::Grpc::new(channel))
     }
 
-    pub async fn ask(&mut self, request: RateLimitRequest) -> Result<RateLimitResponse, tonic::Status> {
+    pub async fn ask(
+        &mut self,
+        request: RateLimitRequest,
+    ) -> Result<RateLimitResponse, tonic::Status> {
         self.0
             .ready()
             .await
