@@ -72,7 +72,7 @@
 //! the counters are the same either way). `replaces` is refused (not supported yet). Any
 //! other key, a key written twice, a descriptor configured twice at one level and a
 //! domain configured twice are refused with an error naming the file and the path
-//! (`rls.yaml: at `descriptors[0].rate_limit.unit`: ...`).
+//! (``rls.yaml: at `descriptors[0].rate_limit.unit`: ...``).
 //!
 //! ## Semantics
 //!
