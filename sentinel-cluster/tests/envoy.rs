@@ -359,6 +359,10 @@ async fn envoy_answers_429_from_our_service_and_passes_when_it_is_down() {
         .expect("x-ratelimit-limit");
     assert!(limit.starts_with('3'), "{limit}");
     assert_eq!(
+        limit, "3, 3;w=1",
+        "DRAFT_VERSION_03: the quota and its window in seconds"
+    );
+    assert_eq!(
         answers[0].header("x-ratelimit-remaining"),
         Some("2"),
         "{:?}",

@@ -188,8 +188,7 @@ fn the_binary_refuses_a_bad_file_naming_the_path() {
         "domain: shop\ndescriptors:\n  - key: user\n    replaces: [{name: x}]\n",
     );
     let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
+        .arg(format!("--config={}", config.display()))
         .args(["--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
@@ -236,4 +235,11 @@ async fn a_watched_service_follows_its_file_and_keeps_the_last_good_configuratio
     );
     assert!(watcher.reload().is_err());
     assert_eq!(service.stats().reloads, 1);
+}
+
+#[test]
+fn the_deploy_sample_configuration_loads() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rls/rls.yaml");
+    let config = RlsConfig::load(&[sample]).unwrap();
+    assert_eq!(config.domains().collect::<Vec<_>>(), ["shop"]);
 }

@@ -37,8 +37,19 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut listen, mut redis, mut metrics) = (None, None, None);
     let mut fail_closed = false;
     let mut max_keys = DEFAULT_MAX_KEYS;
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+    while let Some(arg) = args.next() {
+        // `--flag value` or `--flag=value`.
+        let (flag, mut inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg, None),
+        };
+        let switch = inline.is_none();
+        let mut value = || {
+            inline
+                .take()
+                .or_else(|| args.next())
+                .ok_or(format!("{flag} needs a value"))
+        };
         let addr = |v: String| {
             v.parse::<SocketAddr>()
                 .map_err(|e| format!("{flag}: `{v}` is not an address (ip:port): {e}"))
@@ -48,7 +59,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--listen" => listen = Some(addr(value()?)?),
             "--redis" => redis = Some(value()?),
             "--metrics" => metrics = Some(addr(value()?)?),
-            "--fail-closed" => fail_closed = true,
+            "--fail-closed" if switch => fail_closed = true,
             "--max-keys" => {
                 let v = value()?;
                 max_keys = v
