@@ -39,7 +39,7 @@ fn request(n: u64) -> RateLimitRequest {
         ..Default::default()
     };
     let mut descriptors = vec![entry("user", format!("user-{}", n % 10_000))];
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         descriptors.push(entry("path", "/checkout".into()));
     }
     RateLimitRequest {

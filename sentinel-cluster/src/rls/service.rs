@@ -223,7 +223,8 @@ impl RateLimitService {
     }
 
     /// Puts a new configuration in force for the next calls. Buckets are kept: a
-    /// descriptor whose limit did not change keeps what it spent.
+    /// descriptor whose limit did not change keeps what it spent (one whose limit changed
+    /// starts with a full budget, as buckets are per limit).
     pub fn set_config(&self, config: RlsConfig) {
         self.inner.config.store(Arc::new(config));
         self.inner.stats.reloads.fetch_add(1, Ordering::Relaxed);
@@ -296,25 +297,22 @@ impl RateLimitService {
                 })?,
             );
         }
-        let charges: Vec<(usize, Charge<'_>)> = rules
+        let charges: Vec<Charge<'_>> = rules
             .iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.as_ref().map(|r| (i, r)))
-            .map(|(i, (limit, shadow))| {
-                let d = &request.descriptors[i];
-                let charge = Charge {
+            .zip(&request.descriptors)
+            .filter_map(|(rule, d)| {
+                let (limit, shadow) = rule.as_ref()?;
+                Some(Charge {
                     bucket: bucket_key(&request.domain, &d.entries, limit),
                     limit,
                     hits: d.hits_addend.unwrap_or(hits),
                     shadow: *shadow,
-                };
-                (i, charge)
+                })
             })
             .collect();
-        let only: Vec<Charge<'_>> = charges.into_iter().map(|(_, c)| c).collect();
         let outcomes = match &self.inner.store {
-            Store::Local(l) => Some(l.charge(&only)),
-            Store::Redis(r) => match r.charge(&only).await {
+            Store::Local(l) => Some(l.charge(&charges)),
+            Store::Redis(r) => match r.charge(&charges).await {
                 Ok(o) => Some(o),
                 Err(e) => {
                     self.inner
@@ -377,6 +375,9 @@ impl RateLimitService {
                 }
             })
             .collect();
+        if overall == Code::OverLimit {
+            tracing::debug!(domain = %request.domain, "sentinel-rls: over limit");
+        }
         Ok(RateLimitResponse {
             overall_code: overall as i32,
             statuses,
