@@ -292,6 +292,9 @@ struct Book {
     /// Grants still (partly) unspent, oldest first: (granted at, tokens).
     grants: VecDeque<(Instant, u64)>,
     last_call: Instant,
+    /// The last call got less than it asked for (the shared bucket ran dry): no early
+    /// refill before the horizon, however hungry the lease.
+    short: bool,
 }
 
 impl RedisBackend {
@@ -598,6 +601,9 @@ impl Inner {
                 }
             }
         }
+        // After a failed call, every lease asks again at once: a second failure in a row
+        // degrades the backend within a quarter horizon or so.
+        let all = all || st.failures > 0;
         let result = self.refill(&mut st, &leases, now, all).await;
         match result {
             Ok(()) => st.failures = 0,
@@ -666,6 +672,7 @@ impl Inner {
             let book = st.books.entry(lease.flow_id().to_string()).or_insert(Book {
                 grants: VecDeque::new(),
                 last_call: now.checked_sub(self.config.horizon).unwrap_or(now),
+                short: false,
             });
             let Some(ask) = self.sizing(lease, book, now, all) else {
                 continue;
@@ -683,6 +690,7 @@ impl Inner {
                 .await?;
             lease.add_tokens(grant.granted);
             lease.set_retry_after(grant.retry_after);
+            book.short = grant.granted < ask.want;
             if grant.granted > 0 {
                 book.grants.push_back((now, grant.granted));
             }
@@ -710,6 +718,10 @@ impl Inner {
     /// What to ask Redis for one lease now, or `None` when it is not due: expired tokens
     /// are taken back for a refund, and the lease is topped up to what its demand spends
     /// in one horizon (at least one token, so that a quiet rule still admits at once).
+    /// A lease is due once a horizon, after three quarters of one while the shared bucket
+    /// is dry (a fleet over its limit: about 13 calls a second per instance and rule at
+    /// the default horizon), or after a quarter horizon when it ran empty while the bucket
+    /// still had tokens (demand grew).
     fn sizing(
         &self,
         lease: &ClusterLease,
@@ -747,8 +759,16 @@ impl Inner {
         }
         let refund = lease.take_tokens(expired);
         let since = now.duration_since(book.last_call);
-        let hungry = held == 0 && lease.pending_demand() > 0;
-        let due = all || refund > 0 || since >= horizon || (hungry && since >= horizon / 4);
+        let hungry = held == 0 && lease.pending_demand() > 0 && !book.short;
+        // Cycles come every quarter horizon, and a lease is renewed at the cycle nearest
+        // its renewal time: once a horizon, or every three quarters of one while the
+        // shared bucket is dry, so that some instance asks at least that often and the
+        // bucket does not fill past its burst (losing tokens) between two asks.
+        let renew_after = if book.short { horizon * 3 / 4 } else { horizon };
+        let due = all
+            || refund > 0
+            || since + horizon / 8 >= renew_after
+            || (hungry && since >= horizon / 4);
         if !due {
             return None;
         }

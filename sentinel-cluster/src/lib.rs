@@ -40,14 +40,15 @@
 //!   [`RedisBackendBuilder::runtime`]) tops up the leases of all cluster rules every
 //!   quarter horizon when they are due: a lease is sized from the instance's own demand
 //!   (admitted and refused entries) over the lease horizon (default 100 ms), at least one
-//!   token, and is renewed about once a horizon, so a steady rule costs about
-//!   1000 / horizon-in-ms Redis calls a second per instance. Leased tokens expire after
+//!   token, and is renewed once a horizon (every three quarters of one while the shared
+//!   bucket is dry), so a steady rule costs about 1000 / horizon-in-ms Redis calls a
+//!   second per instance (about 13 at the default horizon for a fleet over its limit). Leased tokens expire after
 //!   two horizons (configurable); unspent expired tokens are refunded to Redis, best
 //!   effort, with the next call.
 //! * **GCRA in Redis.** Each bucket is one theoretical arrival time in µs of the Redis
 //!   server's own clock (`TIME`), so the instances' clocks do not matter. Rate: the
 //!   threshold per `statIntervalInMs` (for AvgLocal, times the live instances); burst:
-//!   `clusterConfig.burst` (default a tenth of the threshold, at least 1). A lease call
+//!   `clusterConfig.burst` (default a fifth of the threshold, at least 1). A lease call
 //!   is one Lua script (`EVALSHA`, reloaded when Redis answers NOSCRIPT) that grants
 //!   `min(want, available)` atomically and says how long until the next token. Keys
 //!   carry the hash tag `{<prefix>:<flowId>}`, so a Redis Cluster keeps each bucket's
@@ -63,6 +64,11 @@
 //! **admitted ≤ rate × W + burst + the tokens outstanding in leases**. Leases hold about
 //! one horizon of each instance's demand and expire after two horizons, which bounds the
 //! last term (about rate × 2 horizons for a saturated fleet).
+//!
+//! The other way, a saturated fleet admits slightly less than the rate when the burst is
+//! below what the rate brings in three quarters of a horizon: between two renewals the
+//! bucket would fill past its burst and lose the excess. The default burst, a fifth of the
+//! threshold, is two horizons at a 1 s interval.
 //!
 //! ## When Redis fails
 //!

@@ -1,7 +1,8 @@
 //! Fleets of instances in one process against a real Redis, in real time: shared limits,
 //! membership, failure and recovery. The backend needs real time; the tests wait on
 //! conditions with timeouts, and bound wall-clock figures generously (the figures the
-//! issue asks for are printed).
+//! issue asks for are printed). An entry that waited for Redis would take at least the
+//! 20 ms request timeout: the p99.9 of `try_enter` is held under 15 ms.
 
 mod support;
 
@@ -20,7 +21,12 @@ use support::wait_for;
 /// These tests measure rates on a small machine: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn rule(flow_id: &str, threshold: f64, threshold_type: ThresholdType, burst: u64) -> FlowRule {
+fn rule(
+    flow_id: &str,
+    threshold: f64,
+    threshold_type: ThresholdType,
+    burst: Option<u64>,
+) -> FlowRule {
     FlowRule {
         resource: "checkout".into(),
         threshold,
@@ -28,7 +34,7 @@ fn rule(flow_id: &str, threshold: f64, threshold_type: ThresholdType, burst: u64
         cluster_config: Some(ClusterConfig {
             flow_id: flow_id.into(),
             threshold_type,
-            burst: Some(burst),
+            burst,
             ..Default::default()
         }),
         ..Default::default()
@@ -142,7 +148,7 @@ fn four_instances_at_400_each_share_a_global_1000() {
     let fleet = fleet(
         &redis.url(),
         4,
-        &rule("g4", 1000.0, ThresholdType::Global, 100),
+        &rule("g4", 1000.0, ThresholdType::Global, Some(100)),
     );
     ready(&fleet, 4);
     let start = Instant::now();
@@ -154,7 +160,14 @@ fn four_instances_at_400_each_share_a_global_1000() {
     wait_for(Duration::from_secs(8), || {
         start.elapsed() >= Duration::from_secs(5)
     });
+    let calls: Vec<u32> = fleet
+        .iter()
+        .map(|i| i.backend.status().leases_per_second)
+        .collect();
     let seen = stop_all(&stop, threads);
+    println!("lease calls in the last second, per instance: {calls:?}");
+    // About 1000 / horizon-in-ms per instance and rule at steady load (bound loosely).
+    assert!(calls.iter().all(|&c| c <= 20), "{calls:?}");
     let second = |s: &Seen, k: u64| s.admitted(Duration::from_secs(k), Duration::from_secs(k + 1));
     let total: u64 = seen
         .iter()
@@ -184,7 +197,7 @@ fn redis_killed_mid_run_falls_back_to_the_share_and_recovers() {
     let fleet = fleet(
         &redis.url(),
         4,
-        &rule("kill", 1000.0, ThresholdType::Global, 100),
+        &rule("kill", 1000.0, ThresholdType::Global, Some(100)),
     );
     ready(&fleet, 4);
     let start = Instant::now();
@@ -234,7 +247,7 @@ fn redis_killed_mid_run_falls_back_to_the_share_and_recovers() {
         assert!((450..=550).contains(&admitted), "instance {n}: {admitted}");
     }
     assert!(
-        p999(&seen) < Duration::from_millis(10),
+        p999(&seen) < Duration::from_millis(15),
         "entries waited for Redis"
     );
 }
@@ -248,7 +261,7 @@ fn a_paused_redis_degrades_and_recovers_without_entries_waiting() {
     let fleet = fleet(
         &redis.url(),
         2,
-        &rule("pause", 1000.0, ThresholdType::Global, 100),
+        &rule("pause", 1000.0, ThresholdType::Global, Some(100)),
     );
     ready(&fleet, 2);
     let start = Instant::now();
@@ -273,7 +286,8 @@ fn a_paused_redis_degrades_and_recovers_without_entries_waiting() {
     let healthy = wait_for(Duration::from_secs(5), || {
         paused.elapsed() > Duration::from_millis(300)
             && all(&fleet, |i| i.backend.status().health == Health::Healthy)
-    });
+    })
+    .map(|_| paused.elapsed());
     let seen = stop_all(&stop, threads);
     println!(
         "paused: degraded after {degraded:?}, healthy {healthy:?} after the pause began; try_enter p99.9 {:?}",
@@ -282,7 +296,7 @@ fn a_paused_redis_degrades_and_recovers_without_entries_waiting() {
     assert!(degraded.is_some(), "not degraded during a 300 ms pause");
     assert!(healthy.is_some(), "not healthy again after the pause");
     assert!(
-        p999(&seen) < Duration::from_millis(10),
+        p999(&seen) < Duration::from_millis(15),
         "entries waited for Redis"
     );
 }
@@ -296,7 +310,7 @@ fn avg_local_scales_with_the_live_instances() {
     let mut fleet = fleet(
         &redis.url(),
         3,
-        &rule("avg", 100.0, ThresholdType::AvgLocal, 10),
+        &rule("avg", 100.0, ThresholdType::AvgLocal, None),
     );
     ready(&fleet, 3);
     let start = Instant::now();

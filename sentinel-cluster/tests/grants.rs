@@ -176,6 +176,16 @@ async fn two_instances_share_the_burst_then_the_rate() {
     }
     assert_eq!(more, 100, "together, the rate over the next second");
     assert!(a.entry("pay").try_enter().is_err() && b.entry("pay").try_enter().is_err());
+    let (sa, sb) = (ba.status(), bb.status());
+    assert_eq!(
+        sa.tokens_granted + sb.tokens_granted,
+        110,
+        "every token granted was spent"
+    );
+    assert_eq!((sa.last_error, sa.redis_errors), (None, 0));
+    assert!(sa.redis_latency.is_some());
+    // B's first heartbeat came after A's: it saw both.
+    assert_eq!(sb.live_instances, vec![("pay".to_string(), 2)]);
 }
 
 #[tokio::test]
@@ -241,4 +251,48 @@ async fn instances_whose_clocks_are_five_seconds_apart_share_one_limit() {
     let bound = 5.0 + 10.0 * elapsed + 2.0;
     assert!(total >= 5, "{total}");
     assert!(total as f64 <= bound, "{total} admitted, bound {bound}");
+}
+
+#[tokio::test]
+async fn unspent_tokens_of_an_expired_lease_are_refunded() {
+    let Some(redis) = support::redis() else {
+        return;
+    };
+    let time = ScriptTime::new();
+    let t = time.0.clone();
+    let backend = RedisBackend::builder(redis.url())
+        .manual_refill(true)
+        .lease_expiry(Duration::from_millis(30))
+        .script_clock(move || Duration::from_micros(t.load(Ordering::SeqCst)))
+        .build()
+        .unwrap();
+    let s = Sentinel::builder()
+        .clock(ManualClock::new())
+        .cluster_backend(backend.clone())
+        .build();
+    s.load_flow_rules(vec![global_rule("r", "refund", 100.0, Some(10))])
+        .unwrap();
+    backend.refill_now().await;
+    assert_eq!(offer(&s, "r", 1), 1, "the standing one-token lease");
+    assert_eq!(offer(&s, "r", 20), 0, "refused: demand for the next lease");
+    backend.refill_now().await;
+    assert_eq!(
+        backend.status().tokens_granted,
+        10,
+        "the whole burst leased, 9 of it unspent"
+    );
+    // The Redis clock stands still; the lease expires in real time.
+    let leased = std::time::Instant::now();
+    support::wait_for(Duration::from_secs(2), || {
+        leased.elapsed() > Duration::from_millis(40)
+    });
+    backend.refill_now().await;
+    // The 9 unspent tokens went back to the bucket, and one was leased again.
+    let now = Some(Duration::from_micros(time.0.load(Ordering::SeqCst)));
+    let g = backend
+        .grant("refund", 100.0, 10, 100, 0, now)
+        .await
+        .unwrap();
+    assert_eq!(g.granted, 8);
+    assert_eq!(offer(&s, "r", 20), 1);
 }

@@ -47,7 +47,8 @@ pub struct ClusterConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_threshold: Option<f64>,
     /// Tokens the fleet may spend at once after an idle spell (GCRA burst tolerance);
-    /// default: a tenth of the threshold, at least 1.
+    /// default: a fifth of the threshold (at least 1), which at a 1 s interval is two
+    /// lease horizons of 100 ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub burst: Option<u64>,
 }

@@ -39,12 +39,12 @@ impl ClusterSpec {
         }
     }
 
-    /// The burst tolerance in tokens: as written, else a tenth of the threshold (at least
+    /// The burst tolerance in tokens: as written, else a fifth of the threshold (at least
     /// 1), scaled like the rate for AvgLocal.
     pub fn burst(&self, live: u32) -> u64 {
         let base = self
             .burst
-            .unwrap_or_else(|| (self.threshold / 10.0).ceil().max(1.0) as u64);
+            .unwrap_or_else(|| (self.threshold / 5.0).ceil().max(1.0) as u64);
         match self.threshold_type {
             ThresholdType::Global => base,
             ThresholdType::AvgLocal => base.saturating_mul(live.max(1) as u64),

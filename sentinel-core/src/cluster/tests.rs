@@ -301,14 +301,18 @@ fn the_spec_computes_rates_bursts_and_fallbacks() {
         fallback_to_local_when_fail: true,
     };
     assert_eq!(spec.fleet_rate_per_sec(3), 600.0);
-    assert_eq!(spec.burst(3), 30);
+    assert_eq!(
+        spec.burst(3),
+        60,
+        "a fifth of the threshold, per live instance"
+    );
     assert_eq!(spec.fallback_threshold(3), 100.0);
     let global = ClusterSpec {
         threshold_type: ThresholdType::Global,
         ..spec
     };
     assert_eq!(global.fleet_rate_per_sec(3), 200.0);
-    assert_eq!(global.burst(3), 10);
+    assert_eq!(global.burst(3), 20);
     assert_eq!(global.fallback_threshold(4), 25.0);
     assert_eq!(global.fallback_threshold(0), 100.0);
 }

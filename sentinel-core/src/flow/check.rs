@@ -92,11 +92,12 @@ impl FlowCheck {
                 }
             }
         };
-        let window = window.unwrap_or_else(|| Arc::new(PassWindow::for_interval(interval_ms)));
+        // The window of a Reject rule on its own resource (a cluster rule's local fallback).
+        let own = move || window.unwrap_or_else(|| Arc::new(PassWindow::for_interval(interval_ms)));
         let behavior = match (rule.control_behavior, history, rule.cluster_spec()) {
             (ControlBehavior::Reject, None, Some(spec)) => Behavior::Cluster {
                 lease: env.cluster.lease(spec),
-                window,
+                window: own(),
             },
             (ControlBehavior::Throttling, _, _) => Behavior::Throttling {
                 last: AtomicU64::new(NEVER),
@@ -106,7 +107,7 @@ impl FlowCheck {
                 node,
                 buckets: (interval_ms / BUCKET_MS) as usize,
             }),
-            (ControlBehavior::Reject, None, None) => Behavior::Reject(Counter::Own(window)),
+            (ControlBehavior::Reject, None, None) => Behavior::Reject(Counter::Own(own())),
         };
         let info = |message: &'static str| {
             let blocked = BlockedRule {

@@ -31,7 +31,10 @@
 //!   everything): a slower pace is written as 1 per a longer `statIntervalInMs`;
 //! * a refusal says when the rule would admit the entry
 //!   ([`BlockError::retry_after`](crate::BlockError::retry_after));
-//! * a throttled entry's response time is measured from the end of its wait.
+//! * a throttled entry's response time is measured from the end of its wait;
+//! * a rule with `clusterMode: true` (Direct and Reject only) spends tokens of its cluster
+//!   lease instead (see [`cluster`](crate::cluster)); its own window serves the local
+//!   fallback while the cluster backend is degraded or absent.
 
 mod check;
 mod rule;
