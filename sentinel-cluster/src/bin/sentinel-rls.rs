@@ -60,6 +60,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--redis" => redis = Some(value()?),
             "--metrics" => metrics = Some(addr(value()?)?),
             "--fail-closed" if switch => fail_closed = true,
+            "--fail-closed" => return Err("--fail-closed takes no value".into()),
             "--max-keys" => {
                 let v = value()?;
                 max_keys = v
@@ -158,4 +159,81 @@ async fn stop_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn arguments_are_read_in_both_forms_and_mistakes_are_named() {
+        let a = parse(&[
+            "--config",
+            "a.yaml",
+            "--config=b.yaml",
+            "--listen=127.0.0.1:8081",
+            "--redis",
+            "redis://r:6379/",
+            "--fail-closed",
+            "--max-keys",
+            "10",
+            "--metrics",
+            "127.0.0.1:9090",
+        ])
+        .unwrap();
+        assert_eq!(
+            a.configs,
+            [PathBuf::from("a.yaml"), PathBuf::from("b.yaml")]
+        );
+        assert_eq!(a.listen, "127.0.0.1:8081".parse().unwrap());
+        assert_eq!(a.redis.as_deref(), Some("redis://r:6379/"));
+        assert!(a.fail_closed);
+        assert_eq!(a.max_keys, 10);
+        assert_eq!(a.metrics, Some("127.0.0.1:9090".parse().unwrap()));
+        let a = parse(&["--config", "a.yaml", "--listen", "[::1]:1"]).unwrap();
+        assert_eq!(
+            (a.fail_closed, a.max_keys, a.redis),
+            (false, DEFAULT_MAX_KEYS, None)
+        );
+        for (args, says) in [
+            (&["--listen", "127.0.0.1:1"][..], "--config is required"),
+            (&["--config", "a"][..], "--listen is required"),
+            (&["--config"][..], "--config needs a value"),
+            (
+                &["--config", "a", "--listen", "localhost"][..],
+                "`localhost` is not an address",
+            ),
+            (
+                &[
+                    "--config",
+                    "a",
+                    "--listen",
+                    "127.0.0.1:1",
+                    "--max-keys",
+                    "x",
+                ][..],
+                "--max-keys",
+            ),
+            (
+                &[
+                    "--config",
+                    "a",
+                    "--listen",
+                    "127.0.0.1:1",
+                    "--fail-closed=no",
+                ][..],
+                "unknown argument `--fail-closed`",
+            ),
+            (&["--verbose"][..], "unknown argument `--verbose`"),
+        ] {
+            let e = parse(args)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} accepted"));
+            assert!(e.contains(says), "{args:?}: {e}");
+        }
+    }
 }

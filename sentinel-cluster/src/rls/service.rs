@@ -60,8 +60,9 @@ impl RateLimitServiceBuilder {
     }
 
     /// Keeps the buckets in Redis, shared by every replica using the same Redis and key
-    /// prefix, instead of in process. The backend need not be attached to a `Sentinel`;
-    /// its request timeout bounds each Redis call.
+    /// prefix, instead of in process. Give the service a backend of its own (not one
+    /// attached to a `Sentinel`, whose refills would queue with these calls); its request
+    /// timeout bounds each Redis call.
     pub fn redis(mut self, backend: RedisBackend) -> Self {
         self.redis = Some(backend);
         self
