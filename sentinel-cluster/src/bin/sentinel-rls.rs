@@ -226,7 +226,7 @@ mod tests {
                     "127.0.0.1:1",
                     "--fail-closed=no",
                 ][..],
-                "unknown argument `--fail-closed`",
+                "--fail-closed takes no value",
             ),
             (&["--verbose"][..], "unknown argument `--verbose`"),
         ] {
