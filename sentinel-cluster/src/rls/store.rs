@@ -1,0 +1,404 @@
+//! Where the buckets live: in process (a bounded map of GCRA arrival times, read through
+//! a [`Clock`]) or in Redis (the cluster rules' GCRA script, through
+//! [`RedisBackend::grant`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use sentinel_core::Clock;
+
+use super::config::Limit;
+use crate::{ClusterError, RedisBackend};
+
+/// Default number of buckets the local store keeps.
+pub const DEFAULT_MAX_KEYS: usize = 100_000;
+
+/// One descriptor to charge.
+#[derive(Debug)]
+pub(crate) struct Charge<'a> {
+    /// The bucket's key (domain, entries and limit).
+    pub(crate) bucket: String,
+    pub(crate) limit: &'a Limit,
+    /// Hits to spend; 0 checks without spending.
+    pub(crate) hits: u64,
+    /// Shadow mode: an over-limit descriptor does not refuse the request.
+    pub(crate) shadow: bool,
+}
+
+/// What one descriptor's bucket says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// Too few tokens for the hits (for 0 hits: none at all).
+    pub(crate) over: bool,
+    /// Tokens left once the request is answered.
+    pub(crate) remaining: u64,
+    /// Time until the bucket is full again.
+    pub(crate) reset: Duration,
+}
+
+/// GCRA parameters of a limit, in ns.
+#[derive(Debug, Clone, Copy)]
+struct Gcra {
+    interval: u64,
+    tau: u64,
+}
+
+impl Gcra {
+    fn of(limit: &Limit) -> Gcra {
+        let interval =
+            (limit.unit_length().as_nanos() as u64 / u64::from(limit.requests_per_unit)).max(1);
+        Gcra {
+            interval,
+            tau: interval.saturating_mul(u64::from(limit.burst)),
+        }
+    }
+
+    /// Tokens available at `now` for a bucket whose arrival time is `tat`.
+    fn available(self, tat: u64, now: u64) -> u64 {
+        (now.saturating_add(self.tau).saturating_sub(tat.max(now))) / self.interval
+    }
+}
+
+/// Whether a bucket may be charged `hits` when `available` tokens are left.
+fn is_over(hits: u64, available: u64) -> bool {
+    if hits == 0 {
+        available == 0
+    } else {
+        available < hits
+    }
+}
+
+/// Whether any descriptor refuses the request.
+fn refused(charges: &[Charge<'_>], over: impl Fn(usize) -> bool) -> bool {
+    charges
+        .iter()
+        .enumerate()
+        .any(|(i, c)| !c.shadow && over(i))
+}
+
+/// The in-process store: one arrival time per bucket, at most `max_keys` buckets.
+pub(crate) struct LocalStore {
+    clock: Arc<dyn Clock>,
+    max_keys: usize,
+    buckets: Mutex<HashMap<Box<str>, Slot>>,
+    evictions: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// Theoretical arrival time, ns of the clock.
+    tat: u64,
+    gcra: Gcra,
+}
+
+impl Slot {
+    /// The part of the budget spent at `now`: 0 full, 1 empty.
+    fn spent(self, now: u64) -> f64 {
+        self.tat.saturating_sub(now) as f64 / self.gcra.tau.max(1) as f64
+    }
+}
+
+impl std::fmt::Debug for LocalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStore")
+            .field("max_keys", &self.max_keys)
+            .field("keys", &self.buckets.lock().len())
+            .field("evictions", &self.evictions.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl LocalStore {
+    pub(crate) fn new(clock: Arc<dyn Clock>, max_keys: usize) -> Self {
+        LocalStore {
+            clock,
+            max_keys: max_keys.max(1),
+            buckets: Mutex::new(HashMap::new()),
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn keys(&self) -> usize {
+        self.buckets.lock().len()
+    }
+
+    pub(crate) fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::Relaxed)
+    }
+
+    /// Charges every descriptor, or none when one (not in shadow mode) is over.
+    pub(crate) fn charge(&self, charges: &[Charge<'_>]) -> Vec<Outcome> {
+        let now = self.clock.now_nanos();
+        let mut buckets = self.buckets.lock();
+        // Arrival times as they would be after charging, per bucket (a bucket may be named
+        // by two descriptors of one request).
+        let mut staged: HashMap<&str, u64> = HashMap::new();
+        let mut steps = Vec::with_capacity(charges.len());
+        for c in charges {
+            let gcra = Gcra::of(c.limit);
+            let before = staged
+                .get(c.bucket.as_str())
+                .copied()
+                .or_else(|| buckets.get(c.bucket.as_str()).map(|s| s.tat))
+                .unwrap_or(now)
+                .max(now);
+            let available = gcra.available(before, now);
+            let over = is_over(c.hits, available);
+            let after = if over {
+                before
+            } else {
+                before.saturating_add(c.hits.saturating_mul(gcra.interval))
+            };
+            staged.insert(c.bucket.as_str(), after);
+            steps.push((gcra, before, after, available, over));
+        }
+        let refuse = refused(charges, |i| steps[i].4);
+        let outcomes = steps
+            .iter()
+            .map(|&(gcra, before, after, available, over)| {
+                let (tat, remaining) = if refuse || over {
+                    (before, available)
+                } else {
+                    (after, gcra.available(after, now))
+                };
+                Outcome {
+                    over,
+                    remaining,
+                    reset: Duration::from_nanos(tat - now),
+                }
+            })
+            .collect();
+        if !refuse {
+            for (c, &(gcra, _, after, _, _)) in charges.iter().zip(&steps) {
+                if after > now && !buckets.contains_key(c.bucket.as_str()) {
+                    self.make_room(&mut buckets, now);
+                }
+                if after > now {
+                    buckets.insert(c.bucket.as_str().into(), Slot { tat: after, gcra });
+                }
+            }
+        }
+        outcomes
+    }
+
+    /// Frees at least one place when the map is full: first every bucket whose budget is
+    /// full again, else up to 1/64 of the map among the buckets least spent that still
+    /// have a token, else the least spent bucket alone.
+    fn make_room(&self, buckets: &mut HashMap<Box<str>, Slot>, now: u64) {
+        if buckets.len() < self.max_keys {
+            return;
+        }
+        let before = buckets.len();
+        buckets.retain(|_, s| s.tat > now);
+        if buckets.len() == before {
+            let batch = (self.max_keys / 64).max(1);
+            let mut by_spent: Vec<(f64, bool, &str)> = buckets
+                .iter()
+                .map(|(k, s)| (s.spent(now), s.gcra.available(s.tat, now) == 0, k.as_ref()))
+                .collect();
+            let nth = batch.min(by_spent.len()) - 1;
+            // Buckets with a token left first, the least spent first.
+            by_spent.select_nth_unstable_by(nth, |a, b| a.1.cmp(&b.1).then(a.0.total_cmp(&b.0)));
+            by_spent.truncate(batch);
+            // A bucket with no token left goes only if nothing else can.
+            let mut victims: Vec<Box<str>> = by_spent
+                .iter()
+                .filter(|(_, limited, _)| !limited)
+                .map(|(_, _, k)| (*k).into())
+                .collect();
+            if victims.is_empty() {
+                let least = by_spent
+                    .iter()
+                    .min_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, _, k)| (*k).into());
+                victims.extend(least);
+            }
+            for k in victims {
+                buckets.remove(&k);
+            }
+        }
+        self.evictions
+            .fetch_add((before - buckets.len()) as u64, Ordering::Relaxed);
+    }
+}
+
+/// The Redis store: the same GCRA script and keys as cluster rules
+/// (`{<prefix>:rls:<bucket>}:gcra`).
+#[derive(Debug, Clone)]
+pub(crate) struct RedisStore {
+    pub(crate) backend: RedisBackend,
+}
+
+impl RedisStore {
+    /// Charges every descriptor in turn; when one (not in shadow mode) is over, the rest
+    /// are only checked and what was charged is given back.
+    pub(crate) async fn charge(
+        &self,
+        charges: &[Charge<'_>],
+    ) -> Result<Vec<Outcome>, ClusterError> {
+        let mut outcomes = Vec::with_capacity(charges.len());
+        let mut granted = vec![0u64; charges.len()];
+        let mut refuse = false;
+        for (i, c) in charges.iter().enumerate() {
+            let want = if refuse { 0 } else { c.hits };
+            let g = self.grant(c, want, 0).await?;
+            let available = g.granted + g.left;
+            let over = is_over(c.hits, available);
+            granted[i] = g.granted;
+            let mut remaining = g.left;
+            if over && g.granted > 0 {
+                // A partial grant: give it back at once.
+                self.refund(c, g.granted).await;
+                granted[i] = 0;
+                remaining = available;
+            }
+            refuse |= over && !c.shadow;
+            outcomes.push(Outcome {
+                over,
+                remaining,
+                reset: Duration::ZERO,
+            });
+        }
+        if refuse {
+            for (i, c) in charges.iter().enumerate() {
+                if granted[i] > 0 {
+                    self.refund(c, granted[i]).await;
+                    outcomes[i].remaining += granted[i];
+                }
+            }
+        }
+        for (o, c) in outcomes.iter_mut().zip(charges) {
+            // The script reports tokens, not its arrival time: the budget is full again
+            // after the missing tokens come back (exact to within one token's interval).
+            let gcra = Gcra::of(c.limit);
+            let missing = u64::from(c.limit.burst).saturating_sub(o.remaining);
+            o.reset = Duration::from_nanos(missing.saturating_mul(gcra.interval));
+        }
+        Ok(outcomes)
+    }
+
+    async fn grant(
+        &self,
+        c: &Charge<'_>,
+        want: u64,
+        refund: u64,
+    ) -> Result<crate::Grant, ClusterError> {
+        let rate = f64::from(c.limit.requests_per_unit) / c.limit.unit_length().as_secs_f64();
+        self.backend
+            .grant(
+                &format!("rls:{}", c.bucket),
+                rate,
+                u64::from(c.limit.burst),
+                want,
+                refund,
+                None,
+            )
+            .await
+    }
+
+    /// Gives tokens back, best effort (a failure is logged: the bucket then fills up with
+    /// time as usual).
+    async fn refund(&self, c: &Charge<'_>, tokens: u64) {
+        if let Err(e) = self.grant(c, 0, tokens).await {
+            tracing::debug!(error = %e, bucket = %c.bucket, "sentinel-rls: refund failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sentinel_core::ManualClock;
+
+    use super::*;
+    use crate::rls::proto::Unit;
+
+    fn per_second(n: u32) -> Limit {
+        Limit {
+            requests_per_unit: n,
+            unit: Unit::Second,
+            burst: n,
+            name: String::new(),
+        }
+    }
+
+    fn charge<'a>(bucket: &str, limit: &'a Limit, hits: u64) -> Charge<'a> {
+        Charge {
+            bucket: bucket.into(),
+            limit,
+            hits,
+            shadow: false,
+        }
+    }
+
+    fn spend(store: &LocalStore, bucket: &str, limit: &Limit, hits: u64) -> Outcome {
+        store.charge(&[charge(bucket, limit, hits)])[0]
+    }
+
+    #[test]
+    fn gcra_spends_refills_smoothly_and_reports_the_reset() {
+        let clock = ManualClock::new();
+        let store = LocalStore::new(Arc::new(clock.clone()), 10);
+        let three = per_second(3);
+        let o = spend(&store, "a", &three, 3);
+        assert_eq!((o.over, o.remaining), (false, 0));
+        assert_eq!(o.reset, Duration::from_nanos(999_999_999));
+        let o = spend(&store, "a", &three, 1);
+        assert_eq!((o.over, o.remaining), (true, 0));
+        // One token every third of a second, not the whole quota at a window boundary.
+        clock.advance(Duration::from_millis(334));
+        let o = spend(&store, "a", &three, 1);
+        assert_eq!((o.over, o.remaining), (false, 0));
+        clock.advance(Duration::from_secs(5));
+        let o = spend(&store, "a", &three, 0);
+        assert_eq!((o.over, o.remaining, o.reset), (false, 3, Duration::ZERO));
+    }
+
+    #[test]
+    fn a_refused_request_spends_nothing_and_a_bucket_named_twice_counts_both() {
+        let store = LocalStore::new(Arc::new(ManualClock::new()), 10);
+        let (three, one) = (per_second(3), per_second(1));
+        spend(&store, "b", &one, 1);
+        let o = store.charge(&[charge("a", &three, 1), charge("b", &one, 1)]);
+        assert!(!o[0].over && o[1].over);
+        assert_eq!(o[0].remaining, 3, "nothing spent on `a`");
+        let o = store.charge(&[charge("a", &three, 2), charge("a", &three, 2)]);
+        assert!(!o[0].over && o[1].over, "2 + 2 > 3");
+        assert_eq!(spend(&store, "a", &three, 0).remaining, 3);
+    }
+
+    #[test]
+    fn eviction_takes_full_buckets_first_and_limited_ones_last() {
+        let clock = ManualClock::new();
+        let store = LocalStore::new(Arc::new(clock.clone()), 3);
+        let (fast, slow) = (
+            per_second(10),
+            Limit {
+                unit: Unit::Hour,
+                ..per_second(2)
+            },
+        );
+        spend(&store, "fast", &fast, 1); // full again after 100 ms
+        spend(&store, "limited", &slow, 2); // no token left for an hour
+        spend(&store, "half", &slow, 1);
+        clock.advance(Duration::from_millis(200));
+        spend(&store, "new1", &slow, 1);
+        assert_eq!(store.evictions(), 1, "only the full bucket went");
+        assert_eq!(store.keys(), 3);
+        // Now every bucket is partly spent: the least spent with a token goes.
+        spend(&store, "new2", &slow, 1);
+        assert_eq!(store.evictions(), 2);
+        assert!(
+            spend(&store, "limited", &slow, 1).over,
+            "the limited bucket is kept"
+        );
+        // Only limited buckets: one goes, alone.
+        let tiny = LocalStore::new(Arc::new(clock.clone()), 2);
+        spend(&tiny, "x", &slow, 2);
+        spend(&tiny, "y", &slow, 2);
+        spend(&tiny, "z", &slow, 2);
+        assert_eq!((tiny.evictions(), tiny.keys()), (1, 2));
+    }
+}

@@ -1,0 +1,245 @@
+//! Configuration files edited under a running service: the `sentinel-rls` binary (and
+//! its metrics, its refusal of a bad file at start, its stop on SIGTERM) and a mounted
+//! service with a [`ConfigWatcher`]. Real time: each test waits on a condition with a
+//! timeout.
+
+#![cfg(feature = "rls")]
+
+mod rls_support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rls_support::{Client, SHOP, request};
+use sentinel_cluster::rls::{ConfigWatcher, RateLimitService, RlsConfig};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sentinel-rls");
+
+/// Saves `text` at `path` as editors do: a temporary file renamed over the old one.
+fn save(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// The requests per unit a new user of `shop` gets.
+async fn limit_now(client: &mut Client, n: &mut u32) -> u32 {
+    *n += 1;
+    let r = client
+        .ask(request("shop", &[&[("user", &format!("user-{n}"))]]))
+        .await
+        .unwrap();
+    r.statuses[0]
+        .current_limit
+        .as_ref()
+        .unwrap()
+        .requests_per_unit
+}
+
+/// Polls `condition` every 20 ms for up to 10 s.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    mut condition: impl FnMut() -> F,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if condition().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// The binary, killed by its PID when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn the_binary_reloads_its_file_keeps_the_last_good_one_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rls.yaml");
+    save(&config, SHOP);
+    let log = dir.path().join("stderr.log");
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut process = Process(child);
+    let mut stdout = BufReader::new(process.0.stdout.take().unwrap());
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).map(|_| line)
+    });
+    let line = tokio::time::timeout(Duration::from_secs(30), line)
+        .await
+        .expect("`listening on` within 30 s")
+        .unwrap()
+        .unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .parse()
+        .unwrap();
+    let mut client = Client::connect(addr).await;
+    let mut n = 0;
+    assert_eq!(limit_now(&mut client, &mut n).await, 3);
+
+    save(
+        &config,
+        &SHOP.replace("requests_per_unit: 3", "requests_per_unit: 1"),
+    );
+    assert!(
+        eventually(|| {
+            let mut c = client.clone();
+            let mut m = n + 1000;
+            async move { limit_now(&mut c, &mut m).await == 1 }
+        })
+        .await,
+        "the edit was not applied"
+    );
+
+    save(
+        &config,
+        &SHOP.replace("unit: second", "unit: second\n      unitt: 1"),
+    );
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        eventually(|| async { read_log().contains("configuration refused") }).await,
+        "{}",
+        read_log()
+    );
+    assert!(
+        read_log().contains("descriptors[0].rate_limit.unitt"),
+        "{}",
+        read_log()
+    );
+    assert_eq!(
+        limit_now(&mut client, &mut n).await,
+        1,
+        "the last good one stays"
+    );
+
+    let metrics: SocketAddr = read_log()
+        .split("metrics on http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("the metrics address")
+        .parse()
+        .unwrap();
+    let text = http_get(metrics, "/metrics");
+    assert!(text.contains("sentinel_rls_requests_total "), "{text}");
+    assert!(
+        text.contains("sentinel_rls_config_reloads_total 1"),
+        "{text}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &process.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = process.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "{exit:?}\n{}", read_log());
+    assert!(read_log().contains("stopped"), "{}", read_log());
+}
+
+#[test]
+fn the_binary_refuses_a_bad_file_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rls.yaml");
+    save(
+        &config,
+        "domain: shop\ndescriptors:\n  - key: user\n    replaces: [{name: x}]\n",
+    );
+    let out = Command::new(BIN)
+        .arg(format!("--config={}", config.display()))
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("at `descriptors[0].replaces`"), "{stderr}");
+    assert!(stderr.contains("rls.yaml"), "{stderr}");
+    let out = Command::new(BIN).arg("--listen").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: sentinel-rls"));
+}
+
+#[tokio::test]
+async fn a_watched_service_follows_its_file_and_keeps_the_last_good_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shop.yaml");
+    save(&config, SHOP);
+    let service = RateLimitService::builder(RlsConfig::load(&[&config]).unwrap()).build();
+    let watcher = ConfigWatcher::start([&config], service.clone()).unwrap();
+    let served = rls_support::Served::start(service.clone()).await;
+    let mut client = served.client().await;
+    let mut n = 0;
+    assert_eq!(limit_now(&mut client, &mut n).await, 3);
+
+    save(
+        &config,
+        &SHOP.replace("requests_per_unit: 3", "requests_per_unit: 7"),
+    );
+    assert!(eventually(|| async { service.stats().reloads == 1 }).await);
+    assert_eq!(limit_now(&mut client, &mut n).await, 7);
+
+    std::fs::write(
+        &config,
+        "domain: shop\ndescriptors: [{key: user, value: 1, value: 2}]\n",
+    )
+    .unwrap();
+    assert!(eventually(|| async { watcher.last_error().is_some() }).await);
+    let e = watcher.last_error().unwrap();
+    assert_eq!(e.path, "descriptors[0].value", "{e}");
+    assert_eq!(
+        limit_now(&mut client, &mut n).await,
+        7,
+        "the last good one stays"
+    );
+    assert!(watcher.reload().is_err());
+    assert_eq!(service.stats().reloads, 1);
+}
+
+#[test]
+fn the_deploy_sample_configuration_loads() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rls/rls.yaml");
+    let config = RlsConfig::load(&[sample]).unwrap();
+    assert_eq!(config.domains().collect::<Vec<_>>(), ["shop"]);
+}
