@@ -72,13 +72,20 @@
 //!
 //! ## When Redis fails
 //!
+//! * A backend starts **Connecting**: until its first successful Redis call, cluster
+//!   rules spend leased tokens only (none yet), so a starting instance admits nothing
+//!   beyond what the shared bucket grants it; the first success fills the leases at once.
 //! * Every Redis call times out after 20 ms (configurable). After
 //!   [`FAILURES_TO_DEGRADE`] consecutive failures, or at once when the connection is
 //!   refused, the backend is **Degraded**: cluster rules limit each instance locally, at
 //!   `fallbackThreshold` if written, else at the threshold for AvgLocal, else for Global at
-//!   the threshold divided by the live instances last seen (the whole threshold if none
-//!   were ever seen). The backend probes Redis with backoff (50 ms doubling to 500 ms);
-//!   one answer makes it **Healthy** again.
+//!   the threshold divided by the live instances last seen. An instance that never saw
+//!   the membership (Redis failed since its start) knows no fleet size: a Global rule
+//!   without `fallbackThreshold` then falls back to the whole threshold, with a warning, so
+//!   write `fallbackThreshold` on Global rules. The backend probes Redis with backoff
+//!   (50 ms doubling to 500 ms) with its real calls (heartbeats and lease scripts, not a
+//!   PING): one success makes it **Healthy** again, and a Redis that answers PING but
+//!   refuses scripts (a read-only replica, `maxmemory` reached) keeps it degraded.
 //! * With `fallbackToLocalWhenFail: false`, a degraded rule **lets every entry pass**
 //!   (as in Sentinel Java): choose it only where an unlimited fleet is better than a
 //!   locally limited one.
