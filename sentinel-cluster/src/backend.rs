@@ -144,8 +144,10 @@ impl RedisBackendBuilder {
     }
 
     /// The prefix of the Redis keys (default `sentinel`): a rule's keys are
-    /// `{<prefix>:<flowId>}:gcra` and `{<prefix>:<flowId>}:members`, whose hash tag keeps
-    /// both on one slot of a Redis Cluster.
+    /// `{<n>:<prefix>:<flowId>}:gcra` and `{<n>:<prefix>:<flowId>}:members`, where `<n>`
+    /// is the prefix's length in bytes (so that prefix `a:b` with flow id `c` and prefix `a`
+    /// with flow id `b:c` name different buckets); the hash tag keeps both keys on one
+    /// slot of a Redis Cluster.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self
@@ -534,8 +536,10 @@ impl Inner {
         }
     }
 
+    /// The key of `what` for `flow_id`; see [`RedisBackendBuilder::key_prefix`].
     fn key(&self, flow_id: &str, what: &str) -> String {
-        format!("{{{}:{flow_id}}}:{what}", self.config.key_prefix)
+        let prefix = &self.config.key_prefix;
+        format!("{{{}:{prefix}:{flow_id}}}:{what}", prefix.len())
     }
 
     fn script_now_us(&self) -> u64 {

@@ -51,7 +51,8 @@
 //!   `clusterConfig.burst` (default a fifth of the threshold, at least 1). A lease call
 //!   is one Lua script (`EVALSHA`, reloaded when Redis answers NOSCRIPT) that grants
 //!   `min(want, available)` atomically and says how long until the next token. Keys
-//!   carry the hash tag `{<prefix>:<flowId>}`, so a Redis Cluster keeps each bucket's
+//!   carry the hash tag `{<prefix length>:<prefix>:<flowId>}` (unambiguous whatever the
+//!   prefix and flow id hold), so a Redis Cluster keeps each bucket's
 //!   keys on one slot.
 //! * **Membership.** Every instance heartbeats each second into a sorted set per flow
 //!   id; an instance is live when seen within the last 3 s. The count sets the fleet rate

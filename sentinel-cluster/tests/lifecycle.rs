@@ -187,7 +187,7 @@ fn heartbeats_keep_their_cadence_with_a_long_horizon() {
     let s = Sentinel::builder().cluster_backend(backend.clone()).build();
     s.load_flow_rules(vec![rule("r", 1000.0, "long", None)])
         .unwrap();
-    let score = || match redis.command(&["ZSCORE", "{sentinel:long}:members", "slow"]) {
+    let score = || match redis.command(&["ZSCORE", "{8:sentinel:long}:members", "slow"]) {
         Ok(redis::Value::BulkString(b)) => String::from_utf8(b).unwrap().parse::<u64>().ok(),
         _ => None,
     };
@@ -225,4 +225,53 @@ async fn the_status_forgets_flow_ids_no_rule_names() {
         .unwrap();
     backend.refill_now().await;
     assert!(!ids().contains(&"old".to_string()), "{:?}", ids());
+}
+
+#[tokio::test]
+async fn prefixes_and_flow_ids_never_share_a_bucket_by_their_separator() {
+    let Some(redis) = support::redis() else {
+        return;
+    };
+    let with_prefix = |prefix: &str| {
+        RedisBackend::builder(redis.url())
+            .key_prefix(prefix)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (with_prefix("app1:eu"), with_prefix("app1"));
+    let take = |backend: RedisBackend, flow_id: &'static str| async move {
+        backend
+            .grant(flow_id, 1.0, 5, 5, 0, None)
+            .await
+            .unwrap()
+            .granted
+    };
+    assert_eq!(take(a, "checkout").await, 5);
+    assert_eq!(take(b, "eu:checkout").await, 5, "a bucket of its own");
+}
+
+#[tokio::test]
+async fn the_highest_rates_grant_every_token_with_a_burst_of_one() {
+    let Some(redis) = support::redis() else {
+        return;
+    };
+    let backend = RedisBackend::builder(redis.url()).build().unwrap();
+    // Near 1.8e15 µs a double holds a quarter µs: sub-µs parts of the spacing used to
+    // vanish (a grant of 0 every time at the highest rates).
+    let t0 = Duration::from_secs(1_800_000_000);
+    let max = sentinel_core::cluster::MAX_CLUSTER_RATE_PER_SEC;
+    for rate in [max, max * 0.3, max * 0.7] {
+        let step = Duration::from_micros((1e6 / rate).ceil() as u64);
+        let flow_id = format!("fast-{rate}");
+        let mut granted = 0;
+        for i in 0..100 {
+            let now = Some(t0 + step * i);
+            granted += backend
+                .grant(&flow_id, rate, 1, 1, 0, now)
+                .await
+                .unwrap()
+                .granted;
+        }
+        assert_eq!(granted, 100, "{rate}/s: one token a step");
+    }
 }

@@ -28,8 +28,8 @@
 //! heartbeating for them), and a backend attached to a second instance detaches itself
 //! from the first ([`ClusterLeases::detach`]), whose rules then limit locally.
 //!
-//! Rules that name the same `flowId` share one lease (the last loaded rule's limits
-//! apply). A refused entry takes nothing; an entry a later check refuses gives back what
+//! Rules that name the same `flowId` share one lease, and must agree on its limits: a set
+//! where two of them differ is refused (naming `clusterConfig.flowId`). A refused entry takes nothing; an entry a later check refuses gives back what
 //! it took.
 
 mod config;
@@ -40,7 +40,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-pub use config::{ClusterConfig, ThresholdType};
+pub use config::{ClusterConfig, MAX_CLUSTER_RATE_PER_SEC, MAX_FLOW_ID_BYTES, ThresholdType};
 pub(crate) use lease::Route;
 pub use lease::{ClusterLease, ClusterSpec, LeaseState};
 

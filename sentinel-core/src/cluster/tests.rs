@@ -451,3 +451,56 @@ fn a_refused_entry_gives_back_along_the_route_it_took() {
     assert!(s.entry("r").try_enter().is_err());
     assert_eq!(lease.tokens(), 1);
 }
+
+#[test]
+fn rules_sharing_a_flow_id_must_agree_on_its_limits() {
+    let s = Sentinel::new();
+    let same = vec![
+        cluster_rule("a", 100.0, global("f")),
+        cluster_rule("b", 100.0, global("f")),
+        cluster_rule("c", 5.0, global("g")),
+    ];
+    assert_eq!(s.load_flow_rules(same), Ok(()));
+    let avg = ClusterConfig {
+        threshold_type: ThresholdType::AvgLocal,
+        ..global("f")
+    };
+    let burst = ClusterConfig {
+        burst: Some(3),
+        ..global("f")
+    };
+    for other in [
+        cluster_rule("b", 200.0, global("f")),
+        cluster_rule("b", 100.0, avg),
+        cluster_rule("b", 100.0, burst),
+    ] {
+        let e = s
+            .load_flow_rules(vec![cluster_rule("a", 100.0, global("f")), other])
+            .unwrap_err();
+        let bad = &e.errors()[0];
+        assert_eq!((bad.index, bad.error.field), (1, "clusterConfig.flowId"));
+        assert!(bad.error.reason.contains("#0"), "{e}");
+    }
+}
+
+#[test]
+fn flow_ids_and_rates_are_bounded() {
+    let field = |r: FlowRule| r.validate().unwrap_err().field;
+    let long = "x".repeat(MAX_FLOW_ID_BYTES + 1);
+    assert_eq!(
+        field(cluster_rule("r", 10.0, global(&long))),
+        "clusterConfig.flowId"
+    );
+    let longest = "x".repeat(MAX_FLOW_ID_BYTES);
+    assert_eq!(cluster_rule("r", 10.0, global(&longest)).validate(), Ok(()));
+    assert_eq!(
+        cluster_rule("r", MAX_CLUSTER_RATE_PER_SEC, global("f")).validate(),
+        Ok(())
+    );
+    assert_eq!(field(cluster_rule("r", 1e7, global("f"))), "threshold");
+    let per_100ms = FlowRule {
+        stat_interval_in_ms: 100,
+        ..cluster_rule("r", MAX_CLUSTER_RATE_PER_SEC / 5.0, global("f"))
+    };
+    assert_eq!(field(per_100ms), "threshold", "the rate counts per second");
+}
