@@ -64,7 +64,10 @@
 //! only by what is leased and not yet spent: in any window of length W,
 //! **admitted ≤ rate × W + burst + the tokens outstanding in leases**. Leases hold about
 //! one horizon of each instance's demand and expire after two horizons, which bounds the
-//! last term (about rate × 2 horizons for a saturated fleet).
+//! last term (about rate × 2 horizons for a saturated fleet). The bound counts only what
+//! leases admitted: a window that spans a change of state (an instance degraded, or
+//! healthy again) also includes what local fallbacks admitted in it, up to each degraded
+//! instance's fallback threshold per interval.
 //!
 //! The other way, a saturated fleet admits slightly less than the rate when the burst is
 //! below what the rate brings in three quarters of a horizon: between two renewals the
