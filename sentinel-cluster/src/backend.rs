@@ -785,7 +785,8 @@ impl Inner {
 
     /// What to ask Redis for one lease now, or `None` when it is not due: expired tokens
     /// are taken back for a refund, and the lease is topped up to what its demand spends
-    /// in one horizon (at least one token, so that a quiet rule still admits at once).
+    /// in one horizon (at least the instance's share of a quarter of the burst, and one
+    /// token, so that a quiet or new rule still admits at once).
     /// A lease is due once a horizon, after three quarters of one while the shared bucket
     /// is dry (a fleet over its limit: about 13 calls a second per instance and rule at
     /// the default horizon), or after a quarter horizon when it ran empty while the bucket
@@ -848,7 +849,11 @@ impl Inner {
         book.last_call = now;
         let per_horizon =
             demand as f64 * horizon.as_secs_f64() / since.max(horizon / 4).as_secs_f64();
-        let want = (per_horizon.ceil() as u64).max(1).saturating_sub(held);
+        // A quiet (or new) lease still holds this instance's share of a quarter of the
+        // burst, so that its first entries pass at once; unspent, those tokens expire and
+        // are refunded like any others.
+        let least = (spec.burst(live) / (4 * u64::from(live.max(1)))).max(1);
+        let want = (per_horizon.ceil() as u64).max(least).saturating_sub(held);
         if rate <= 0.0 || (want == 0 && refund == 0) {
             return None;
         }

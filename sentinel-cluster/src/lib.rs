@@ -39,8 +39,9 @@
 //!   thread of its own, or on the runtime given to
 //!   [`RedisBackendBuilder::runtime`]) tops up the leases of all cluster rules every
 //!   quarter horizon when they are due: a lease is sized from the instance's own demand
-//!   (admitted and refused entries) over the lease horizon (default 100 ms), at least one
-//!   token, and is renewed once a horizon (every three quarters of one while the shared
+//!   (admitted and refused entries) over the lease horizon (default 100 ms), at least the
+//!   instance's share of a quarter of the burst (burst / 4 / live instances, at least one
+//!   token: a quiet or new rule admits its first entries at once), and is renewed once a horizon (every three quarters of one while the shared
 //!   bucket is dry), so a steady rule costs about 1000 / horizon-in-ms Redis calls a
 //!   second per instance (about 13 at the default horizon for a fleet over its limit). Leased tokens expire after
 //!   two horizons (configurable); unspent expired tokens are refunded to Redis, best

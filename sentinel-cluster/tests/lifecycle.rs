@@ -275,3 +275,17 @@ async fn the_highest_rates_grant_every_token_with_a_burst_of_one() {
         assert_eq!(granted, 100, "{rate}/s: one token a step");
     }
 }
+
+#[tokio::test]
+async fn a_quiet_lease_holds_a_share_of_the_burst() {
+    let Some(redis) = support::redis() else {
+        return;
+    };
+    let backend = manual(&redis.url());
+    let s = instance(&backend);
+    // Burst: a fifth of 1000; a quarter of it for the only instance.
+    s.load_flow_rules(vec![rule("r", 1000.0, "quiet", None)])
+        .unwrap();
+    backend.refill_now().await;
+    assert_eq!(offer(&s, "r", 100), 50, "the first entries pass at once");
+}
