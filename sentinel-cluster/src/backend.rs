@@ -72,7 +72,7 @@ pub enum Health {
 /// A snapshot of the backend, for dashboards and health checks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Status {
-    /// Healthy or degraded.
+    /// Connecting, healthy or degraded.
     pub health: Health,
     /// The last Redis error (or timeout), if any since the start.
     pub last_error: Option<String>,
@@ -130,7 +130,9 @@ impl RedisBackendBuilder {
     }
 
     /// The lease horizon (default 100 ms): a lease holds about what the instance's own
-    /// demand spends in this long, and leases are renewed about this often.
+    /// demand spends in this long, and leases are renewed about this often. The refill
+    /// task wakes every quarter horizon, and at least every 250 ms, so that heartbeats keep
+    /// their 1 s cadence (within the 3 s live window) however long the horizon.
     pub fn lease_horizon(mut self, horizon: Duration) -> Self {
         self.horizon = horizon.max(Duration::from_millis(4));
         self

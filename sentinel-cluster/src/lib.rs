@@ -38,7 +38,7 @@
 //!   atomic counter; see [`sentinel_core::cluster`]). One refill task per backend (on a
 //!   thread of its own, or on the runtime given to
 //!   [`RedisBackendBuilder::runtime`]) tops up the leases of all cluster rules every
-//!   quarter horizon when they are due: a lease is sized from the instance's own demand
+//!   quarter horizon (at most 250 ms apart) when they are due: a lease is sized from the instance's own demand
 //!   (admitted and refused entries) over the lease horizon (default 100 ms), at least the
 //!   instance's share of a quarter of the burst (burst / 4 / live instances, at least one
 //!   token: a quiet or new rule admits its first entries at once), and is renewed once a horizon (every three quarters of one while the shared
