@@ -289,3 +289,41 @@ async fn a_quiet_lease_holds_a_share_of_the_burst() {
     backend.refill_now().await;
     assert_eq!(offer(&s, "r", 100), 50, "the first entries pass at once");
 }
+
+#[test]
+fn a_replaced_backend_stops_refilling_and_heartbeating() {
+    let Some(redis) = support::redis() else {
+        return;
+    };
+    let backend = |id: &str| {
+        RedisBackend::builder(redis.url())
+            .instance_id(id)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (backend("a"), backend("b"));
+    let s = Sentinel::builder().cluster_backend(a.clone()).build();
+    s.load_flow_rules(vec![rule("r", 1000.0, "replaced", None)])
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(5), || a.status().leases_per_second > 0).is_some());
+    s.attach_cluster(b.clone());
+    assert!(
+        wait_for(Duration::from_secs(5), || a.status().leases_per_second == 0).is_some(),
+        "the replaced backend stopped its lease calls"
+    );
+    let beat = || match redis.command(&["ZSCORE", "{8:sentinel:replaced}:members", "a"]) {
+        Ok(redis::Value::BulkString(b)) => String::from_utf8(b).unwrap().parse::<u64>().ok(),
+        _ => None,
+    };
+    let last = beat();
+    assert!(
+        wait_for(Duration::from_millis(1500), || beat() != last).is_none(),
+        "and its heartbeats"
+    );
+    // Once what the first one leased is spent, the new one leases.
+    let serves = wait_for(Duration::from_secs(5), || {
+        offer(&s, "r", 100);
+        b.status().tokens_granted > 0
+    });
+    assert!(serves.is_some(), "the new one serves");
+}
