@@ -32,11 +32,13 @@ impl ClusterBackend for HandBackend {
 fn rule(resource: &str, cluster: bool) -> FlowRule {
     FlowRule {
         resource: resource.into(),
-        threshold: 1e12,
+        // A cluster rule's rate is bounded; its local fallback passes everything here.
+        threshold: if cluster { 1e5 } else { 1e12 },
         cluster_mode: cluster,
         cluster_config: cluster.then(|| ClusterConfig {
             flow_id: resource.into(),
             threshold_type: ThresholdType::Global,
+            fallback_threshold: Some(1e12),
             ..Default::default()
         }),
         ..Default::default()

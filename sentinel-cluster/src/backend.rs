@@ -57,16 +57,22 @@ impl ClusterError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
     /// Redis answers: cluster rules spend leased tokens.
-    Healthy,
-    /// Redis does not answer: cluster rules limit locally (or pass, with
-    /// `fallbackToLocalWhenFail: false`) while the backend probes with backoff.
-    Degraded,
+    Healthy = 0,
+    /// Redis does not answer (or answers the scripts with errors): cluster rules limit
+    /// locally (or pass, with `fallbackToLocalWhenFail: false`) while the backend probes
+    /// with backoff. Only a successful lease or membership call makes it healthy again.
+    Degraded = 1,
+    /// Not attached yet, or attached and not yet through its first Redis call, with no
+    /// failure seen: cluster rules spend leased tokens only (none yet), so that a
+    /// starting instance admits nothing of its own before Redis grants it tokens. The
+    /// first successful call fills the leases; the first failure makes it degraded.
+    Connecting = 2,
 }
 
 /// A snapshot of the backend, for dashboards and health checks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Status {
-    /// Healthy or degraded.
+    /// Connecting, healthy or degraded.
     pub health: Health,
     /// The last Redis error (or timeout), if any since the start.
     pub last_error: Option<String>,
@@ -124,7 +130,9 @@ impl RedisBackendBuilder {
     }
 
     /// The lease horizon (default 100 ms): a lease holds about what the instance's own
-    /// demand spends in this long, and leases are renewed about this often.
+    /// demand spends in this long, and leases are renewed about this often. The refill
+    /// task wakes every quarter horizon, and at least every 250 ms, so that heartbeats keep
+    /// their 1 s cadence (within the 3 s live window) however long the horizon.
     pub fn lease_horizon(mut self, horizon: Duration) -> Self {
         self.horizon = horizon.max(Duration::from_millis(4));
         self
@@ -138,8 +146,10 @@ impl RedisBackendBuilder {
     }
 
     /// The prefix of the Redis keys (default `sentinel`): a rule's keys are
-    /// `{<prefix>:<flowId>}:gcra` and `{<prefix>:<flowId>}:members`, whose hash tag keeps
-    /// both on one slot of a Redis Cluster.
+    /// `{<n>:<prefix>:<flowId>}:gcra` and `{<n>:<prefix>:<flowId>}:members`, where `<n>`
+    /// is the prefix's length in bytes (so that prefix `a:b` with flow id `c` and prefix `a`
+    /// with flow id `b:c` name different buckets); the hash tag keeps both keys on one
+    /// slot of a Redis Cluster.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self
@@ -193,7 +203,7 @@ impl RedisBackendBuilder {
                     script_clock: self.script_clock,
                 },
                 runtime: self.runtime,
-                health: AtomicU8::new(Health::Degraded as u8),
+                health: AtomicU8::new(Health::Connecting as u8),
                 stopped: AtomicBool::new(false),
                 task_started: AtomicBool::new(false),
                 wake: tokio::sync::Notify::new(),
@@ -235,8 +245,11 @@ struct Config {
 /// A [`ClusterBackend`] keeping cluster rules' shared buckets in Redis.
 ///
 /// Cheap to clone (clones share one backend). Attach it to one
-/// [`Sentinel`](sentinel_core::Sentinel) (attached again, it serves the last instance it
-/// was attached to); see the [crate docs](crate) for the model.
+/// [`Sentinel`](sentinel_core::Sentinel): attached to another one, it serves only the
+/// last, and the cluster rules of the one before limit locally at their fallback
+/// thresholds (their leases go [`LeaseState::NoBackend`]). Attached again after its
+/// instance was dropped, or after [`RedisBackend::shutdown`], it starts over (Connecting,
+/// then healthy or degraded). See the [crate docs](crate) for the model.
 #[derive(Clone)]
 pub struct RedisBackend {
     inner: Arc<Inner>,
@@ -350,7 +363,8 @@ impl RedisBackend {
 
     /// Stops the refill task (no more leases or heartbeats: after the live window, the
     /// other instances stop counting this one) and gives unspent tokens back. Cluster rules
-    /// of the instance fall back to their local limits.
+    /// of the instance fall back to their local limits. Attaching the backend again starts
+    /// it again.
     pub async fn shutdown(&self) {
         self.inner.stopped.store(true, Ordering::Release);
         self.inner.wake.notify_one();
@@ -398,13 +412,48 @@ impl RedisBackend {
 
 impl ClusterBackend for RedisBackend {
     fn attach(&self, leases: ClusterLeases) {
-        *self.inner.leases.lock() = Some(leases);
-        // One task per backend: attached again, it refills the new instance's leases.
-        if self.inner.config.manual_refill || self.inner.task_started.swap(true, Ordering::AcqRel) {
+        let before = self.inner.leases.lock().replace(leases.clone());
+        if let Some(before) = before.filter(|b| !b.same_attachment(&leases)) {
+            before.detach();
+        }
+        self.inner.stopped.store(false, Ordering::Release);
+        if self.inner.health() != Health::Healthy {
+            // A fresh start: no failure seen yet for this instance.
+            self.inner.set_health(Health::Connecting, None);
+        }
+        self.inner.wake.notify_one();
+        self.inner.start_task();
+    }
+
+    /// Wakes the refill task, so that a new rule's lease is filled at once.
+    fn lease_added(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    fn state(&self) -> LeaseState {
+        self.inner.health().lease_state()
+    }
+}
+
+impl Health {
+    fn lease_state(self) -> LeaseState {
+        match self {
+            Health::Healthy => LeaseState::Healthy,
+            Health::Degraded => LeaseState::Degraded,
+            Health::Connecting => LeaseState::Connecting,
+        }
+    }
+}
+
+impl Inner {
+    /// Starts the refill task unless it runs (one task per backend: attached again, it
+    /// refills the new instance's leases).
+    fn start_task(self: &Arc<Self>) {
+        if self.config.manual_refill || self.task_started.swap(true, Ordering::AcqRel) {
             return;
         }
-        let inner = self.inner.clone();
-        match &self.inner.runtime {
+        let inner = self.clone();
+        match &self.runtime {
             Some(handle) => {
                 handle.spawn(inner.run());
             }
@@ -421,31 +470,24 @@ impl ClusterBackend for RedisBackend {
                         }
                     });
                 if let Err(e) = started {
+                    self.task_started.store(false, Ordering::Release);
                     tracing::error!(error = %ClusterError::Thread(e), "sentinel-cluster: leases will not be refilled");
                 }
             }
         }
     }
 
-    /// Wakes the refill task, so that a new rule's lease is filled at once.
-    fn lease_added(&self) {
-        self.inner.wake.notify_one();
-    }
-
-    fn state(&self) -> LeaseState {
-        match self.inner.health() {
-            Health::Healthy => LeaseState::Healthy,
-            Health::Degraded => LeaseState::Degraded,
-        }
-    }
-}
-
-impl Inner {
     fn health(&self) -> Health {
         match self.health.load(Ordering::Acquire) {
             0 => Health::Healthy,
-            _ => Health::Degraded,
+            1 => Health::Degraded,
+            _ => Health::Connecting,
         }
+    }
+
+    /// Whether the refill task has work: not stopped, and attached to a live instance.
+    fn should_run(&self) -> bool {
+        !self.stopped.load(Ordering::Acquire) && self.leases().is_some_and(|l| l.is_alive())
     }
 
     fn leases(&self) -> Option<ClusterLeases> {
@@ -456,10 +498,7 @@ impl Inner {
     fn set_health(&self, health: Health, error: Option<&ClusterError>) {
         let before = self.health.swap(health as u8, Ordering::AcqRel);
         let leases = self.leases().map(|l| l.leases()).unwrap_or_default();
-        let state = match health {
-            Health::Healthy => LeaseState::Healthy,
-            Health::Degraded => LeaseState::Degraded,
-        };
+        let state = health.lease_state();
         for lease in &leases {
             lease.set_state(state);
         }
@@ -491,12 +530,18 @@ impl Inner {
                     instance = %self.config.instance_id,
                     "sentinel-cluster: Redis answers, cluster rules share their limits"
                 ),
+                (Health::Connecting, _) => tracing::debug!(
+                    instance = %self.config.instance_id,
+                    "sentinel-cluster: connecting, cluster rules spend leased tokens only"
+                ),
             }
         }
     }
 
+    /// The key of `what` for `flow_id`; see [`RedisBackendBuilder::key_prefix`].
     fn key(&self, flow_id: &str, what: &str) -> String {
-        format!("{{{}:{flow_id}}}:{what}", self.config.key_prefix)
+        let prefix = &self.config.key_prefix;
+        format!("{{{}:{prefix}:{flow_id}}}:{what}", prefix.len())
     }
 
     fn script_now_us(&self) -> u64 {
@@ -549,19 +594,24 @@ impl Inner {
         result
     }
 
-    /// The refill task: a cycle every quarter horizon (or at the next probe) until the
-    /// instance is gone or the backend stops.
+    /// The refill task: a cycle every quarter horizon (at most [`HEARTBEAT_EVERY`] / 4
+    /// apart, so that heartbeats keep their cadence with a long horizon), or at the next
+    /// probe, until the instance is gone, the backend is detached, or it stops. Ending, it
+    /// lets a later attach start a task again.
     async fn run(self: Arc<Self>) {
-        let tick = self.config.horizon / 4;
-        while !self.stopped.load(Ordering::Acquire) {
-            let Some(leases) = self.leases() else { break };
-            if !leases.is_alive() {
-                break;
+        let tick = (self.config.horizon / 4).min(HEARTBEAT_EVERY / 4);
+        loop {
+            while self.should_run() {
+                self.cycle(false).await;
+                tokio::select! {
+                    () = tokio::time::sleep(tick) => {}
+                    () = self.wake.notified() => {}
+                }
             }
-            self.cycle(false).await;
-            tokio::select! {
-                () = tokio::time::sleep(tick) => {}
-                () = self.wake.notified() => {}
+            self.task_started.store(false, Ordering::Release);
+            // An attach between the last check and now found the task running: go on.
+            if !self.should_run() || self.task_started.swap(true, Ordering::AcqRel) {
+                break;
             }
         }
         tracing::debug!(instance = %self.config.instance_id, "sentinel-cluster: refill task ended");
@@ -574,32 +624,50 @@ impl Inner {
         let mut st = self.refill.lock().await;
         let now = Instant::now();
         self.note_fallback(&leases);
-        if self.health() == Health::Degraded {
-            if !all && st.next_probe.is_some_and(|at| now < at) {
+        let health = self.health();
+        if health != Health::Healthy {
+            if health == Health::Degraded && !all && st.next_probe.is_some_and(|at| now < at) {
                 return;
             }
-            let ping = match self.connection(&mut st.conn) {
-                Ok(mut conn) => {
-                    self.bounded(async { redis::cmd("PING").query_async::<()>(&mut conn).await })
+            // The probe is the real work (heartbeats and lease calls; PING only without
+            // leases): a Redis that answers PING but refuses scripts (a read-only replica,
+            // out of memory) stays degraded, and a success fills the leases at once.
+            st.last_heartbeat = None;
+            let probe = if leases.is_empty() {
+                match self.connection(&mut st.conn) {
+                    Ok(mut conn) => {
+                        self.bounded(async {
+                            redis::cmd("PING").query_async::<()>(&mut conn).await
+                        })
                         .await
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
+            } else {
+                self.refill(&mut st, &leases, now, true).await
             };
-            match ping {
+            match probe {
                 Ok(()) => {
                     st.failures = 0;
                     st.backoff = FIRST_PROBE_BACKOFF;
                     st.next_probe = None;
-                    st.last_heartbeat = None;
                     self.set_health(Health::Healthy, None);
                 }
                 Err(e) => {
                     st.backoff = (st.backoff * 2).clamp(FIRST_PROBE_BACKOFF, MAX_PROBE_BACKOFF);
                     st.next_probe = Some(now + st.backoff);
                     tracing::debug!(error = %e, next_probe_in = ?st.backoff, "sentinel-cluster: probe failed");
-                    return;
+                    // Connecting, the first call may also pay for the connection: degraded
+                    // after as many failures as a healthy backend (or a refusal).
+                    st.failures += 1;
+                    if health == Health::Connecting
+                        && (e.refused() || st.failures >= FAILURES_TO_DEGRADE)
+                    {
+                        self.set_health(Health::Degraded, Some(&e));
+                    }
                 }
             }
+            return;
         }
         // After a failed call, every lease asks again at once: a second failure in a row
         // degrades the backend within a quarter horizon or so.
@@ -666,8 +734,10 @@ impl Inner {
             }
             st.last_heartbeat = Some(now);
         }
-        st.books
-            .retain(|id, _| leases.iter().any(|l| l.flow_id() == id));
+        // Flow ids no rule names any more leave the books and the status.
+        let in_force = |id: &String| leases.iter().any(|l| l.flow_id() == id);
+        st.books.retain(|id, _| in_force(id));
+        self.status.lock().live.retain(|id, _| in_force(id));
         for lease in leases {
             let book = st.books.entry(lease.flow_id().to_string()).or_insert(Book {
                 grants: VecDeque::new(),
@@ -717,7 +787,8 @@ impl Inner {
 
     /// What to ask Redis for one lease now, or `None` when it is not due: expired tokens
     /// are taken back for a refund, and the lease is topped up to what its demand spends
-    /// in one horizon (at least one token, so that a quiet rule still admits at once).
+    /// in one horizon (at least the instance's share of a quarter of the burst, and one
+    /// token, so that a quiet or new rule still admits at once).
     /// A lease is due once a horizon, after three quarters of one while the shared bucket
     /// is dry (a fleet over its limit: about 13 calls a second per instance and rule at
     /// the default horizon), or after a quarter horizon when it ran empty while the bucket
@@ -780,7 +851,11 @@ impl Inner {
         book.last_call = now;
         let per_horizon =
             demand as f64 * horizon.as_secs_f64() / since.max(horizon / 4).as_secs_f64();
-        let want = (per_horizon.ceil() as u64).max(1).saturating_sub(held);
+        // A quiet (or new) lease still holds this instance's share of a quarter of the
+        // burst, so that its first entries pass at once; unspent, those tokens expire and
+        // are refunded like any others.
+        let least = (spec.burst(live) / (4 * u64::from(live.max(1)))).max(1);
+        let want = (per_horizon.ceil() as u64).max(least).saturating_sub(held);
         if rate <= 0.0 || (want == 0 && refund == 0) {
             return None;
         }

@@ -38,9 +38,10 @@
 //!   atomic counter; see [`sentinel_core::cluster`]). One refill task per backend (on a
 //!   thread of its own, or on the runtime given to
 //!   [`RedisBackendBuilder::runtime`]) tops up the leases of all cluster rules every
-//!   quarter horizon when they are due: a lease is sized from the instance's own demand
-//!   (admitted and refused entries) over the lease horizon (default 100 ms), at least one
-//!   token, and is renewed once a horizon (every three quarters of one while the shared
+//!   quarter horizon (at most 250 ms apart) when they are due: a lease is sized from the instance's own demand
+//!   (admitted and refused entries) over the lease horizon (default 100 ms), at least the
+//!   instance's share of a quarter of the burst (burst / 4 / live instances, at least one
+//!   token: a quiet or new rule admits its first entries at once), and is renewed once a horizon (every three quarters of one while the shared
 //!   bucket is dry), so a steady rule costs about 1000 / horizon-in-ms Redis calls a
 //!   second per instance (about 13 at the default horizon for a fleet over its limit). Leased tokens expire after
 //!   two horizons (configurable); unspent expired tokens are refunded to Redis, best
@@ -51,7 +52,8 @@
 //!   `clusterConfig.burst` (default a fifth of the threshold, at least 1). A lease call
 //!   is one Lua script (`EVALSHA`, reloaded when Redis answers NOSCRIPT) that grants
 //!   `min(want, available)` atomically and says how long until the next token. Keys
-//!   carry the hash tag `{<prefix>:<flowId>}`, so a Redis Cluster keeps each bucket's
+//!   carry the hash tag `{<prefix length>:<prefix>:<flowId>}` (unambiguous whatever the
+//!   prefix and flow id hold), so a Redis Cluster keeps each bucket's
 //!   keys on one slot.
 //! * **Membership.** Every instance heartbeats each second into a sorted set per flow
 //!   id; an instance is live when seen within the last 3 s. The count sets the fleet rate
@@ -63,7 +65,10 @@
 //! only by what is leased and not yet spent: in any window of length W,
 //! **admitted ≤ rate × W + burst + the tokens outstanding in leases**. Leases hold about
 //! one horizon of each instance's demand and expire after two horizons, which bounds the
-//! last term (about rate × 2 horizons for a saturated fleet).
+//! last term (about rate × 2 horizons for a saturated fleet). The bound counts only what
+//! leases admitted: a window that spans a change of state (an instance degraded, or
+//! healthy again) also includes what local fallbacks admitted in it, up to each degraded
+//! instance's fallback threshold per interval.
 //!
 //! The other way, a saturated fleet admits slightly less than the rate when the burst is
 //! below what the rate brings in three quarters of a horizon: between two renewals the
@@ -72,13 +77,20 @@
 //!
 //! ## When Redis fails
 //!
+//! * A backend starts **Connecting**: until its first successful Redis call, cluster
+//!   rules spend leased tokens only (none yet), so a starting instance admits nothing
+//!   beyond what the shared bucket grants it; the first success fills the leases at once.
 //! * Every Redis call times out after 20 ms (configurable). After
 //!   [`FAILURES_TO_DEGRADE`] consecutive failures, or at once when the connection is
 //!   refused, the backend is **Degraded**: cluster rules limit each instance locally, at
 //!   `fallbackThreshold` if written, else at the threshold for AvgLocal, else for Global at
-//!   the threshold divided by the live instances last seen (the whole threshold if none
-//!   were ever seen). The backend probes Redis with backoff (50 ms doubling to 500 ms);
-//!   one answer makes it **Healthy** again.
+//!   the threshold divided by the live instances last seen. An instance that never saw
+//!   the membership (Redis failed since its start) knows no fleet size: a Global rule
+//!   without `fallbackThreshold` then falls back to the whole threshold, with a warning, so
+//!   write `fallbackThreshold` on Global rules. The backend probes Redis with backoff
+//!   (50 ms doubling to 500 ms) with its real calls (heartbeats and lease scripts, not a
+//!   PING): one success makes it **Healthy** again, and a Redis that answers PING but
+//!   refuses scripts (a read-only replica, `maxmemory` reached) keeps it degraded.
 //! * With `fallbackToLocalWhenFail: false`, a degraded rule **lets every entry pass**
 //!   (as in Sentinel Java): choose it only where an unlimited fleet is better than a
 //!   locally limited one.

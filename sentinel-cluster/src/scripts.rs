@@ -11,7 +11,8 @@ use redis::aio::ConnectionManager;
 
 /// GCRA over one theoretical arrival time (TAT, µs of the Redis clock): first gives back
 /// `refund` tokens (never past a full bucket), then grants `min(want, available)` tokens,
-/// where `available = floor((now + tau - max(tat, now)) / interval)`. Returns the grant,
+/// where `available = floor((now + tau - max(tat, now)) / interval)` (computed on
+/// differences, with half a µs of tolerance for the rounding of stored times). Returns the grant,
 /// the tokens left, and, when none are left, the µs until the next one.
 const LEASE: &str = r"
 local interval = tonumber(ARGV[1])
@@ -26,14 +27,16 @@ end
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 tat = tat - refund * interval
 if tat < now then tat = now end
-local available = math.floor((now + tau - tat) / interval + 0.000001)
+-- Differences first: near 1.8e15 µs a double holds a quarter µs, so now + tau would lose
+-- a sub-µs part of tau; half a µs of tolerance absorbs the rounding of stored times.
+local available = math.floor((tau - (tat - now) + 0.5) / interval + 0.000001)
 if available < 0 then available = 0 end
 local grant = math.min(want, available)
 tat = tat + grant * interval
 local left = available - grant
 local retry = 0
 if left == 0 then
-  retry = math.max(0, math.ceil(tat + interval - tau - now))
+  retry = math.max(0, math.ceil((tat - now) + interval - tau))
 end
 redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
 return {grant, left, retry}

@@ -128,7 +128,7 @@ fn cluster_rules_allocate_nothing_in_any_state() {
         .build();
     s.load_flow_rules(vec![FlowRule {
         resource: "shared".into(),
-        threshold: 1e9,
+        threshold: 1e5,
         cluster_mode: true,
         cluster_config: Some(ClusterConfig {
             flow_id: "shared".into(),

@@ -442,3 +442,46 @@ fn the_sample_resources_validate_and_load() {
     assert!(samples >= 2);
     assert_eq!(sentinel.circuit_breaker_rules()[0].threshold, 0.4);
 }
+
+#[test]
+fn cluster_configs_take_java_integers_and_the_schema_bounds_their_numbers() {
+    let definitions = crd::definitions();
+    let definition = definitions
+        .iter()
+        .find(|d| d.spec.names.kind == "FlowRules")
+        .unwrap();
+    let schema = schema_of(definition);
+    let resource = |config: Value| {
+        json!({
+            "apiVersion": "datasource.sentinel.io/v1alpha1",
+            "kind": "FlowRules",
+            "metadata": {"name": "cluster"},
+            "spec": {"rules": [{"resource": "checkout", "threshold": 100.0,
+                                "clusterMode": true, "clusterConfig": config}]}
+        })
+    };
+    let java = resource(json!({"flowId": 111, "thresholdType": 1}));
+    assert_eq!(check(&schema, &java), Vec::<String>::new());
+    let parsed: FlowRules = serde_json::from_value(java).unwrap();
+    let config = parsed.spec.rules[0].cluster_config.clone().unwrap();
+    assert_eq!(config.flow_id, "111");
+    assert_eq!(
+        config.threshold_type,
+        Some(sentinel_core::cluster::ThresholdType::Global)
+    );
+    let named = resource(json!({"flowId": "orders", "thresholdType": "AvgLocal"}));
+    assert_eq!(check(&schema, &named), Vec::<String>::new());
+    assert!(
+        !check(
+            &schema,
+            &resource(json!({"flowId": "f", "thresholdType": 2}))
+        )
+        .is_empty()
+    );
+    let config = &schema["properties"]["spec"]["properties"]["rules"]["items"]["properties"]["clusterConfig"]
+        ["properties"];
+    assert_eq!(config["flowId"]["x-kubernetes-int-or-string"], true);
+    assert_eq!(config["thresholdType"]["x-kubernetes-int-or-string"], true);
+    assert_eq!(config["burst"]["minimum"], 1.0);
+    assert_eq!(config["fallbackThreshold"]["minimum"], 0.0);
+}

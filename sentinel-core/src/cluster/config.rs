@@ -17,6 +17,15 @@ go_enum! {
     }
 }
 
+/// The longest `clusterConfig.flowId`, in bytes.
+pub const MAX_FLOW_ID_BYTES: usize = 256;
+
+/// The highest fleet rate a cluster rule may have, in entries per second (its threshold
+/// per second; for AvgLocal, per instance): a shared bucket spaces its tokens by
+/// `1 / rate` in µs, which must stay well above the resolution of the store's clock
+/// arithmetic.
+pub const MAX_CLUSTER_RATE_PER_SEC: f64 = 100_000.0;
+
 /// How a flow rule with `clusterMode: true` shares its limit (Sentinel Java's
 /// `clusterConfig`).
 ///
@@ -72,6 +81,15 @@ impl ClusterConfig {
             return Err(FieldError::new(
                 "clusterConfig.flowId",
                 "is required with clusterMode (it names the bucket the fleet shares)",
+            ));
+        }
+        if self.flow_id.len() > MAX_FLOW_ID_BYTES {
+            return Err(FieldError::new(
+                "clusterConfig.flowId",
+                format!(
+                    "is {} bytes long; at most {MAX_FLOW_ID_BYTES} (it is part of store keys)",
+                    self.flow_id.len()
+                ),
             ));
         }
         if let Some(t) = self.fallback_threshold {

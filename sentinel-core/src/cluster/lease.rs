@@ -53,8 +53,14 @@ impl ClusterSpec {
 
     /// This instance's local limit per interval while the backend cannot be used:
     /// `fallbackThreshold` if written, else the threshold for AvgLocal, else for Global the
-    /// threshold divided by `live` (the instances last seen; the whole threshold when none
-    /// were ever seen).
+    /// threshold divided by `live` (the instances last seen).
+    ///
+    /// A Global rule whose instance never saw the membership (`live` 0: no backend, or a
+    /// store that failed before the first heartbeat) has no fleet size to divide by, and
+    /// falls back to the whole threshold: each such instance may then admit the fleet's
+    /// limit. A backend never falls back before a real failure (see
+    /// [`LeaseState::Connecting`]); set `fallbackThreshold` on Global rules to bound what a
+    /// fleet that cannot reach its store admits.
     pub fn fallback_threshold(&self, live: u32) -> f64 {
         match (self.fallback_threshold, self.threshold_type) {
             (Some(t), _) => t,
@@ -76,6 +82,11 @@ pub enum LeaseState {
     /// The backend does not answer: the local fallback (or no limit with
     /// `fallbackToLocalWhenFail: false`).
     Degraded = 2,
+    /// The backend has not reached its store yet, and has seen no failure either (a new
+    /// instance): entries spend leased tokens only, as when healthy, so that a starting
+    /// instance admits nothing beyond what the fleet's bucket grants it. The backend fills
+    /// the lease on its first successful call, or goes Degraded on a failure.
+    Connecting = 3,
 }
 
 impl LeaseState {
@@ -83,6 +94,7 @@ impl LeaseState {
         match v {
             1 => LeaseState::Healthy,
             2 => LeaseState::Degraded,
+            3 => LeaseState::Connecting,
             _ => LeaseState::NoBackend,
         }
     }
@@ -156,7 +168,7 @@ impl ClusterLease {
     #[inline]
     pub(crate) fn route(&self) -> Route {
         match LeaseState::from_u8(self.state.load(Acquire)) {
-            LeaseState::Healthy => Route::Lease,
+            LeaseState::Healthy | LeaseState::Connecting => Route::Lease,
             LeaseState::Degraded if self.pass_when_degraded.load(Relaxed) == 1 => Route::Pass,
             LeaseState::Degraded | LeaseState::NoBackend => {
                 Route::Local(f64::from_bits(self.fallback.load(Relaxed)))

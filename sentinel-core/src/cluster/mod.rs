@@ -17,11 +17,19 @@
 //!   window, at the fallback threshold ([`ClusterSpec::fallback_threshold`]); with
 //!   `fallbackToLocalWhenFail: false` every entry passes while degraded, as in Sentinel
 //!   Java;
+//! * **Connecting** (the backend has not reached its store yet, and saw no failure): as
+//!   Healthy, the lease's tokens only (it is empty until the first grant), so that a
+//!   starting instance never admits a whole limit of its own;
 //! * **NoBackend** (none attached): the rule limits locally at its fallback threshold,
 //!   and says so once in a `tracing` warning.
 //!
-//! Rules that name the same `flowId` share one lease (the last loaded rule's limits
-//! apply). A refused entry takes nothing; an entry a later check refuses gives back what
+//! One backend serves one instance at a time: attaching another backend to an instance
+//! detaches the one it replaces (its [`ClusterLeases`] go stale, so it stops refilling and
+//! heartbeating for them), and a backend attached to a second instance detaches itself
+//! from the first ([`ClusterLeases::detach`]), whose rules then limit locally.
+//!
+//! Rules that name the same `flowId` share one lease, and must agree on its limits: a set
+//! where two of them differ is refused (naming `clusterConfig.flowId`). A refused entry takes nothing; an entry a later check refuses gives back what
 //! it took.
 
 mod config;
@@ -32,7 +40,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-pub use config::{ClusterConfig, ThresholdType};
+pub use config::{ClusterConfig, MAX_CLUSTER_RATE_PER_SEC, MAX_FLOW_ID_BYTES, ThresholdType};
 pub(crate) use lease::Route;
 pub use lease::{ClusterLease, ClusterSpec, LeaseState};
 
@@ -51,20 +59,63 @@ pub trait ClusterBackend: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// The leases of one instance's cluster rules, as its backend sees them.
+///
+/// Valid while the backend stays attached: once the instance is gone, another backend
+/// replaced this one, or [`ClusterLeases::detach`] was called, it holds no leases and
+/// [`ClusterLeases::is_alive`] is false, so that a replaced backend stops refilling them.
 #[derive(Clone, Debug)]
 pub struct ClusterLeases {
     hub: Weak<ClusterHub>,
+    /// The hub's attachment these leases belong to.
+    generation: u64,
 }
 
 impl ClusterLeases {
-    /// The leases of the cluster rules in force (empty once the instance is gone).
+    /// The leases of the cluster rules in force (empty once no longer attached).
     pub fn leases(&self) -> Vec<Arc<ClusterLease>> {
-        self.hub.upgrade().map(|h| h.leases()).unwrap_or_default()
+        self.hub().map(|h| h.leases()).unwrap_or_default()
     }
 
-    /// Whether the instance still exists.
+    /// Whether the instance still exists and this attachment is still in force.
     pub fn is_alive(&self) -> bool {
-        self.hub.strong_count() > 0
+        self.hub().is_some()
+    }
+
+    /// Whether both are the same attachment of the same instance.
+    pub fn same_attachment(&self, other: &ClusterLeases) -> bool {
+        Weak::ptr_eq(&self.hub, &other.hub) && self.generation == other.generation
+    }
+
+    /// The backend stops serving the instance (it was attached to another one): the
+    /// instance forgets it, and its leases go to [`LeaseState::NoBackend`] (the local
+    /// fallback) until a backend is attached again. Does nothing when no longer attached.
+    pub fn detach(&self) {
+        let Some(hub) = self.hub() else { return };
+        let leases = {
+            let mut inner = hub.inner.lock();
+            if inner.generation != self.generation {
+                return;
+            }
+            inner.generation += 1;
+            inner.backend = None;
+            inner
+                .leases
+                .values()
+                .filter_map(Weak::upgrade)
+                .collect::<Vec<_>>()
+        };
+        tracing::warn!(
+            "cluster backend attached to another instance: this instance's cluster rules limit it alone, at their fallback thresholds"
+        );
+        for lease in leases {
+            lease.set_state(LeaseState::NoBackend);
+        }
+    }
+
+    fn hub(&self) -> Option<Arc<ClusterHub>> {
+        self.hub
+            .upgrade()
+            .filter(|h| h.inner.lock().generation == self.generation)
     }
 }
 
@@ -78,6 +129,8 @@ pub(crate) struct ClusterHub {
 struct HubInner {
     leases: HashMap<String, Weak<ClusterLease>>,
     backend: Option<Arc<dyn ClusterBackend>>,
+    /// Counts attachments and detachments; [`ClusterLeases`] of an older one are stale.
+    generation: u64,
 }
 
 impl ClusterHub {
@@ -119,25 +172,28 @@ impl ClusterHub {
         v
     }
 
-    /// Attaches `backend` (replacing any other): the leases in force take its state, and
-    /// it is handed them.
+    /// Attaches `backend` (replacing any other, whose [`ClusterLeases`] go stale so that
+    /// it stops refilling them): the leases in force take its state, and it is handed them.
     pub(crate) fn attach(hub: &Arc<ClusterHub>, backend: Arc<dyn ClusterBackend>) {
         let state = backend.state();
-        let leases = {
+        let (leases, generation) = {
             let mut inner = hub.inner.lock();
+            inner.generation += 1;
             inner.backend = Some(backend.clone());
             inner.leases.retain(|_, l| l.strong_count() > 0);
-            inner
+            let leases = inner
                 .leases
                 .values()
                 .filter_map(Weak::upgrade)
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            (leases, inner.generation)
         };
         for lease in leases {
             lease.set_state(state);
         }
         backend.attach(ClusterLeases {
             hub: Arc::downgrade(hub),
+            generation,
         });
     }
 }

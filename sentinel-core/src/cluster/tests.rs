@@ -316,3 +316,191 @@ fn the_spec_computes_rates_bursts_and_fallbacks() {
     assert_eq!(global.fallback_threshold(4), 25.0);
     assert_eq!(global.fallback_threshold(0), 100.0);
 }
+
+#[test]
+fn a_connecting_lease_spends_leased_tokens_only() {
+    let clock = ManualClock::new();
+    let backend = StateBackend(LeaseState::Connecting, HandBackend::default());
+    let s = Sentinel::builder()
+        .clock(clock.clone())
+        .cluster_backend(backend.clone())
+        .build();
+    s.load_flow_rules(vec![cluster_rule("r", 100.0, global("f"))])
+        .unwrap();
+    let lease = backend.1.lease("f");
+    assert_eq!(lease.state(), LeaseState::Connecting);
+    assert_eq!(
+        admitted(&s, "r", 100),
+        0,
+        "no fallback of its own before the first grant"
+    );
+    lease.add_tokens(4);
+    assert_eq!(admitted(&s, "r", 100), 4);
+}
+
+/// A backend whose leases start in a given state.
+#[derive(Debug, Clone)]
+struct StateBackend(LeaseState, HandBackend);
+
+impl ClusterBackend for StateBackend {
+    fn attach(&self, leases: ClusterLeases) {
+        self.1.attach(leases);
+    }
+    fn state(&self) -> LeaseState {
+        self.0
+    }
+}
+
+#[test]
+fn a_replaced_backend_loses_the_leases_and_a_detached_one_leaves_them_local() {
+    let (_clock, s, first) = with_backend();
+    s.load_flow_rules(vec![cluster_rule(
+        "r",
+        1000.0,
+        ClusterConfig {
+            fallback_threshold: Some(3.0),
+            ..global("f")
+        },
+    )])
+    .unwrap();
+    let old = first.leases.lock().clone().unwrap();
+    assert!(old.is_alive());
+    let second = HandBackend::default();
+    s.attach_cluster(second.clone());
+    assert!(!old.is_alive(), "the replaced backend's leases are stale");
+    assert!(
+        old.leases().is_empty(),
+        "so it refills and heartbeats nothing"
+    );
+    old.detach();
+    let lease = second.lease("f");
+    assert_eq!(
+        lease.state(),
+        LeaseState::Healthy,
+        "a stale detach does nothing"
+    );
+    let current = second.leases.lock().clone().unwrap();
+    assert!(current.same_attachment(&current.clone()) && !current.same_attachment(&old));
+    current.detach();
+    assert_eq!(lease.state(), LeaseState::NoBackend);
+    assert!(!current.is_alive());
+    assert_eq!(admitted(&s, "r", 10), 3, "the local fallback");
+    s.load_flow_rules(vec![cluster_rule("other", 1000.0, global("g"))])
+        .unwrap();
+    assert!(
+        current.leases().is_empty(),
+        "the instance forgot the backend"
+    );
+}
+
+/// A later check that makes the lease healthy, then refuses the entry.
+struct FlipThenRefuse(Arc<Mutex<Option<Arc<ClusterLease>>>>);
+
+impl crate::pipeline::Check for FlipThenRefuse {
+    fn order(&self) -> u32 {
+        crate::pipeline::ORDER_FLOW + 1
+    }
+    fn check(&self, ctx: &crate::pipeline::CheckContext<'_>) -> crate::pipeline::Verdict {
+        let Some(lease) = self.0.lock().clone() else {
+            return crate::pipeline::Verdict::Pass;
+        };
+        lease.set_state(LeaseState::Healthy);
+        crate::pipeline::Verdict::Block(crate::BlockError::new(
+            BlockType::Custom(1),
+            ctx.resource_arc(),
+            "refused",
+        ))
+    }
+}
+
+#[test]
+fn a_refused_entry_gives_back_along_the_route_it_took() {
+    let (clock, s, backend) = with_backend();
+    s.load_flow_rules(vec![cluster_rule(
+        "r",
+        1000.0,
+        ClusterConfig {
+            fallback_threshold: Some(2.0),
+            ..global("f")
+        },
+    )])
+    .unwrap();
+    let lease = backend.lease("f");
+    let flip = Arc::new(Mutex::new(None));
+    s.add_check(Arc::new(FlipThenRefuse(flip.clone())));
+    lease.set_state(LeaseState::Degraded);
+    *flip.lock() = Some(lease.clone());
+    for _ in 0..5 {
+        lease.set_state(LeaseState::Degraded);
+        assert!(s.entry("r").try_enter().is_err());
+        assert_eq!(
+            lease.tokens(),
+            0,
+            "the local pass is given back to the window"
+        );
+    }
+    // The local window got its passes back: both fallback passes are free.
+    *flip.lock() = None;
+    lease.set_state(LeaseState::Degraded);
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(admitted(&s, "r", 10), 2);
+    // A lease token taken, then refused: given back to the lease.
+    lease.set_state(LeaseState::Healthy);
+    lease.add_tokens(1);
+    *flip.lock() = Some(lease.clone());
+    assert!(s.entry("r").try_enter().is_err());
+    assert_eq!(lease.tokens(), 1);
+}
+
+#[test]
+fn rules_sharing_a_flow_id_must_agree_on_its_limits() {
+    let s = Sentinel::new();
+    let same = vec![
+        cluster_rule("a", 100.0, global("f")),
+        cluster_rule("b", 100.0, global("f")),
+        cluster_rule("c", 5.0, global("g")),
+    ];
+    assert_eq!(s.load_flow_rules(same), Ok(()));
+    let avg = ClusterConfig {
+        threshold_type: ThresholdType::AvgLocal,
+        ..global("f")
+    };
+    let burst = ClusterConfig {
+        burst: Some(3),
+        ..global("f")
+    };
+    for other in [
+        cluster_rule("b", 200.0, global("f")),
+        cluster_rule("b", 100.0, avg),
+        cluster_rule("b", 100.0, burst),
+    ] {
+        let e = s
+            .load_flow_rules(vec![cluster_rule("a", 100.0, global("f")), other])
+            .unwrap_err();
+        let bad = &e.errors()[0];
+        assert_eq!((bad.index, bad.error.field), (1, "clusterConfig.flowId"));
+        assert!(bad.error.reason.contains("#0"), "{e}");
+    }
+}
+
+#[test]
+fn flow_ids_and_rates_are_bounded() {
+    let field = |r: FlowRule| r.validate().unwrap_err().field;
+    let long = "x".repeat(MAX_FLOW_ID_BYTES + 1);
+    assert_eq!(
+        field(cluster_rule("r", 10.0, global(&long))),
+        "clusterConfig.flowId"
+    );
+    let longest = "x".repeat(MAX_FLOW_ID_BYTES);
+    assert_eq!(cluster_rule("r", 10.0, global(&longest)).validate(), Ok(()));
+    assert_eq!(
+        cluster_rule("r", MAX_CLUSTER_RATE_PER_SEC, global("f")).validate(),
+        Ok(())
+    );
+    assert_eq!(field(cluster_rule("r", 1e7, global("f"))), "threshold");
+    let per_100ms = FlowRule {
+        stat_interval_in_ms: 100,
+        ..cluster_rule("r", MAX_CLUSTER_RATE_PER_SEC / 5.0, global("f"))
+    };
+    assert_eq!(field(per_100ms), "threshold", "the rate counts per second");
+}

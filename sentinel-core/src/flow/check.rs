@@ -255,6 +255,8 @@ impl FlowCheck {
         let batch = ctx.batch as u64;
         lease.note_demand(batch);
         match lease.route() {
+            // The route taken is told to `on_cancel` without an allocation: `Pass` (no
+            // token) for the lease, a wait of zero (token `Some(0)`) for the others.
             Route::Lease => match lease.try_take(batch) {
                 Ok(()) => Verdict::Pass,
                 Err(retry) => Self::block(&self.over_threshold, lease.tokens() as f64, retry),
@@ -262,11 +264,11 @@ impl FlowCheck {
             Route::Local(threshold) => match window.try_acquire(ctx.now_ns, batch, threshold) {
                 Ok(()) => {
                     lease.note_fallback_pass(batch);
-                    Verdict::Pass
+                    Verdict::Wait(Duration::ZERO)
                 }
                 Err(r) => Self::block(&self.over_threshold, r.passed as f64, r.retry_after_ns),
             },
-            Route::Pass => Verdict::Pass,
+            Route::Pass => Verdict::Wait(Duration::ZERO),
         }
     }
 }
@@ -345,12 +347,15 @@ impl Check for FlowCheck {
         match &self.behavior {
             Behavior::Reject(Counter::Own(window)) => window.release(ctx.now_ns, ctx.batch as u64),
             Behavior::Reject(Counter::Ref { .. }) => {}
-            // Given back where the entry would be decided now (the state rarely changes
-            // between a check and a later refusal).
-            Behavior::Cluster { lease, window } => match lease.route() {
-                Route::Lease => lease.give_back(ctx.batch as u64),
-                Route::Local(_) => window.release(ctx.now_ns, ctx.batch as u64),
-                Route::Pass => {}
+            // Given back along the route the entry took (see `check_cluster`): a token
+            // means the local window or no limit; which of those two is the route now
+            // (they change only with a rule reload).
+            Behavior::Cluster { lease, window } => match (token, lease.route()) {
+                (None, _) => lease.give_back(ctx.batch as u64),
+                (Some(_), Route::Pass) => {}
+                (Some(_), Route::Lease | Route::Local(_)) => {
+                    window.release(ctx.now_ns, ctx.batch as u64)
+                }
             },
             Behavior::Throttling { last, .. } => {
                 let cost = throttle::cost_ns(ctx.batch, self.threshold(ctx), self.interval_ns);

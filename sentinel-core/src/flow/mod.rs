@@ -122,6 +122,27 @@ impl crate::rules::Rule for FlowRule {
     fn validate(&self) -> Result<(), crate::rules::FieldError> {
         FlowRule::validate(self)
     }
+    /// Cluster rules naming one `flowId` share one bucket: they must agree on its limits.
+    fn validate_in_set(&self, earlier: &[Self]) -> Result<(), crate::rules::FieldError> {
+        let Some(spec) = self.cluster_spec() else {
+            return Ok(());
+        };
+        let conflict = earlier.iter().position(|r| {
+            r.cluster_spec()
+                .is_some_and(|other| other.flow_id == spec.flow_id && other != spec)
+        });
+        match conflict {
+            None => Ok(()),
+            Some(i) => Err(crate::rules::FieldError::new(
+                "clusterConfig.flowId",
+                format!(
+                    "names the bucket of flow rule #{i} with other limits (threshold, \
+                     statIntervalInMs, thresholdType, burst, fallbackThreshold and \
+                     fallbackToLocalWhenFail must agree for one flowId)"
+                ),
+            )),
+        }
+    }
     fn ref_resource(&self) -> Option<&str> {
         (self.relation_strategy == RelationStrategy::AssociatedResource)
             .then_some(self.ref_resource.as_str())

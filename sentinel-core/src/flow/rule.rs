@@ -228,7 +228,19 @@ impl FlowRule {
                 "is required with clusterMode (at least its flowId)",
             )),
             Some(c) => c.validate(),
+        }?;
+        let per_sec = self.threshold * 1000.0 / self.interval_ms().max(1) as f64;
+        if per_sec > crate::cluster::MAX_CLUSTER_RATE_PER_SEC {
+            return Err(FieldError::new(
+                "threshold",
+                format!(
+                    "is {per_sec} per second with clusterMode; at most {} (a shared bucket \
+                     cannot space its tokens finer)",
+                    crate::cluster::MAX_CLUSTER_RATE_PER_SEC
+                ),
+            ));
         }
+        Ok(())
     }
 
     /// The cluster rule's parameters for its lease; `None` for a local rule.

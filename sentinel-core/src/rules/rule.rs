@@ -19,6 +19,12 @@ pub trait Rule: Clone + PartialEq + Send + Sync + 'static {
     fn ref_resource(&self) -> Option<&str> {
         None
     }
+    /// Checks the (valid) rule against the rules before it in its set, for what only a
+    /// set can get wrong (two cluster flow rules naming one bucket with different limits);
+    /// the default finds nothing.
+    fn validate_in_set(&self, _earlier: &[Self]) -> Result<(), FieldError> {
+        Ok(())
+    }
 }
 
 /// Checks a whole set, naming every invalid rule with its index, id, resource and field.
@@ -35,7 +41,10 @@ pub fn validate_set<R: Rule>(rules: &[R]) -> Result<(), RuleSetError> {
         .iter()
         .enumerate()
         .filter_map(|(index, r)| {
-            r.validate().err().map(|error| InvalidRule {
+            let checked = r
+                .validate()
+                .and_then(|()| r.validate_in_set(&rules[..index]));
+            checked.err().map(|error| InvalidRule {
                 kind: R::KIND,
                 index,
                 id: r.id().to_string(),

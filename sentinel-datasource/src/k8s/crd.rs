@@ -166,25 +166,82 @@ pub struct FlowRule {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterConfig {
-    /// Names the bucket the fleet shares.
+    /// Names the bucket the fleet shares: a string, or Sentinel Java's integer.
+    #[serde(deserialize_with = "string_or_integer")]
+    #[schemars(with = "IntOrString")]
     pub flow_id: String,
-    /// Global (the fleet's threshold) or AvgLocal (each instance's; the default).
+    /// Global (the fleet's threshold) or AvgLocal (each instance's; the default); by name
+    /// or Sentinel Java's integer (0 AvgLocal, 1 Global). Written by name.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "by_name::option"
+        serialize_with = "by_name::option::serialize"
     )]
-    #[schemars(with = "Named<ThresholdType, true>")]
+    #[schemars(with = "NamedOrCode<ThresholdType>")]
     pub threshold_type: Option<ThresholdType>,
     /// While the backend is unreachable: limit locally (true, the default) or pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_to_local_when_fail: Option<bool>,
-    /// The local limit while the backend is unreachable.
+    /// The local limit while the backend is unreachable (at least 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
     pub fallback_threshold: Option<f64>,
-    /// Tokens the fleet may spend at once after an idle spell.
+    /// Tokens the fleet may spend at once after an idle spell (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub burst: Option<u64>,
+}
+
+/// A string or an integer, read as a string.
+fn string_or_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Integer(i64),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::Text(s) => s,
+        Either::Integer(i) => i.to_string(),
+    })
+}
+
+/// The schema of a string-or-integer field (`x-kubernetes-int-or-string`).
+struct IntOrString;
+
+impl JsonSchema for IntOrString {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed("IntOrString")
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "x-kubernetes-int-or-string": true })
+    }
+}
+
+/// The schema of an optional [`NamedEnum`] written by name or by its integer code (the
+/// position among the names, as Sentinel Java numbers them).
+struct NamedOrCode<E>(PhantomData<E>);
+
+impl<E: NamedEnum> JsonSchema for NamedOrCode<E> {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed(E::TYPE)
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names = E::all().iter().map(|v| serde_json::Value::from(v.name()));
+        let codes = (0..E::all().len()).map(serde_json::Value::from);
+        let allowed: Vec<serde_json::Value> = names.chain(codes).collect();
+        json_schema!({ "x-kubernetes-int-or-string": true, "enum": allowed, "nullable": true })
+    }
 }
 
 /// A concurrency limit of an `IsolationRules` resource (the engine's `IsolationRule`).
