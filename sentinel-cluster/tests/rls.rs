@@ -15,7 +15,7 @@ use sentinel_cluster::RedisBackend;
 use sentinel_cluster::rls::proto::{
     Code, DescriptorStatus, RateLimit, RateLimitOverride, RateLimitRequest, RateLimitResponse, Unit,
 };
-use sentinel_cluster::rls::{RateLimitService, RlsConfig};
+use sentinel_cluster::rls::{MAX_DESCRIPTORS, MAX_ENTRIES, RateLimitService, RlsConfig};
 use sentinel_core::ManualClock;
 
 fn local(yaml: &str) -> (RateLimitService, ManualClock) {
@@ -231,8 +231,24 @@ descriptors:
             .unwrap();
         assert_eq!(r.statuses[0].limit_remaining, 2, "{}", value.len());
     }
+    // At most MAX_DESCRIPTORS descriptors, MAX_ENTRIES entries each.
+    let one: &[(&str, &str)] = &[("user", "many")];
+    let e = client
+        .ask(request("shop", &vec![one; MAX_DESCRIPTORS + 1]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("at most 256 per request"), "{e:?}");
+    let wide = vec![("user", "wide"); MAX_ENTRIES + 1];
+    let e = client.ask(request("shop", &[&wide])).await.unwrap_err();
+    assert!(e.message().contains("at most 64 per descriptor"), "{e:?}");
+    let r = client
+        .ask(request("shop", &vec![one; MAX_DESCRIPTORS]))
+        .await
+        .unwrap();
+    assert_eq!((code(&r), r.statuses.len()), (Code::OverLimit, 256));
     let stats = service.stats();
-    assert_eq!(stats.invalid, 1);
+    assert_eq!(stats.invalid, 3);
     assert_eq!(stats.keys, 4);
 }
 

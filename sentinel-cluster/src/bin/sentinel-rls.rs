@@ -22,6 +22,9 @@ use tonic::transport::server::TcpIncoming;
 const USAGE: &str = "usage: sentinel-rls --config <rls.yaml> [--config <more.yaml> ...] --listen <addr> \
 [--redis <url>] [--fail-closed] [--max-keys <n>] [--metrics <addr>]";
 
+/// The most calls one client connection has in flight.
+const MAX_STREAMS: u32 = 64;
+
 /// The command line.
 struct Args {
     configs: Vec<PathBuf>,
@@ -138,7 +141,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let listener = TcpListener::bind(args.listen).await?;
     println!("listening on {}", listener.local_addr()?);
+    // Bounds what one client can make the service hold at once (with the per-request
+    // descriptor and entry caps of the service).
     Server::builder()
+        .max_concurrent_streams(Some(MAX_STREAMS))
+        .concurrency_limit_per_connection(MAX_STREAMS as usize)
         .add_service(service)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), stop_signal())
         .await?;

@@ -108,7 +108,8 @@
 //! * **Shadow mode**: counted (`limit_remaining` goes down to 0) but answered OK; the
 //!   `shadow_over_limit` counter says how often it would have refused.
 //! * **Odd requests.** An empty domain is INVALID_ARGUMENT; no descriptors is OK with no
-//!   statuses.
+//!   statuses; more than [`MAX_DESCRIPTORS`] (256) descriptors, or a descriptor with more
+//!   than [`MAX_ENTRIES`] (64) entries, is INVALID_ARGUMENT naming the limit.
 //!
 //! ## The local store
 //!
@@ -116,9 +117,11 @@
 //! (a `ManualClock` in tests), at most [`DEFAULT_MAX_KEYS`] of them unless
 //! [`RateLimitServiceBuilder::max_keys`] says otherwise. When a new bucket finds the store
 //! full, every bucket whose budget is full again is dropped (forgetting it changes
-//! nothing); if none is, up to 1/64 of the store among the least spent buckets that still
-//! have a token; a bucket with no token left goes only when every bucket is in that
-//! state, and then alone. [`RlsStats::evictions`] counts them.
+//! nothing). Eviction frees a batch of 1/64 of the store per pass, so its scan is paid
+//! once per batch of new buckets: when too few budgets are full again, the rest of the
+//! batch is taken among the least spent buckets that still have a token, and only then
+//! among those with no token left (the least spent first). [`RlsStats::evictions`]
+//! counts them.
 //!
 //! ## Several replicas: Redis
 //!
@@ -146,6 +149,8 @@ mod store;
 mod watch;
 
 pub use config::{ConfigError, Limit, RlsConfig};
-pub use service::{RateLimitService, RateLimitServiceBuilder, RlsStats};
+pub use service::{
+    MAX_DESCRIPTORS, MAX_ENTRIES, RateLimitService, RateLimitServiceBuilder, RlsStats,
+};
 pub use store::DEFAULT_MAX_KEYS;
 pub use watch::{ConfigWatcher, RELOAD_DEBOUNCE};

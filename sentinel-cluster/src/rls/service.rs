@@ -24,6 +24,13 @@ use super::proto::{
 use super::store::{Charge, DEFAULT_MAX_KEYS, LocalStore, Outcome, RedisStore};
 use crate::RedisBackend;
 
+/// The most descriptors one `ShouldRateLimit` request may carry; a request with more is
+/// answered `INVALID_ARGUMENT`. Bounds the work (and memory) one request costs.
+pub const MAX_DESCRIPTORS: usize = 256;
+
+/// The most entries one descriptor may carry; more is `INVALID_ARGUMENT`.
+pub const MAX_ENTRIES: usize = 64;
+
 /// Configures a [`RateLimitService`].
 #[must_use]
 pub struct RateLimitServiceBuilder {
@@ -258,7 +265,9 @@ impl RateLimitService {
     /// Answers one `ShouldRateLimit` call.
     ///
     /// # Errors
-    /// `INVALID_ARGUMENT` for an empty domain or an override without a unit or requests;
+    /// `INVALID_ARGUMENT` for an empty domain, more than [`MAX_DESCRIPTORS`] descriptors,
+    /// a descriptor with more than [`MAX_ENTRIES`] entries, or an override without a unit
+    /// or requests;
     /// `UNAVAILABLE` on a Redis failure when fail-closed.
     pub async fn should_rate_limit(
         &self,
@@ -283,6 +292,23 @@ impl RateLimitService {
     async fn decide(&self, request: &RateLimitRequest) -> Result<RateLimitResponse, Status> {
         if request.domain.is_empty() {
             return Err(Status::invalid_argument("the domain is empty"));
+        }
+        if request.descriptors.len() > MAX_DESCRIPTORS {
+            return Err(Status::invalid_argument(format!(
+                "{} descriptors: at most {MAX_DESCRIPTORS} per request",
+                request.descriptors.len()
+            )));
+        }
+        if let Some((i, d)) = request
+            .descriptors
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.entries.len() > MAX_ENTRIES)
+        {
+            return Err(Status::invalid_argument(format!(
+                "descriptors[{i}]: {} entries, at most {MAX_ENTRIES} per descriptor",
+                d.entries.len()
+            )));
         }
         let config = self.inner.config.load();
         let hits = match request.hits_addend {

@@ -184,38 +184,35 @@ impl LocalStore {
         outcomes
     }
 
-    /// Frees at least one place when the map is full: first every bucket whose budget is
-    /// full again, else up to 1/64 of the map among the buckets least spent that still
-    /// have a token, else the least spent bucket alone.
+    /// Frees places when the map is full, a batch at a time (1/64 of the map, at least
+    /// one) so that the scan is paid once per batch of new buckets, not per bucket: first
+    /// every bucket whose budget is full again; if that frees less than a batch, the rest
+    /// of the batch among the least spent buckets that still have a token, then among the
+    /// least spent with no token left.
     fn make_room(&self, buckets: &mut HashMap<Box<str>, Slot>, now: u64) {
         if buckets.len() < self.max_keys {
             return;
         }
         let before = buckets.len();
         buckets.retain(|_, s| s.tat > now);
-        if buckets.len() == before {
-            let batch = (self.max_keys / 64).max(1);
-            let mut by_spent: Vec<(f64, bool, &str)> = buckets
+        let batch = (self.max_keys / 64).max(1);
+        let need = batch
+            .saturating_sub(before - buckets.len())
+            .min(buckets.len());
+        if need > 0 {
+            let mut order: Vec<(bool, f64, &str)> = buckets
                 .iter()
-                .map(|(k, s)| (s.spent(now), s.gcra.available(s.tat, now) == 0, k.as_ref()))
+                .map(|(k, s)| (s.gcra.available(s.tat, now) == 0, s.spent(now), k.as_ref()))
                 .collect();
-            let nth = batch.min(by_spent.len()) - 1;
             // Buckets with a token left first, the least spent first.
-            by_spent.select_nth_unstable_by(nth, |a, b| a.1.cmp(&b.1).then(a.0.total_cmp(&b.0)));
-            by_spent.truncate(batch);
-            // A bucket with no token left goes only if nothing else can.
-            let mut victims: Vec<Box<str>> = by_spent
-                .iter()
-                .filter(|(_, limited, _)| !limited)
-                .map(|(_, _, k)| (*k).into())
-                .collect();
-            if victims.is_empty() {
-                let least = by_spent
-                    .iter()
-                    .min_by(|a, b| a.0.total_cmp(&b.0))
-                    .map(|(_, _, k)| (*k).into());
-                victims.extend(least);
+            let by_preference = |a: &(bool, f64, &str), b: &(bool, f64, &str)| {
+                a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
+            };
+            if need < order.len() {
+                order.select_nth_unstable_by(need - 1, by_preference);
             }
+            let victims: Vec<Box<str>> =
+                order[..need].iter().map(|(_, _, k)| (*k).into()).collect();
             for k in victims {
                 buckets.remove(&k);
             }
@@ -400,5 +397,36 @@ mod tests {
         spend(&tiny, "y", &slow, 2);
         spend(&tiny, "z", &slow, 2);
         assert_eq!((tiny.evictions(), tiny.keys()), (1, 2));
+    }
+
+    #[test]
+    fn a_full_store_of_spent_buckets_evicts_a_batch_per_pass() {
+        let clock = ManualClock::new();
+        let store = LocalStore::new(Arc::new(clock.clone()), 640);
+        let slow = Limit {
+            unit: Unit::Hour,
+            ..per_second(1)
+        };
+        for i in 0..640 {
+            spend(&store, &format!("k{i}"), &slow, 1);
+        }
+        assert_eq!((store.keys(), store.evictions()), (640, 0));
+        // One pass frees a batch of 10 (1/64): the next 9 new buckets need no scan.
+        spend(&store, "new0", &slow, 1);
+        assert_eq!((store.keys(), store.evictions()), (631, 10));
+        for i in 1..10 {
+            spend(&store, &format!("new{i}"), &slow, 1);
+        }
+        assert_eq!((store.keys(), store.evictions()), (640, 10));
+        // Twice the capacity of new spent buckets: one pass per 10 buckets.
+        for i in 0..1280 {
+            spend(&store, &format!("more{i}"), &slow, 1);
+        }
+        assert_eq!(store.evictions(), 10 + 1280);
+        assert!(store.keys() > 630);
+        assert!(
+            spend(&store, "more1279", &slow, 1).over,
+            "the newest is kept"
+        );
     }
 }
