@@ -237,6 +237,36 @@ async fn a_watched_service_follows_its_file_and_keeps_the_last_good_configuratio
     assert_eq!(service.stats().reloads, 1);
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn a_configmap_swap_reloads() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A ConfigMap volume: `shop.yaml -> ..data/shop.yaml`, `..data -> ..<timestamp>`.
+    std::fs::create_dir(d.join("..1")).unwrap();
+    std::fs::write(d.join("..1/shop.yaml"), SHOP).unwrap();
+    symlink("..1", d.join("..data")).unwrap();
+    symlink("..data/shop.yaml", d.join("shop.yaml")).unwrap();
+    let config = d.join("shop.yaml");
+    let service = RateLimitService::builder(RlsConfig::load(&[&config]).unwrap()).build();
+    let _watcher = ConfigWatcher::start([&config], service.clone()).unwrap();
+    let served = rls_support::Served::start(service.clone()).await;
+    let mut client = served.client().await;
+    let mut n = 0;
+    // The ConfigMap changes: a new directory, `..data` swapped to it.
+    std::fs::create_dir(d.join("..2")).unwrap();
+    std::fs::write(
+        d.join("..2/shop.yaml"),
+        SHOP.replace("requests_per_unit: 3", "requests_per_unit: 5"),
+    )
+    .unwrap();
+    symlink("..2", d.join("..data_tmp")).unwrap();
+    std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+    assert!(eventually(|| async { service.stats().reloads == 1 }).await);
+    assert_eq!(limit_now(&mut client, &mut n).await, 5);
+}
+
 #[test]
 fn the_deploy_sample_configuration_loads() {
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rls/rls.yaml");
