@@ -12,13 +12,16 @@
 //!
 //! ```text
 //! sentinel-rls --config rls.yaml [--config more.yaml ...] --listen 0.0.0.0:8081 \
-//!     [--redis redis://redis:6379/] [--fail-closed] [--max-keys 100000] [--metrics 0.0.0.0:9090]
+//!     [--redis redis://redis:6379/] [--fail-closed] [--max-keys 100000] [--metrics 0.0.0.0:9090] \
+//!     [--shutdown-grace 5]
 //! ```
 //!
 //! It prints `listening on <addr>` once it accepts calls, reloads the files when they
 //! change (a bad file is logged and the last good configuration stays), serves
-//! Prometheus counters at `http://<metrics>/metrics`, and stops cleanly on SIGTERM or
-//! Ctrl-C. `RUST_LOG`-style filtering is not built in: logs go to stderr at info.
+//! Prometheus counters at `http://<metrics>/metrics`, and stops on SIGTERM or Ctrl-C:
+//! calls in flight get `--shutdown-grace` seconds (default 5) to finish, then connections
+//! still open are cut; a second signal exits at once. Each client connection has at most
+//! 64 calls in flight. `RUST_LOG`-style filtering is not built in: logs go to stderr at info.
 //!
 //! Or mount the service on a tonic server of your own:
 //!
