@@ -94,7 +94,9 @@
 //!   the reference's fixed windows allow) unless `burst` is set.
 //! * **Answer.** One status per descriptor in request order, with `current_limit`
 //!   (requests, unit, name), `limit_remaining` (tokens left after this request) and
-//!   `duration_until_reset` (until the budget is full again), on OK and OVER_LIMIT alike.
+//!   `duration_until_reset` (until the budget is full again, rounded up to a whole
+//!   second: Envoy keeps only whole seconds for `x-ratelimit-reset`, and a 0 there would
+//!   say "now"), on OK and OVER_LIMIT alike.
 //!   The overall code is OVER_LIMIT when any descriptor is.
 //! * **Charging is all or nothing.** A request answered OVER_LIMIT spends nothing on any
 //!   of its descriptors (their statuses report what is left unspent); a batch larger than
@@ -135,8 +137,11 @@
 //! `duration_until_reset` is computed from it, so it is exact to within one token's
 //! interval. On a Redis failure or timeout (the backend's request timeout, 20 ms by
 //! default, below Envoy's own 20 ms call timeout) the answer is OK (fail-open, the default,
-//! like Envoy's `failure_mode_deny: false`) with the limits but no counts, or
-//! `UNAVAILABLE` with [`RateLimitServiceBuilder::fail_closed`].
+//! like Envoy's `failure_mode_deny: false`) with the limits, `limit_remaining` the
+//! whole budget (nothing was counted) and no `duration_until_reset`, or `UNAVAILABLE`
+//! with [`RateLimitServiceBuilder::fail_closed`]. A call that timed out may still have
+//! been applied: a Redis that was only slow (say, under `CLIENT PAUSE`) runs the queued
+//! script later, so tokens can be spent for a request that was answered fail-open.
 //!
 //! ## Envoy
 //!

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use sentinel_core::{Clock, RealClock};
@@ -367,7 +368,8 @@ impl RateLimitService {
                     unit: limit.unit as i32,
                     name: limit.name.clone(),
                 });
-                // Fail-open: no outcome, OK with the limit.
+                // Fail-open: no outcome, OK with the limit and its whole budget (nothing
+                // was counted), without a reset.
                 let Some(Outcome {
                     over,
                     remaining,
@@ -377,6 +379,7 @@ impl RateLimitService {
                     return DescriptorStatus {
                         code: Code::Ok as i32,
                         current_limit,
+                        limit_remaining: limit.burst,
                         ..Default::default()
                     };
                 };
@@ -398,7 +401,7 @@ impl RateLimitService {
                     code: code as i32,
                     current_limit,
                     limit_remaining: remaining.min(u64::from(u32::MAX)) as u32,
-                    duration_until_reset: Some(reset.into()),
+                    duration_until_reset: Some(whole_seconds_up(reset).into()),
                 }
             })
             .collect();
@@ -411,6 +414,13 @@ impl RateLimitService {
             ..Default::default()
         })
     }
+}
+
+/// `d` rounded up to whole seconds: Envoy keeps only the seconds of
+/// `duration_until_reset` (for `x-ratelimit-reset`), so 0.3 s must read 1, not 0.
+fn whole_seconds_up(d: Duration) -> Duration {
+    let up = u64::from(d.subsec_nanos() > 0);
+    Duration::from_secs(d.as_secs().saturating_add(up))
 }
 
 fn ok_without_limit() -> DescriptorStatus {
