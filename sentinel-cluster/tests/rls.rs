@@ -311,9 +311,24 @@ async fn an_override_in_the_request_is_the_limit_with_its_own_bucket() {
         requests_per_unit: 1,
         unit: Unit::Unknown as i32,
     });
-    let e = client.ask(over).await.unwrap_err();
+    let e = client.ask(over.clone()).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
     assert!(e.message().contains("descriptors[0].limit"), "{e:?}");
+    // The same in a domain not configured.
+    over.domain = "mail".into();
+    let e = client.ask(over.clone()).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    // A rate faster than one per microsecond.
+    over.descriptors[0].limit = Some(RateLimitOverride {
+        requests_per_unit: u32::MAX,
+        unit: Unit::Second as i32,
+    });
+    let e = client.ask(over).await.unwrap_err();
+    assert!(
+        e.message()
+            .contains("faster than one request per microsecond"),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]

@@ -45,6 +45,23 @@ impl Limit {
     }
 }
 
+/// The most requests per second a limit may allow: one per microsecond. Faster rates
+/// are refused, as the buckets count time in whole nanoseconds per request.
+pub const MAX_REQUESTS_PER_SECOND: u64 = 1_000_000;
+
+/// Refuses `requests_per_unit` per `unit` when it exceeds [`MAX_REQUESTS_PER_SECOND`].
+pub(crate) fn check_rate(requests_per_unit: u32, unit: Unit) -> Result<(), String> {
+    let max = unit_length(unit).as_secs() * MAX_REQUESTS_PER_SECOND;
+    if u64::from(requests_per_unit) > max {
+        return Err(format!(
+            "{requests_per_unit} per {} is faster than one request per microsecond \
+             (at most {max})",
+            format!("{unit:?}").to_ascii_lowercase()
+        ));
+    }
+    Ok(())
+}
+
 /// The length of `unit`; zero for [`Unit::Unknown`].
 pub(crate) fn unit_length(unit: Unit) -> Duration {
     Duration::from_secs(match unit {
@@ -240,7 +257,7 @@ type Refusal = (String, String);
 fn add_level(branches: &mut Branches, docs: Vec<DescriptorDoc>, at: &str) -> Result<(), Refusal> {
     for (i, doc) in docs.into_iter().enumerate() {
         let at = format!("{at}[{i}]");
-        if doc.replaces.is_some() {
+        if doc.replaces {
             return Err((
                 format!("{at}.replaces"),
                 "`replaces` is not supported by this service".into(),
@@ -352,8 +369,14 @@ struct DescriptorDoc {
     /// Accepted for compatibility; this service's metrics do not depend on it.
     #[serde(default, rename = "detailed_metric")]
     _detailed_metric: bool,
-    #[serde(default)]
-    replaces: Option<IgnoredAny>,
+    /// Present at all (even `null`): refused.
+    #[serde(default, deserialize_with = "present")]
+    replaces: bool,
+}
+
+/// `true` for any value, `null` included (a field absent is `false` by default).
+fn present<'de, D: de::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
 }
 
 #[derive(Deserialize)]
@@ -406,6 +429,7 @@ impl RateLimitDoc {
             }
             Some(n) => n,
         };
+        check_rate(requests_per_unit, unit).map_err(|m| (format!("{at}.requests_per_unit"), m))?;
         let burst = match self.burst {
             Some(0) => return Err((format!("{at}.burst"), "must be at least 1".into())),
             Some(b) => b,
@@ -486,6 +510,16 @@ mod tests {
                 "domain: shop\ndescriptors:\n  - key: a\n    descriptors:\n      - key: b\n        replaces: [{name: x}]\n",
                 "descriptors[0].descriptors[0].replaces",
                 "`replaces` is not supported",
+            ),
+            (
+                "domain: shop\ndescriptors:\n  - key: user\n    replaces: null\n",
+                "descriptors[0].replaces",
+                "`replaces` is not supported",
+            ),
+            (
+                "domain: shop\ndescriptors:\n  - key: user\n    rate_limit: {unit: second, requests_per_unit: 1000001}\n",
+                "descriptors[0].rate_limit.requests_per_unit",
+                "1000001 per second is faster than one request per microsecond (at most 1000000)",
             ),
             (
                 "domain: shop\ndescriptors:\n  - key: user\n    rate_limit: {unit: week, requests_per_unit: 3}\n",

@@ -70,9 +70,11 @@
 //! ```
 //!
 //! Keys: `domain`, `descriptors`, `key`, `value`, `rate_limit` (`unit`:
-//! second/minute/hour/day in any case; `requests_per_unit` ≥ 1; `burst` ≥ 1, default
+//! second/minute/hour/day in any case; `requests_per_unit` ≥ 1 and at most one per
+//! microsecond, [`MAX_REQUESTS_PER_SECOND`] per second; `burst` ≥ 1, default
 //! `requests_per_unit`; `name`; `unlimited`), `shadow_mode`, `detailed_metric` (accepted;
-//! the counters are the same either way). `replaces` is refused (not supported yet). Any
+//! the counters are the same either way). `replaces` is refused (not supported yet),
+//! even when `null`. Any
 //! other key, a key written twice, a descriptor configured twice at one level and a
 //! domain configured twice are refused with an error naming the file and the path
 //! (``rls.yaml: at `descriptors[0].rate_limit.unit`: ...``).
@@ -107,8 +109,9 @@
 //!   (OVER_LIMIT when no token is left).
 //! * **Overrides.** A `limit` sent in a request descriptor (of a configured domain) is
 //!   the descriptor's limit, in a bucket of its own (descriptor and limit), with the
-//!   shadow mode of the configured path it matches, if any. An override with no unit or
-//!   0 requests is INVALID_ARGUMENT.
+//!   shadow mode of the configured path it matches, if any. An override with no unit,
+//!   0 requests or a rate above [`MAX_REQUESTS_PER_SECOND`] is INVALID_ARGUMENT, in any
+//!   domain (configured or not).
 //! * **`unlimited: true`**: always OK, without `current_limit`.
 //! * **Shadow mode**: counted (`limit_remaining` goes down to 0) but answered OK; the
 //!   `shadow_over_limit` counter says how often it would have refused.
@@ -156,7 +159,7 @@ mod service;
 mod store;
 mod watch;
 
-pub use config::{ConfigError, Limit, RlsConfig};
+pub use config::{ConfigError, Limit, MAX_REQUESTS_PER_SECOND, RlsConfig};
 pub use service::{
     MAX_DESCRIPTORS, MAX_ENTRIES, RateLimitService, RateLimitServiceBuilder, RlsStats,
 };

@@ -17,7 +17,7 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic_prost::ProstCodec;
 
-use super::config::{Limit, RlsConfig, Rule, unit_length};
+use super::config::{Limit, RlsConfig, Rule, check_rate, unit_length};
 use super::proto::{
     Code, DescriptorStatus, Entry, RateLimit, RateLimitDescriptor, RateLimitRequest,
     RateLimitResponse, SHOULD_RATE_LIMIT, Unit,
@@ -437,27 +437,34 @@ fn rule_of(
     domain: &str,
     d: &RateLimitDescriptor,
 ) -> Result<Option<(Limit, bool)>, String> {
+    // A bad override is refused whatever the domain, configured or not.
+    let limit = d
+        .limit
+        .map(|o| {
+            let unit = Unit::try_from(o.unit).unwrap_or(Unit::Unknown);
+            if unit == Unit::Unknown || unit_length(unit).is_zero() {
+                return Err(format!(
+                    "unit {} is not SECOND, MINUTE, HOUR or DAY",
+                    o.unit
+                ));
+            }
+            if o.requests_per_unit == 0 {
+                return Err("requests_per_unit is 0".into());
+            }
+            check_rate(o.requests_per_unit, unit)?;
+            Ok(Limit {
+                requests_per_unit: o.requests_per_unit,
+                unit,
+                burst: o.requests_per_unit,
+                name: String::new(),
+            })
+        })
+        .transpose()?;
     if d.entries.is_empty() || !config.has_domain(domain) {
         return Ok(None);
     }
     let node = config.find(domain, &d.entries);
-    if let Some(o) = d.limit {
-        let unit = Unit::try_from(o.unit).unwrap_or(Unit::Unknown);
-        if unit == Unit::Unknown || unit_length(unit).is_zero() {
-            return Err(format!(
-                "unit {} is not SECOND, MINUTE, HOUR or DAY",
-                o.unit
-            ));
-        }
-        if o.requests_per_unit == 0 {
-            return Err("requests_per_unit is 0".into());
-        }
-        let limit = Limit {
-            requests_per_unit: o.requests_per_unit,
-            unit,
-            burst: o.requests_per_unit,
-            name: String::new(),
-        };
+    if let Some(limit) = limit {
         return Ok(Some((limit, node.is_some_and(|n| n.shadow))));
     }
     Ok(match node.and_then(|n| n.rule.as_ref()) {
