@@ -429,6 +429,36 @@ async fn two_replicas_on_one_redis_share_the_limit_and_fail_open_or_closed() {
         .unwrap();
     assert_eq!(r.statuses[0].limit_remaining, 2, "refunded");
 
+    // A failure on the second descriptor (its key holds a list): the first is refunded.
+    let broken = format!("kim-{}", std::process::id());
+    redis
+        .command(&[
+            "LPUSH",
+            &format!(
+                "{{sentinel:rls:4:shop|4:user{}:{broken}|3/1s/3}}:gcra",
+                broken.len()
+            ),
+            "x",
+        ])
+        .unwrap();
+    let lee = format!("lee-{}", std::process::id());
+    let r = ca
+        .ask(request(
+            "shop",
+            &[&[("user", lee.as_str())], &[("user", broken.as_str())]],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(code(&r), Code::Ok, "fail-open");
+    let r = cb
+        .ask(request("shop", &[&[("user", lee.as_str())]]))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.statuses[0].limit_remaining, 2,
+        "refunded after the failure"
+    );
+
     redis.kill();
     let r = ca.ask(ivy()).await.unwrap();
     assert_eq!(code(&r), Code::Ok, "fail-open");

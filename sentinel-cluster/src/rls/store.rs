@@ -231,7 +231,8 @@ pub(crate) struct RedisStore {
 
 impl RedisStore {
     /// Charges every descriptor in turn; when one (not in shadow mode) is over, the rest
-    /// are only checked and what was charged is given back.
+    /// are only checked and what was charged is given back. On a failure, what was
+    /// charged is given back (best effort) before the error is returned.
     pub(crate) async fn charge(
         &self,
         charges: &[Charge<'_>],
@@ -241,7 +242,17 @@ impl RedisStore {
         let mut refuse = false;
         for (i, c) in charges.iter().enumerate() {
             let want = if refuse { 0 } else { c.hits };
-            let g = self.grant(c, want, 0).await?;
+            let g = match self.grant(c, want, 0).await {
+                Ok(g) => g,
+                Err(e) => {
+                    for (c, &tokens) in charges.iter().zip(&granted) {
+                        if tokens > 0 {
+                            self.refund(c, tokens).await;
+                        }
+                    }
+                    return Err(e);
+                }
+            };
             let available = g.granted + g.left;
             let over = is_over(c.hits, available);
             granted[i] = g.granted;
