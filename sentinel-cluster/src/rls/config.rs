@@ -13,8 +13,9 @@ use super::proto::{Entry, Unit};
 /// A configuration that could not be read. `origin` is the file (or what the text was
 /// called), `path` where in the document the problem is (`descriptors[0].rate_limit.unit`,
 /// `[1].domain` in a list of domains; empty for the whole document).
+/// Displayed as `<origin>: at `<path>`: <message>`, or `<origin>: <message>` for the
+/// whole document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{origin}: at `{path}`: {message}")]
 pub struct ConfigError {
     /// The file, or the name given to the text.
     pub origin: String,
@@ -22,6 +23,29 @@ pub struct ConfigError {
     pub path: String,
     /// What is wrong.
     pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}: {}", self.origin, self.message)
+        } else {
+            write!(f, "{}: at `{}`: {}", self.origin, self.path, self.message)
+        }
+    }
+}
+
+/// The YAML reader's message in this format's words (its own name the Rust types and
+/// functions of the library).
+fn plain(message: String) -> String {
+    if message.contains("multiple YAML documents") {
+        "more than one YAML document (`---`): write one domain per file, or a list of domains"
+            .into()
+    } else if message.contains("cannot deserialize null") {
+        "null is not allowed here: give a value".into()
+    } else {
+        message
+    }
 }
 
 /// A limit: `requests_per_unit` per `unit`, with a burst tolerance of `burst` requests.
@@ -189,7 +213,7 @@ impl RlsConfig {
         });
         let document = parsed.map_err(|e| {
             let mut path = failed_at.take().filter(|p| p != ".").unwrap_or_default();
-            let message = e.to_string();
+            let message = plain(e.to_string());
             // serde names the struct of a field written twice; name the field.
             if let Some(field) = message
                 .split_once("duplicate field `")
@@ -512,6 +536,16 @@ mod tests {
                 "`replaces` is not supported",
             ),
             (
+                "domain: null\n",
+                "domain",
+                "null is not allowed here: give a value",
+            ),
+            (
+                "domain: a\n---\ndomain: b\n",
+                "",
+                "more than one YAML document (`---`): write one domain per file",
+            ),
+            (
                 "domain: shop\ndescriptors:\n  - key: user\n    replaces: null\n",
                 "descriptors[0].replaces",
                 "`replaces` is not supported",
@@ -584,12 +618,23 @@ mod tests {
             assert_eq!(e.path, path, "{text}: {e}");
             assert!(e.message.contains(says), "{text}: {e}");
             assert!(!e.message.contains('\n'), "one line: {e}");
+            let place = if path.is_empty() {
+                String::new()
+            } else {
+                format!("at `{path}`: ")
+            };
             assert!(
-                e.to_string()
-                    .starts_with(&format!("rls.yaml: at `{path}`: ")),
+                e.to_string().starts_with(&format!("rls.yaml: {place}")),
                 "{e}"
             );
+            assert!(!e.to_string().contains("at ``"), "{e}");
         }
+        let e = RlsConfig::load(&["/nonexistent/rls.yaml"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/rls.yaml: cannot read the file: "),
+            "{e}"
+        );
     }
 
     #[test]
