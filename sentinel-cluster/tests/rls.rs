@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use prost::Message;
-use rls_support::{SHOP, Served, descriptor, request};
+use rls_support::{Client, SHOP, Served, descriptor, request};
 use sentinel_cluster::RedisBackend;
 use sentinel_cluster::rls::proto::{
     Code, DescriptorStatus, RateLimit, RateLimitOverride, RateLimitRequest, RateLimitResponse, Unit,
@@ -172,6 +172,30 @@ descriptors:
             ..Default::default()
         }
     );
+}
+
+/// `shop`'s user bucket (3 a second) named by two descriptors of 2 hits: 4 > 3, so both
+/// are OVER_LIMIT and report 3 left (nothing spent); of 1 hit each, both OK with 1 left.
+async fn assert_one_bucket_named_twice_reports_it_as_it_stays(client: &mut Client, name: &str) {
+    let user = format!("{name}-{}", std::process::id());
+    let mut twice = request("shop", &[&[("user", &user)], &[("user", &user)]]);
+    twice.hits_addend = 2;
+    let r = client.ask(twice.clone()).await.unwrap();
+    assert_eq!(codes(&r), [Code::OverLimit, Code::OverLimit]);
+    let left: Vec<u32> = r.statuses.iter().map(|s| s.limit_remaining).collect();
+    assert_eq!(left, [3, 3]);
+    twice.hits_addend = 1;
+    let r = client.ask(twice).await.unwrap();
+    assert_eq!(codes(&r), [Code::Ok, Code::Ok]);
+    let left: Vec<u32> = r.statuses.iter().map(|s| s.limit_remaining).collect();
+    assert_eq!(left, [1, 1]);
+}
+
+#[tokio::test]
+async fn one_bucket_named_twice_reports_it_as_the_request_leaves_it() {
+    let (service, _clock) = local(SHOP);
+    let served = Served::start(service).await;
+    assert_one_bucket_named_twice_reports_it_as_it_stays(&mut served.client().await, "max").await;
 }
 
 #[tokio::test]
@@ -458,6 +482,8 @@ async fn two_replicas_on_one_redis_share_the_limit_and_fail_open_or_closed() {
         r.statuses[0].limit_remaining, 2,
         "refunded after the failure"
     );
+
+    assert_one_bucket_named_twice_reports_it_as_it_stays(&mut ca, "max").await;
 
     redis.kill();
     let r = ca.ask(ivy()).await.unwrap();

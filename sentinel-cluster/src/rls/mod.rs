@@ -102,7 +102,9 @@
 //!   The overall code is OVER_LIMIT when any descriptor is.
 //! * **Charging is all or nothing.** A request answered OVER_LIMIT spends nothing on any
 //!   of its descriptors (their statuses report what is left unspent); a batch larger than
-//!   what is left is refused whole. Exact with the local store (one lock); with Redis,
+//!   what is left is refused whole. Descriptors naming the same bucket share its
+//!   verdict (OVER_LIMIT for all when it cannot take their hits together) and report it
+//!   as the request leaves it. Exact with the local store (one lock); with Redis,
 //!   descriptors charged before the refusal are refunded.
 //! * **`hits_addend`.** The request's (absent or 0 means 1) applies to each descriptor;
 //!   a descriptor's own overrides it, and a descriptor's 0 checks without spending

@@ -71,6 +71,16 @@ fn is_over(hits: u64, available: u64) -> bool {
     }
 }
 
+/// Over per descriptor, shared by every descriptor naming the same bucket: a bucket that
+/// cannot take all the hits a request asks of it is over for each of them.
+fn over_by_bucket(charges: &[Charge<'_>], over: &[bool]) -> Vec<bool> {
+    let mut buckets: HashMap<&str, bool> = HashMap::new();
+    for (c, &o) in charges.iter().zip(over) {
+        *buckets.entry(c.bucket.as_str()).or_default() |= o;
+    }
+    charges.iter().map(|c| buckets[c.bucket.as_str()]).collect()
+}
+
 /// Whether any descriptor refuses the request.
 fn refused(charges: &[Charge<'_>], over: impl Fn(usize) -> bool) -> bool {
     charges
@@ -153,26 +163,33 @@ impl LocalStore {
                 before.saturating_add(c.hits.saturating_mul(gcra.interval))
             };
             staged.insert(c.bucket.as_str(), after);
-            steps.push((gcra, before, after, available, over));
+            steps.push((gcra, after, over));
         }
-        let refuse = refused(charges, |i| steps[i].4);
-        let outcomes = steps
+        let over: Vec<bool> = steps.iter().map(|s| s.2).collect();
+        let over = over_by_bucket(charges, &over);
+        let refuse = refused(charges, |i| over[i]);
+        // Each descriptor reports its bucket as the request leaves it: untouched when
+        // refused, else with every charge of the request on it.
+        let outcomes = charges
             .iter()
-            .map(|&(gcra, before, after, available, over)| {
-                let (tat, remaining) = if refuse || over {
-                    (before, available)
+            .zip(&steps)
+            .zip(&over)
+            .map(|((c, &(gcra, ..)), &over)| {
+                let bucket = c.bucket.as_str();
+                let tat = if refuse {
+                    buckets.get(bucket).map_or(now, |s| s.tat).max(now)
                 } else {
-                    (after, gcra.available(after, now))
+                    staged[bucket]
                 };
                 Outcome {
                     over,
-                    remaining,
+                    remaining: gcra.available(tat, now),
                     reset: Duration::from_nanos(tat - now),
                 }
             })
             .collect();
         if !refuse {
-            for (c, &(gcra, _, after, _, _)) in charges.iter().zip(&steps) {
+            for (c, &(gcra, after, _)) in charges.iter().zip(&steps) {
                 if after > now && !buckets.contains_key(c.bucket.as_str()) {
                     self.make_room(&mut buckets, now);
                 }
@@ -237,47 +254,52 @@ impl RedisStore {
         &self,
         charges: &[Charge<'_>],
     ) -> Result<Vec<Outcome>, ClusterError> {
-        let mut outcomes = Vec::with_capacity(charges.len());
         let mut granted = vec![0u64; charges.len()];
-        let mut refuse = false;
+        let mut over = vec![false; charges.len()];
+        // Per bucket: the tokens it had before this request, and after its last charge.
+        let mut first: HashMap<&str, u64> = HashMap::new();
+        let mut last: HashMap<&str, u64> = HashMap::new();
+        let mut refusing = false;
         for (i, c) in charges.iter().enumerate() {
-            let want = if refuse { 0 } else { c.hits };
+            let want = if refusing { 0 } else { c.hits };
             let g = match self.grant(c, want, 0).await {
                 Ok(g) => g,
                 Err(e) => {
-                    for (c, &tokens) in charges.iter().zip(&granted) {
-                        if tokens > 0 {
-                            self.refund(c, tokens).await;
-                        }
-                    }
+                    self.refund_all(charges, &granted).await;
                     return Err(e);
                 }
             };
             let available = g.granted + g.left;
-            let over = is_over(c.hits, available);
+            over[i] = is_over(c.hits, available);
             granted[i] = g.granted;
-            let mut remaining = g.left;
-            if over && g.granted > 0 {
+            let mut left = g.left;
+            if over[i] && g.granted > 0 {
                 // A partial grant: give it back at once.
                 self.refund(c, g.granted).await;
                 granted[i] = 0;
-                remaining = available;
+                left = available;
             }
-            refuse |= over && !c.shadow;
-            outcomes.push(Outcome {
-                over,
-                remaining,
-                reset: Duration::ZERO,
-            });
+            first.entry(c.bucket.as_str()).or_insert(available);
+            last.insert(c.bucket.as_str(), left);
+            refusing |= over[i] && !c.shadow;
         }
+        let over = over_by_bucket(charges, &over);
+        let refuse = refused(charges, |i| over[i]);
         if refuse {
-            for (i, c) in charges.iter().enumerate() {
-                if granted[i] > 0 {
-                    self.refund(c, granted[i]).await;
-                    outcomes[i].remaining += granted[i];
-                }
-            }
+            self.refund_all(charges, &granted).await;
         }
+        // Each descriptor reports its bucket as the request leaves it (as in the local
+        // store): as it was before the request when refused.
+        let seen = if refuse { &first } else { &last };
+        let mut outcomes: Vec<Outcome> = charges
+            .iter()
+            .zip(&over)
+            .map(|(c, &over)| Outcome {
+                over,
+                remaining: seen[c.bucket.as_str()],
+                reset: Duration::ZERO,
+            })
+            .collect();
         for (o, c) in outcomes.iter_mut().zip(charges) {
             // The script reports tokens, not its arrival time: the budget is full again
             // after the missing tokens come back (exact to within one token's interval).
@@ -305,6 +327,15 @@ impl RedisStore {
                 None,
             )
             .await
+    }
+
+    /// Gives back what each charge was granted, best effort.
+    async fn refund_all(&self, charges: &[Charge<'_>], granted: &[u64]) {
+        for (c, &tokens) in charges.iter().zip(granted) {
+            if tokens > 0 {
+                self.refund(c, tokens).await;
+            }
+        }
     }
 
     /// Gives tokens back, best effort (a failure is logged: the bucket then fills up with
@@ -372,9 +403,16 @@ mod tests {
         let o = store.charge(&[charge("a", &three, 1), charge("b", &one, 1)]);
         assert!(!o[0].over && o[1].over);
         assert_eq!(o[0].remaining, 3, "nothing spent on `a`");
+        // One bucket named twice: 2 + 2 > 3, both descriptors say so and report the
+        // bucket as it stays, untouched.
         let o = store.charge(&[charge("a", &three, 2), charge("a", &three, 2)]);
-        assert!(!o[0].over && o[1].over, "2 + 2 > 3");
+        assert!(o[0].over && o[1].over, "{o:?}");
+        assert_eq!((o[0].remaining, o[1].remaining), (3, 3));
         assert_eq!(spend(&store, "a", &three, 0).remaining, 3);
+        // Accepted: both report the bucket after the whole request.
+        let o = store.charge(&[charge("a", &three, 1), charge("a", &three, 1)]);
+        assert!(!o[0].over && !o[1].over);
+        assert_eq!((o[0].remaining, o[1].remaining), (1, 1));
     }
 
     #[test]
