@@ -15,7 +15,9 @@ use sentinel_cluster::RedisBackend;
 use sentinel_cluster::rls::proto::{
     Code, DescriptorStatus, RateLimit, RateLimitOverride, RateLimitRequest, RateLimitResponse, Unit,
 };
-use sentinel_cluster::rls::{MAX_DESCRIPTORS, MAX_ENTRIES, RateLimitService, RlsConfig};
+use sentinel_cluster::rls::{
+    MAX_DESCRIPTORS, MAX_ENTRIES, MAX_REQUEST_BYTES, RateLimitService, RlsConfig,
+};
 use sentinel_core::ManualClock;
 
 fn local(yaml: &str) -> (RateLimitService, ManualClock) {
@@ -263,6 +265,12 @@ descriptors:
     let wide = vec![("user", "wide"); MAX_ENTRIES + 1];
     let e = client.ask(request("shop", &[&wide])).await.unwrap_err();
     assert!(e.message().contains("at most 64 per descriptor"), "{e:?}");
+    let huge = "x".repeat(MAX_REQUEST_BYTES);
+    let e = client
+        .ask(request("shop", &[&[("user", huge.as_str())]]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
     let r = client
         .ask(request("shop", &vec![one; MAX_DESCRIPTORS]))
         .await

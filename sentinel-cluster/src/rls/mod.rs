@@ -119,7 +119,8 @@
 //!   `shadow_over_limit` counter says how often it would have refused.
 //! * **Odd requests.** An empty domain is INVALID_ARGUMENT; no descriptors is OK with no
 //!   statuses; more than [`MAX_DESCRIPTORS`] (256) descriptors, or a descriptor with more
-//!   than [`MAX_ENTRIES`] (64) entries, is INVALID_ARGUMENT naming the limit.
+//!   than [`MAX_ENTRIES`] (64) entries, is INVALID_ARGUMENT naming the limit; a request
+//!   larger than [`MAX_REQUEST_BYTES`] (256 KiB) is refused before it is read.
 //!
 //! ## The local store
 //!
@@ -164,7 +165,8 @@ mod watch;
 
 pub use config::{ConfigError, Limit, MAX_REQUESTS_PER_SECOND, RlsConfig};
 pub use service::{
-    MAX_DESCRIPTORS, MAX_ENTRIES, RateLimitService, RateLimitServiceBuilder, RlsStats,
+    MAX_DESCRIPTORS, MAX_ENTRIES, MAX_REQUEST_BYTES, RateLimitService, RateLimitServiceBuilder,
+    RlsStats,
 };
 pub use store::DEFAULT_MAX_KEYS;
 pub use watch::{ConfigWatcher, RELOAD_DEBOUNCE};

@@ -32,6 +32,10 @@ pub const MAX_DESCRIPTORS: usize = 256;
 /// The most entries one descriptor may carry; more is `INVALID_ARGUMENT`.
 pub const MAX_ENTRIES: usize = 64;
 
+/// The largest `ShouldRateLimit` request accepted, in bytes (encoded); a larger one is
+/// refused by gRPC (`OUT_OF_RANGE`) before it is decoded.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
 /// Configures a [`RateLimitService`].
 #[must_use]
 pub struct RateLimitServiceBuilder {
@@ -531,7 +535,8 @@ impl tower_service::Service<http::Request<Body>> for RateLimitService {
             let mut grpc = tonic::server::Grpc::new(ProstCodec::<
                 RateLimitResponse,
                 RateLimitRequest,
-            >::default());
+            >::default())
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
             Ok(grpc.unary(method, request).await)
         })
     }
