@@ -95,13 +95,17 @@ async fn start(config: &Path, args: &[&str], log: &Path) -> (Process, SocketAddr
     (process, addr)
 }
 
-/// Sends SIGTERM and waits up to 10 s for the exit.
-async fn terminate(process: &mut Process) -> std::process::ExitStatus {
+fn sigterm(process: &Process) {
     let status = Command::new("kill")
         .args(["-TERM", &process.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Sends SIGTERM and waits up to 10 s for the exit.
+async fn terminate(process: &mut Process) -> std::process::ExitStatus {
+    sigterm(process);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(exit) = process.0.try_wait().unwrap() {
@@ -193,7 +197,7 @@ async fn the_binary_reloads_its_file_keeps_the_last_good_one_and_stops_on_sigter
 }
 
 #[tokio::test]
-async fn the_binary_stops_within_its_grace_time_despite_an_idle_client() {
+async fn the_binary_stops_within_its_grace_time_despite_an_idle_client_or_at_a_second_signal() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("rls.yaml");
     save(&config, SHOP);
@@ -212,6 +216,22 @@ async fn the_binary_stops_within_its_grace_time_despite_an_idle_client() {
         text.contains("cutting the connections still open"),
         "{text}"
     );
+    drop((idle, client));
+
+    // A long grace, cut short by a second signal.
+    let (mut process, addr) = start(&config, &["--shutdown-grace", "3600"], &log).await;
+    let idle = TcpStream::connect(addr).unwrap();
+    let mut client = Client::connect(addr).await;
+    assert_eq!(limit_now(&mut client, &mut n).await, 3);
+    sigterm(&process);
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        eventually(|| async { read_log().contains("a second signal stops at once") }).await,
+        "{}",
+        read_log()
+    );
+    let exit = terminate(&mut process).await;
+    assert!(exit.success(), "{exit:?}\n{}", read_log());
     drop((idle, client));
 }
 

@@ -211,9 +211,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         if stopped.await.is_err() {
             return std::future::pending::<()>().await;
         }
+        let again = stop_signal();
+        tracing::info!(
+            grace = ?args.shutdown_grace,
+            "sentinel-rls: stopping; a second signal stops at once"
+        );
         tokio::select! {
             () = tokio::time::sleep(args.shutdown_grace) => {}
-            () = stop_signal() => {}
+            () = again => {}
         }
     };
     tokio::select! {
@@ -233,19 +238,20 @@ async fn bind(flag: &str, addr: SocketAddr) -> Result<TcpListener, String> {
         .map_err(|e| format!("{flag} {addr}: {e}"))
 }
 
-/// SIGTERM or Ctrl-C.
-async fn stop_signal() {
+/// SIGTERM or Ctrl-C; SIGTERM is listened for from this call on (not only once the
+/// future is polled), so none sent after it is missed.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             Some(_) = async { term.as_mut()?.recv().await } => {}
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]
