@@ -13,7 +13,8 @@ use super::proto::{Entry, Unit};
 /// A configuration that could not be read. `origin` is the file (or what the text was
 /// called), `path` where in the document the problem is (`descriptors[0].rate_limit.unit`,
 /// `[1].domain` in a list of domains; empty for the whole document).
-/// Displayed as `<origin>: at `<path>`: <message>`, or `<origin>: <message>` for the
+///
+/// Displayed as ``<origin>: at `<path>`: <message>``, or `<origin>: <message>` for the
 /// whole document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
