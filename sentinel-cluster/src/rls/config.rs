@@ -44,6 +44,8 @@ fn plain(message: String) -> String {
             .into()
     } else if message.contains("cannot deserialize null") {
         "null is not allowed here: give a value".into()
+    } else if message.contains("invalid u32") {
+        message.replace("invalid u32", "not a whole number from 0 to 4294967295")
     } else {
         message
     }
@@ -574,7 +576,7 @@ mod tests {
             (
                 "domain: shop\ndescriptors:\n  - key: user\n    rate_limit: {unit: second, requests_per_unit: -3}\n",
                 "descriptors[0].rate_limit.requests_per_unit",
-                "invalid",
+                "not a whole number from 0 to 4294967295",
             ),
             (
                 "domain: shop\ndescriptors:\n  - key: user\n    rate_limit: {unlimited: true, unit: second}\n",
