@@ -363,6 +363,11 @@ async fn envoy_answers_429_from_our_service_and_passes_when_it_is_down() {
         "DRAFT_VERSION_03: the quota and its window in seconds"
     );
     assert_eq!(
+        refused.header("x-ratelimit-reset"),
+        Some("1"),
+        "a reset under a second reads 1 (Envoy keeps whole seconds), not 0: {refused:?}"
+    );
+    assert_eq!(
         answers[0].header("x-ratelimit-remaining"),
         Some("2"),
         "{:?}",

@@ -10,12 +10,14 @@ mod support;
 use std::time::Duration;
 
 use prost::Message;
-use rls_support::{SHOP, Served, descriptor, request};
+use rls_support::{Client, SHOP, Served, descriptor, request};
 use sentinel_cluster::RedisBackend;
 use sentinel_cluster::rls::proto::{
     Code, DescriptorStatus, RateLimit, RateLimitOverride, RateLimitRequest, RateLimitResponse, Unit,
 };
-use sentinel_cluster::rls::{RateLimitService, RlsConfig};
+use sentinel_cluster::rls::{
+    MAX_DESCRIPTORS, MAX_ENTRIES, MAX_REQUEST_BYTES, RateLimitService, RlsConfig,
+};
 use sentinel_core::ManualClock;
 
 fn local(yaml: &str) -> (RateLimitService, ManualClock) {
@@ -60,18 +62,15 @@ async fn alice_gets_three_a_second_then_over_limit_while_bob_passes() {
                 name: String::new(),
             })
         );
-        assert!(reset(s) > Duration::ZERO && reset(s) <= Duration::from_secs(1));
+        // Rounded up to whole seconds, as Envoy keeps only those.
+        assert_eq!(reset(s), Duration::from_secs(1));
     }
     let r = client.ask(alice()).await.unwrap();
     assert_eq!(code(&r), Code::OverLimit);
     assert_eq!(codes(&r), [Code::OverLimit]);
     let s = &r.statuses[0];
     assert_eq!(s.limit_remaining, 0);
-    assert!(
-        reset(s) > Duration::ZERO && reset(s) <= Duration::from_secs(1),
-        "{:?}",
-        reset(s)
-    );
+    assert_eq!(reset(s), Duration::from_secs(1));
     let r = client
         .ask(request("shop", &[&[("user", "bob")]]))
         .await
@@ -177,6 +176,30 @@ descriptors:
     );
 }
 
+/// `shop`'s user bucket (3 a second) named by two descriptors of 2 hits: 4 > 3, so both
+/// are OVER_LIMIT and report 3 left (nothing spent); of 1 hit each, both OK with 1 left.
+async fn assert_one_bucket_named_twice_reports_it_as_it_stays(client: &mut Client, name: &str) {
+    let user = format!("{name}-{}", std::process::id());
+    let mut twice = request("shop", &[&[("user", &user)], &[("user", &user)]]);
+    twice.hits_addend = 2;
+    let r = client.ask(twice.clone()).await.unwrap();
+    assert_eq!(codes(&r), [Code::OverLimit, Code::OverLimit]);
+    let left: Vec<u32> = r.statuses.iter().map(|s| s.limit_remaining).collect();
+    assert_eq!(left, [3, 3]);
+    twice.hits_addend = 1;
+    let r = client.ask(twice).await.unwrap();
+    assert_eq!(codes(&r), [Code::Ok, Code::Ok]);
+    let left: Vec<u32> = r.statuses.iter().map(|s| s.limit_remaining).collect();
+    assert_eq!(left, [1, 1]);
+}
+
+#[tokio::test]
+async fn one_bucket_named_twice_reports_it_as_the_request_leaves_it() {
+    let (service, _clock) = local(SHOP);
+    let served = Served::start(service).await;
+    assert_one_bucket_named_twice_reports_it_as_it_stays(&mut served.client().await, "max").await;
+}
+
 #[tokio::test]
 async fn unmatched_unlimited_and_odd_requests() {
     let (service, _clock) = local(
@@ -231,8 +254,30 @@ descriptors:
             .unwrap();
         assert_eq!(r.statuses[0].limit_remaining, 2, "{}", value.len());
     }
+    // At most MAX_DESCRIPTORS descriptors, MAX_ENTRIES entries each.
+    let one: &[(&str, &str)] = &[("user", "many")];
+    let e = client
+        .ask(request("shop", &vec![one; MAX_DESCRIPTORS + 1]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("at most 256 per request"), "{e:?}");
+    let wide = vec![("user", "wide"); MAX_ENTRIES + 1];
+    let e = client.ask(request("shop", &[&wide])).await.unwrap_err();
+    assert!(e.message().contains("at most 64 per descriptor"), "{e:?}");
+    let huge = "x".repeat(MAX_REQUEST_BYTES);
+    let e = client
+        .ask(request("shop", &[&[("user", huge.as_str())]]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
+    let r = client
+        .ask(request("shop", &vec![one; MAX_DESCRIPTORS]))
+        .await
+        .unwrap();
+    assert_eq!((code(&r), r.statuses.len()), (Code::OverLimit, 256));
     let stats = service.stats();
-    assert_eq!(stats.invalid, 1);
+    assert_eq!(stats.invalid, 3);
     assert_eq!(stats.keys, 4);
 }
 
@@ -298,9 +343,24 @@ async fn an_override_in_the_request_is_the_limit_with_its_own_bucket() {
         requests_per_unit: 1,
         unit: Unit::Unknown as i32,
     });
-    let e = client.ask(over).await.unwrap_err();
+    let e = client.ask(over.clone()).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
     assert!(e.message().contains("descriptors[0].limit"), "{e:?}");
+    // The same in a domain not configured.
+    over.domain = "mail".into();
+    let e = client.ask(over.clone()).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    // A rate faster than one per microsecond.
+    over.descriptors[0].limit = Some(RateLimitOverride {
+        requests_per_unit: u32::MAX,
+        unit: Unit::Second as i32,
+    });
+    let e = client.ask(over).await.unwrap_err();
+    assert!(
+        e.message()
+            .contains("faster than one request per microsecond"),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -401,9 +461,43 @@ async fn two_replicas_on_one_redis_share_the_limit_and_fail_open_or_closed() {
         .unwrap();
     assert_eq!(r.statuses[0].limit_remaining, 2, "refunded");
 
+    // A failure on the second descriptor (its key holds a list): the first is refunded.
+    let broken = format!("kim-{}", std::process::id());
+    redis
+        .command(&[
+            "LPUSH",
+            &format!(
+                "{{sentinel:rls:4:shop|4:user{}:{broken}|3/1s/3}}:gcra",
+                broken.len()
+            ),
+            "x",
+        ])
+        .unwrap();
+    let lee = format!("lee-{}", std::process::id());
+    let r = ca
+        .ask(request(
+            "shop",
+            &[&[("user", lee.as_str())], &[("user", broken.as_str())]],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(code(&r), Code::Ok, "fail-open");
+    let r = cb
+        .ask(request("shop", &[&[("user", lee.as_str())]]))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.statuses[0].limit_remaining, 2,
+        "refunded after the failure"
+    );
+
+    assert_one_bucket_named_twice_reports_it_as_it_stays(&mut ca, "max").await;
+
     redis.kill();
     let r = ca.ask(ivy()).await.unwrap();
     assert_eq!(code(&r), Code::Ok, "fail-open");
+    assert_eq!(r.statuses[0].limit_remaining, 3, "nothing counted");
+    assert_eq!(r.statuses[0].duration_until_reset, None);
     assert_eq!(
         r.statuses[0]
             .current_limit

@@ -63,30 +63,16 @@ impl Drop for Process {
     }
 }
 
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-#[tokio::test]
-async fn the_binary_reloads_its_file_keeps_the_last_good_one_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("rls.yaml");
-    save(&config, SHOP);
-    let log = dir.path().join("stderr.log");
+/// Starts the binary on `config` and loopback, its stderr in `log`; returns it and the
+/// address it listens on.
+async fn start(config: &Path, args: &[&str], log: &Path) -> (Process, SocketAddr) {
     let child = Command::new(BIN)
         .arg("--config")
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
     let mut process = Process(child);
@@ -106,6 +92,52 @@ async fn the_binary_reloads_its_file_keeps_the_last_good_one_and_stops_on_sigter
         .unwrap_or_else(|| panic!("{line:?}"))
         .parse()
         .unwrap();
+    (process, addr)
+}
+
+fn sigterm(process: &Process) {
+    let status = Command::new("kill")
+        .args(["-TERM", &process.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Sends SIGTERM and waits up to 10 s for the exit.
+async fn terminate(process: &mut Process) -> std::process::ExitStatus {
+    sigterm(process);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(exit) = process.0.try_wait().unwrap() {
+            return exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn the_binary_reloads_its_file_keeps_the_last_good_one_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rls.yaml");
+    save(&config, SHOP);
+    let log = dir.path().join("stderr.log");
+    let (mut process, addr) = start(&config, &["--metrics", "127.0.0.1:0"], &log).await;
     let mut client = Client::connect(addr).await;
     let mut n = 0;
     assert_eq!(limit_now(&mut client, &mut n).await, 3);
@@ -159,24 +191,48 @@ async fn the_binary_reloads_its_file_keeps_the_last_good_one_and_stops_on_sigter
         "{text}"
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &process.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(exit) = process.0.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still running after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let exit = terminate(&mut process).await;
     assert!(exit.success(), "{exit:?}\n{}", read_log());
     assert!(read_log().contains("stopped"), "{}", read_log());
+}
+
+#[tokio::test]
+async fn the_binary_stops_within_its_grace_time_despite_an_idle_client_or_at_a_second_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rls.yaml");
+    save(&config, SHOP);
+    let log = dir.path().join("stderr.log");
+    let (mut process, addr) = start(&config, &["--shutdown-grace", "0.5"], &log).await;
+    // A connection open and idle (nothing sent), accepted before the call that follows
+    // on a connection of its own.
+    let idle = TcpStream::connect(addr).unwrap();
+    let mut client = Client::connect(addr).await;
+    let mut n = 0;
+    assert_eq!(limit_now(&mut client, &mut n).await, 3);
+    let exit = terminate(&mut process).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(exit.success(), "{exit:?}\n{text}");
+    assert!(
+        text.contains("cutting the connections still open"),
+        "{text}"
+    );
+    drop((idle, client));
+
+    // A long grace, cut short by a second signal.
+    let (mut process, addr) = start(&config, &["--shutdown-grace", "3600"], &log).await;
+    let idle = TcpStream::connect(addr).unwrap();
+    let mut client = Client::connect(addr).await;
+    assert_eq!(limit_now(&mut client, &mut n).await, 3);
+    sigterm(&process);
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        eventually(|| async { read_log().contains("a second signal stops at once") }).await,
+        "{}",
+        read_log()
+    );
+    let exit = terminate(&mut process).await;
+    assert!(exit.success(), "{exit:?}\n{}", read_log());
+    drop((idle, client));
 }
 
 #[test]
@@ -199,6 +255,21 @@ fn the_binary_refuses_a_bad_file_naming_the_path() {
     let out = Command::new(BIN).arg("--listen").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: sentinel-rls"));
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("usage: sentinel-rls"));
+    // A busy address names its flag.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = busy.local_addr().map(|a| (busy, a)).unwrap();
+    save(&config, SHOP);
+    let out = Command::new(BIN)
+        .arg(format!("--config={}", config.display()))
+        .args(["--listen", &busy.1.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("--listen {}", busy.1)), "{stderr}");
 }
 
 #[tokio::test]
@@ -235,6 +306,36 @@ async fn a_watched_service_follows_its_file_and_keeps_the_last_good_configuratio
     );
     assert!(watcher.reload().is_err());
     assert_eq!(service.stats().reloads, 1);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_configmap_swap_reloads() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A ConfigMap volume: `shop.yaml -> ..data/shop.yaml`, `..data -> ..<timestamp>`.
+    std::fs::create_dir(d.join("..1")).unwrap();
+    std::fs::write(d.join("..1/shop.yaml"), SHOP).unwrap();
+    symlink("..1", d.join("..data")).unwrap();
+    symlink("..data/shop.yaml", d.join("shop.yaml")).unwrap();
+    let config = d.join("shop.yaml");
+    let service = RateLimitService::builder(RlsConfig::load(&[&config]).unwrap()).build();
+    let _watcher = ConfigWatcher::start([&config], service.clone()).unwrap();
+    let served = rls_support::Served::start(service.clone()).await;
+    let mut client = served.client().await;
+    let mut n = 0;
+    // The ConfigMap changes: a new directory, `..data` swapped to it.
+    std::fs::create_dir(d.join("..2")).unwrap();
+    std::fs::write(
+        d.join("..2/shop.yaml"),
+        SHOP.replace("requests_per_unit: 3", "requests_per_unit: 5"),
+    )
+    .unwrap();
+    symlink("..2", d.join("..data_tmp")).unwrap();
+    std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+    assert!(eventually(|| async { service.stats().reloads == 1 }).await);
+    assert_eq!(limit_now(&mut client, &mut n).await, 5);
 }
 
 #[test]

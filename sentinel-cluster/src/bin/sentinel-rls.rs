@@ -3,15 +3,19 @@
 //! ```text
 //! sentinel-rls --config <rls.yaml> [--config <more.yaml> ...] --listen <addr>
 //!              [--redis <url>] [--fail-closed] [--max-keys <n>] [--metrics <addr>]
+//!              [--shutdown-grace <seconds>]
 //! ```
 //!
 //! Prints `listening on <addr>` once it accepts calls; reloads the configuration files
-//! when they change (keeping the last good one); stops on SIGTERM or Ctrl-C. See the
-//! `sentinel_cluster::rls` docs.
+//! when they change (keeping the last good one). On SIGTERM or Ctrl-C it stops taking
+//! connections and lets calls in flight finish, for at most `--shutdown-grace` seconds
+//! (default 5), then exits even if clients keep connections open; a second signal exits
+//! at once. `--help` prints the usage. See the `sentinel_cluster::rls` docs.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use sentinel_cluster::RedisBackend;
 use sentinel_cluster::rls::{ConfigWatcher, DEFAULT_MAX_KEYS, RateLimitService, RlsConfig};
@@ -20,7 +24,13 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 const USAGE: &str = "usage: sentinel-rls --config <rls.yaml> [--config <more.yaml> ...] --listen <addr> \
-[--redis <url>] [--fail-closed] [--max-keys <n>] [--metrics <addr>]";
+[--redis <url>] [--fail-closed] [--max-keys <n>] [--metrics <addr>] [--shutdown-grace <seconds>]";
+
+/// How long a stop waits for calls in flight by default.
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The most calls one client connection has in flight.
+const MAX_STREAMS: u32 = 64;
 
 /// The command line.
 struct Args {
@@ -30,13 +40,43 @@ struct Args {
     fail_closed: bool,
     max_keys: usize,
     metrics: Option<SocketAddr>,
+    shutdown_grace: Duration,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+/// Why the command line is not run.
+#[derive(Debug)]
+enum ArgsError {
+    /// `--help`: the usage on stdout.
+    Help,
+    /// A mistake, said on stderr with the usage.
+    Bad(String),
+}
+
+impl From<String> for ArgsError {
+    fn from(m: String) -> Self {
+        ArgsError::Bad(m)
+    }
+}
+
+impl From<&str> for ArgsError {
+    fn from(m: &str) -> Self {
+        ArgsError::Bad(m.into())
+    }
+}
+
+/// Sets a flag given at most once.
+fn once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), String> {
+    if slot.replace(value).is_some() {
+        return Err(format!("{flag} is given twice"));
+    }
+    Ok(())
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, ArgsError> {
     let mut configs = Vec::new();
     let (mut listen, mut redis, mut metrics) = (None, None, None);
+    let (mut max_keys, mut grace) = (None, None);
     let mut fail_closed = false;
-    let mut max_keys = DEFAULT_MAX_KEYS;
     while let Some(arg) = args.next() {
         // `--flag value` or `--flag=value`.
         let (flag, mut inline) = match arg.split_once('=') {
@@ -56,19 +96,34 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         };
         match flag.as_str() {
             "--config" => configs.push(PathBuf::from(value()?)),
-            "--listen" => listen = Some(addr(value()?)?),
-            "--redis" => redis = Some(value()?),
-            "--metrics" => metrics = Some(addr(value()?)?),
+            "--listen" => once(&mut listen, &flag, addr(value()?)?)?,
+            "--redis" => once(&mut redis, &flag, value()?)?,
+            "--metrics" => once(&mut metrics, &flag, addr(value()?)?)?,
             "--fail-closed" if switch => fail_closed = true,
             "--fail-closed" => return Err("--fail-closed takes no value".into()),
             "--max-keys" => {
                 let v = value()?;
-                max_keys = v
+                let n: usize = v
                     .parse()
                     .map_err(|e| format!("--max-keys: `{v}` is not a number: {e}"))?;
+                if n == 0 {
+                    return Err("--max-keys: must be at least 1".into());
+                }
+                once(&mut max_keys, &flag, n)?;
             }
-            "--help" | "-h" => return Err(String::new()),
-            other => return Err(format!("unknown argument `{other}`")),
+            "--shutdown-grace" => {
+                let v = value()?;
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 3600.0)
+                    .ok_or(format!(
+                        "--shutdown-grace: `{v}` is not a number of seconds from 0 to 3600"
+                    ))?;
+                once(&mut grace, &flag, Duration::from_secs_f64(secs))?;
+            }
+            "--help" | "-h" => return Err(ArgsError::Help),
+            other => return Err(format!("unknown argument `{other}`").into()),
         }
     }
     if configs.is_empty() {
@@ -79,8 +134,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         listen: listen.ok_or("--listen is required")?,
         redis,
         fail_closed,
-        max_keys,
+        max_keys: max_keys.unwrap_or(DEFAULT_MAX_KEYS),
         metrics,
+        shutdown_grace: grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
     })
 }
 
@@ -92,11 +148,12 @@ async fn main() -> ExitCode {
         .init();
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("sentinel-rls: {e}");
-            }
-            eprintln!("{USAGE}");
+        Err(ArgsError::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(ArgsError::Bad(e)) => {
+            eprintln!("sentinel-rls: {e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -128,7 +185,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 async move { text }
             }),
         );
-        let listener = TcpListener::bind(addr).await?;
+        let listener = bind("--metrics", addr).await?;
         eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -136,29 +193,65 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
         });
     }
-    let listener = TcpListener::bind(args.listen).await?;
+    let listener = bind("--listen", args.listen).await?;
     println!("listening on {}", listener.local_addr()?);
-    Server::builder()
+    let (stopping, stopped) = tokio::sync::oneshot::channel();
+    // Bounds what one client can make the service hold at once (with the per-request
+    // descriptor and entry caps of the service).
+    let server = Server::builder()
+        .max_concurrent_streams(Some(MAX_STREAMS))
+        .concurrency_limit_per_connection(MAX_STREAMS as usize)
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), stop_signal())
-        .await?;
-    tracing::info!("sentinel-rls: stopped");
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+            stop_signal().await;
+            let _ = stopping.send(());
+        });
+    // After the first signal: the grace time, or a second signal, whichever comes first.
+    let cut = async {
+        if stopped.await.is_err() {
+            return std::future::pending::<()>().await;
+        }
+        let again = stop_signal();
+        tracing::info!(
+            grace = ?args.shutdown_grace,
+            "sentinel-rls: stopping; a second signal stops at once"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(args.shutdown_grace) => {}
+            () = again => {}
+        }
+    };
+    tokio::select! {
+        served = server => {
+            served?;
+            tracing::info!("sentinel-rls: stopped");
+        }
+        () = cut => tracing::warn!("sentinel-rls: stopped, cutting the connections still open"),
+    }
     Ok(())
 }
 
-/// SIGTERM or Ctrl-C.
-async fn stop_signal() {
+/// Binds `addr` for `flag`, naming the flag when it fails.
+async fn bind(flag: &str, addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("{flag} {addr}: {e}"))
+}
+
+/// SIGTERM or Ctrl-C; SIGTERM is listened for from this call on (not only once the
+/// future is polled), so none sent after it is missed.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             Some(_) = async { term.as_mut()?.recv().await } => {}
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]
@@ -166,7 +259,10 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Args, String> {
-        parse_args(args.iter().map(|s| s.to_string()))
+        parse_args(args.iter().map(|s| s.to_string())).map_err(|e| match e {
+            ArgsError::Help => "help".into(),
+            ArgsError::Bad(m) => m,
+        })
     }
 
     #[test]
@@ -229,6 +325,52 @@ mod tests {
                 "--fail-closed takes no value",
             ),
             (&["--verbose"][..], "unknown argument `--verbose`"),
+            (&["--help"][..], "help"),
+            (
+                &[
+                    "--config",
+                    "a",
+                    "--listen",
+                    "127.0.0.1:1",
+                    "--max-keys",
+                    "0",
+                ][..],
+                "--max-keys: must be at least 1",
+            ),
+            (
+                &[
+                    "--config",
+                    "a",
+                    "--listen",
+                    "127.0.0.1:1",
+                    "--listen",
+                    "127.0.0.1:2",
+                ][..],
+                "--listen is given twice",
+            ),
+            (
+                &[
+                    "--config",
+                    "a",
+                    "--listen",
+                    "127.0.0.1:1",
+                    "--redis",
+                    "r",
+                    "--redis=s",
+                ][..],
+                "--redis is given twice",
+            ),
+            (
+                &[
+                    "--config",
+                    "a",
+                    "--listen",
+                    "127.0.0.1:1",
+                    "--shutdown-grace",
+                    "-1",
+                ][..],
+                "--shutdown-grace: `-1` is not a number",
+            ),
         ] {
             let e = parse(args)
                 .err()

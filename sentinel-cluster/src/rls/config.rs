@@ -13,8 +13,10 @@ use super::proto::{Entry, Unit};
 /// A configuration that could not be read. `origin` is the file (or what the text was
 /// called), `path` where in the document the problem is (`descriptors[0].rate_limit.unit`,
 /// `[1].domain` in a list of domains; empty for the whole document).
+///
+/// Displayed as ``<origin>: at `<path>`: <message>``, or `<origin>: <message>` for the
+/// whole document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{origin}: at `{path}`: {message}")]
 pub struct ConfigError {
     /// The file, or the name given to the text.
     pub origin: String,
@@ -22,6 +24,31 @@ pub struct ConfigError {
     pub path: String,
     /// What is wrong.
     pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}: {}", self.origin, self.message)
+        } else {
+            write!(f, "{}: at `{}`: {}", self.origin, self.path, self.message)
+        }
+    }
+}
+
+/// The YAML reader's message in this format's words (its own name the Rust types and
+/// functions of the library).
+fn plain(message: String) -> String {
+    if message.contains("multiple YAML documents") {
+        "more than one YAML document (`---`): write one domain per file, or a list of domains"
+            .into()
+    } else if message.contains("cannot deserialize null") {
+        "null is not allowed here: give a value".into()
+    } else if message.contains("invalid u32") {
+        message.replace("invalid u32", "not a whole number from 0 to 4294967295")
+    } else {
+        message
+    }
 }
 
 /// A limit: `requests_per_unit` per `unit`, with a burst tolerance of `burst` requests.
@@ -43,6 +70,23 @@ impl Limit {
     pub fn unit_length(&self) -> Duration {
         unit_length(self.unit)
     }
+}
+
+/// The most requests per second a limit may allow: one per microsecond. Faster rates
+/// are refused, as the buckets count time in whole nanoseconds per request.
+pub const MAX_REQUESTS_PER_SECOND: u64 = 1_000_000;
+
+/// Refuses `requests_per_unit` per `unit` when it exceeds [`MAX_REQUESTS_PER_SECOND`].
+pub(crate) fn check_rate(requests_per_unit: u32, unit: Unit) -> Result<(), String> {
+    let max = unit_length(unit).as_secs() * MAX_REQUESTS_PER_SECOND;
+    if u64::from(requests_per_unit) > max {
+        return Err(format!(
+            "{requests_per_unit} per {} is faster than one request per microsecond \
+             (at most {max})",
+            format!("{unit:?}").to_ascii_lowercase()
+        ));
+    }
+    Ok(())
 }
 
 /// The length of `unit`; zero for [`Unit::Unknown`].
@@ -172,7 +216,7 @@ impl RlsConfig {
         });
         let document = parsed.map_err(|e| {
             let mut path = failed_at.take().filter(|p| p != ".").unwrap_or_default();
-            let message = e.to_string();
+            let message = plain(e.to_string());
             // serde names the struct of a field written twice; name the field.
             if let Some(field) = message
                 .split_once("duplicate field `")
@@ -240,7 +284,7 @@ type Refusal = (String, String);
 fn add_level(branches: &mut Branches, docs: Vec<DescriptorDoc>, at: &str) -> Result<(), Refusal> {
     for (i, doc) in docs.into_iter().enumerate() {
         let at = format!("{at}[{i}]");
-        if doc.replaces.is_some() {
+        if doc.replaces {
             return Err((
                 format!("{at}.replaces"),
                 "`replaces` is not supported by this service".into(),
@@ -352,8 +396,14 @@ struct DescriptorDoc {
     /// Accepted for compatibility; this service's metrics do not depend on it.
     #[serde(default, rename = "detailed_metric")]
     _detailed_metric: bool,
-    #[serde(default)]
-    replaces: Option<IgnoredAny>,
+    /// Present at all (even `null`): refused.
+    #[serde(default, deserialize_with = "present")]
+    replaces: bool,
+}
+
+/// `true` for any value, `null` included (a field absent is `false` by default).
+fn present<'de, D: de::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
 }
 
 #[derive(Deserialize)]
@@ -406,6 +456,7 @@ impl RateLimitDoc {
             }
             Some(n) => n,
         };
+        check_rate(requests_per_unit, unit).map_err(|m| (format!("{at}.requests_per_unit"), m))?;
         let burst = match self.burst {
             Some(0) => return Err((format!("{at}.burst"), "must be at least 1".into())),
             Some(b) => b,
@@ -488,6 +539,26 @@ mod tests {
                 "`replaces` is not supported",
             ),
             (
+                "domain: null\n",
+                "domain",
+                "null is not allowed here: give a value",
+            ),
+            (
+                "domain: a\n---\ndomain: b\n",
+                "",
+                "more than one YAML document (`---`): write one domain per file",
+            ),
+            (
+                "domain: shop\ndescriptors:\n  - key: user\n    replaces: null\n",
+                "descriptors[0].replaces",
+                "`replaces` is not supported",
+            ),
+            (
+                "domain: shop\ndescriptors:\n  - key: user\n    rate_limit: {unit: second, requests_per_unit: 1000001}\n",
+                "descriptors[0].rate_limit.requests_per_unit",
+                "1000001 per second is faster than one request per microsecond (at most 1000000)",
+            ),
+            (
                 "domain: shop\ndescriptors:\n  - key: user\n    rate_limit: {unit: week, requests_per_unit: 3}\n",
                 "descriptors[0].rate_limit.unit",
                 "`week` is not a unit",
@@ -505,7 +576,7 @@ mod tests {
             (
                 "domain: shop\ndescriptors:\n  - key: user\n    rate_limit: {unit: second, requests_per_unit: -3}\n",
                 "descriptors[0].rate_limit.requests_per_unit",
-                "invalid",
+                "not a whole number from 0 to 4294967295",
             ),
             (
                 "domain: shop\ndescriptors:\n  - key: user\n    rate_limit: {unlimited: true, unit: second}\n",
@@ -550,12 +621,23 @@ mod tests {
             assert_eq!(e.path, path, "{text}: {e}");
             assert!(e.message.contains(says), "{text}: {e}");
             assert!(!e.message.contains('\n'), "one line: {e}");
+            let place = if path.is_empty() {
+                String::new()
+            } else {
+                format!("at `{path}`: ")
+            };
             assert!(
-                e.to_string()
-                    .starts_with(&format!("rls.yaml: at `{path}`: ")),
+                e.to_string().starts_with(&format!("rls.yaml: {place}")),
                 "{e}"
             );
+            assert!(!e.to_string().contains("at ``"), "{e}");
         }
+        let e = RlsConfig::load(&["/nonexistent/rls.yaml"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/rls.yaml: cannot read the file: "),
+            "{e}"
+        );
     }
 
     #[test]

@@ -12,13 +12,16 @@
 //!
 //! ```text
 //! sentinel-rls --config rls.yaml [--config more.yaml ...] --listen 0.0.0.0:8081 \
-//!     [--redis redis://redis:6379/] [--fail-closed] [--max-keys 100000] [--metrics 0.0.0.0:9090]
+//!     [--redis redis://redis:6379/] [--fail-closed] [--max-keys 100000] [--metrics 0.0.0.0:9090] \
+//!     [--shutdown-grace 5]
 //! ```
 //!
 //! It prints `listening on <addr>` once it accepts calls, reloads the files when they
 //! change (a bad file is logged and the last good configuration stays), serves
-//! Prometheus counters at `http://<metrics>/metrics`, and stops cleanly on SIGTERM or
-//! Ctrl-C. `RUST_LOG`-style filtering is not built in: logs go to stderr at info.
+//! Prometheus counters at `http://<metrics>/metrics`, and stops on SIGTERM or Ctrl-C:
+//! calls in flight get `--shutdown-grace` seconds (default 5) to finish, then connections
+//! still open are cut; a second signal exits at once. Each client connection has at most
+//! 64 calls in flight. `RUST_LOG`-style filtering is not built in: logs go to stderr at info.
 //!
 //! Or mount the service on a tonic server of your own:
 //!
@@ -67,9 +70,11 @@
 //! ```
 //!
 //! Keys: `domain`, `descriptors`, `key`, `value`, `rate_limit` (`unit`:
-//! second/minute/hour/day in any case; `requests_per_unit` ≥ 1; `burst` ≥ 1, default
+//! second/minute/hour/day in any case; `requests_per_unit` ≥ 1 and at most one per
+//! microsecond, [`MAX_REQUESTS_PER_SECOND`] per second; `burst` ≥ 1, default
 //! `requests_per_unit`; `name`; `unlimited`), `shadow_mode`, `detailed_metric` (accepted;
-//! the counters are the same either way). `replaces` is refused (not supported yet). Any
+//! the counters are the same either way). `replaces` is refused (not supported yet),
+//! even when `null`. Any
 //! other key, a key written twice, a descriptor configured twice at one level and a
 //! domain configured twice are refused with an error naming the file and the path
 //! (``rls.yaml: at `descriptors[0].rate_limit.unit`: ...``).
@@ -91,24 +96,31 @@
 //!   the reference's fixed windows allow) unless `burst` is set.
 //! * **Answer.** One status per descriptor in request order, with `current_limit`
 //!   (requests, unit, name), `limit_remaining` (tokens left after this request) and
-//!   `duration_until_reset` (until the budget is full again), on OK and OVER_LIMIT alike.
+//!   `duration_until_reset` (until the budget is full again, rounded up to a whole
+//!   second: Envoy keeps only whole seconds for `x-ratelimit-reset`, and a 0 there would
+//!   say "now"), on OK and OVER_LIMIT alike.
 //!   The overall code is OVER_LIMIT when any descriptor is.
 //! * **Charging is all or nothing.** A request answered OVER_LIMIT spends nothing on any
 //!   of its descriptors (their statuses report what is left unspent); a batch larger than
-//!   what is left is refused whole. Exact with the local store (one lock); with Redis,
+//!   what is left is refused whole. Descriptors naming the same bucket share its
+//!   verdict (OVER_LIMIT for all when it cannot take their hits together) and report it
+//!   as the request leaves it. Exact with the local store (one lock); with Redis,
 //!   descriptors charged before the refusal are refunded.
 //! * **`hits_addend`.** The request's (absent or 0 means 1) applies to each descriptor;
 //!   a descriptor's own overrides it, and a descriptor's 0 checks without spending
 //!   (OVER_LIMIT when no token is left).
 //! * **Overrides.** A `limit` sent in a request descriptor (of a configured domain) is
 //!   the descriptor's limit, in a bucket of its own (descriptor and limit), with the
-//!   shadow mode of the configured path it matches, if any. An override with no unit or
-//!   0 requests is INVALID_ARGUMENT.
+//!   shadow mode of the configured path it matches, if any. An override with no unit,
+//!   0 requests or a rate above [`MAX_REQUESTS_PER_SECOND`] is INVALID_ARGUMENT, in any
+//!   domain (configured or not).
 //! * **`unlimited: true`**: always OK, without `current_limit`.
 //! * **Shadow mode**: counted (`limit_remaining` goes down to 0) but answered OK; the
 //!   `shadow_over_limit` counter says how often it would have refused.
 //! * **Odd requests.** An empty domain is INVALID_ARGUMENT; no descriptors is OK with no
-//!   statuses.
+//!   statuses; more than [`MAX_DESCRIPTORS`] (256) descriptors, or a descriptor with more
+//!   than [`MAX_ENTRIES`] (64) entries, is INVALID_ARGUMENT naming the limit; a request
+//!   larger than [`MAX_REQUEST_BYTES`] (256 KiB) is refused before it is read.
 //!
 //! ## The local store
 //!
@@ -116,21 +128,27 @@
 //! (a `ManualClock` in tests), at most [`DEFAULT_MAX_KEYS`] of them unless
 //! [`RateLimitServiceBuilder::max_keys`] says otherwise. When a new bucket finds the store
 //! full, every bucket whose budget is full again is dropped (forgetting it changes
-//! nothing); if none is, up to 1/64 of the store among the least spent buckets that still
-//! have a token; a bucket with no token left goes only when every bucket is in that
-//! state, and then alone. [`RlsStats::evictions`] counts them.
+//! nothing). Eviction frees a batch of 1/64 of the store per pass, so its scan is paid
+//! once per batch of new buckets: when too few budgets are full again, the rest of the
+//! batch is taken among the least spent buckets that still have a token, and only then
+//! among those with no token left (the least spent first). [`RlsStats::evictions`]
+//! counts them.
 //!
 //! ## Several replicas: Redis
 //!
 //! With [`RateLimitServiceBuilder::redis`], every bucket is one GCRA arrival time in
 //! Redis, run by the cluster rules' script on the Redis server's clock, under the key
 //! `{<prefix>:rls:<bucket>}:gcra`; replicas on the same Redis share the limits. Each
-//! descriptor costs one script call (two when refunded). `limit_remaining` is exact;
+//! descriptor costs one script call (two when refunded; a failure partway refunds, best
+//! effort, what the request had charged). `limit_remaining` is exact;
 //! `duration_until_reset` is computed from it, so it is exact to within one token's
 //! interval. On a Redis failure or timeout (the backend's request timeout, 20 ms by
 //! default, below Envoy's own 20 ms call timeout) the answer is OK (fail-open, the default,
-//! like Envoy's `failure_mode_deny: false`) with the limits but no counts, or
-//! `UNAVAILABLE` with [`RateLimitServiceBuilder::fail_closed`].
+//! like Envoy's `failure_mode_deny: false`) with the limits, `limit_remaining` the
+//! whole budget (nothing was counted) and no `duration_until_reset`, or `UNAVAILABLE`
+//! with [`RateLimitServiceBuilder::fail_closed`]. A call that timed out may still have
+//! been applied: a Redis that was only slow (say, under `CLIENT PAUSE`) runs the queued
+//! script later, so tokens can be spent for a request that was answered fail-open.
 //!
 //! ## Envoy
 //!
@@ -145,7 +163,10 @@ mod service;
 mod store;
 mod watch;
 
-pub use config::{ConfigError, Limit, RlsConfig};
-pub use service::{RateLimitService, RateLimitServiceBuilder, RlsStats};
+pub use config::{ConfigError, Limit, MAX_REQUESTS_PER_SECOND, RlsConfig};
+pub use service::{
+    MAX_DESCRIPTORS, MAX_ENTRIES, MAX_REQUEST_BYTES, RateLimitService, RateLimitServiceBuilder,
+    RlsStats,
+};
 pub use store::DEFAULT_MAX_KEYS;
 pub use watch::{ConfigWatcher, RELOAD_DEBOUNCE};

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use sentinel_core::{Clock, RealClock};
@@ -16,13 +17,24 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic_prost::ProstCodec;
 
-use super::config::{Limit, RlsConfig, Rule, unit_length};
+use super::config::{Limit, RlsConfig, Rule, check_rate, unit_length};
 use super::proto::{
     Code, DescriptorStatus, Entry, RateLimit, RateLimitDescriptor, RateLimitRequest,
     RateLimitResponse, SHOULD_RATE_LIMIT, Unit,
 };
 use super::store::{Charge, DEFAULT_MAX_KEYS, LocalStore, Outcome, RedisStore};
 use crate::RedisBackend;
+
+/// The most descriptors one `ShouldRateLimit` request may carry; a request with more is
+/// answered `INVALID_ARGUMENT`. Bounds the work (and memory) one request costs.
+pub const MAX_DESCRIPTORS: usize = 256;
+
+/// The most entries one descriptor may carry; more is `INVALID_ARGUMENT`.
+pub const MAX_ENTRIES: usize = 64;
+
+/// The largest `ShouldRateLimit` request accepted, in bytes (encoded); a larger one is
+/// refused by gRPC (`OUT_OF_RANGE`) before it is decoded.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 /// Configures a [`RateLimitService`].
 #[must_use]
@@ -258,7 +270,9 @@ impl RateLimitService {
     /// Answers one `ShouldRateLimit` call.
     ///
     /// # Errors
-    /// `INVALID_ARGUMENT` for an empty domain or an override without a unit or requests;
+    /// `INVALID_ARGUMENT` for an empty domain, more than [`MAX_DESCRIPTORS`] descriptors,
+    /// a descriptor with more than [`MAX_ENTRIES`] entries, or an override without a unit
+    /// or requests;
     /// `UNAVAILABLE` on a Redis failure when fail-closed.
     pub async fn should_rate_limit(
         &self,
@@ -283,6 +297,23 @@ impl RateLimitService {
     async fn decide(&self, request: &RateLimitRequest) -> Result<RateLimitResponse, Status> {
         if request.domain.is_empty() {
             return Err(Status::invalid_argument("the domain is empty"));
+        }
+        if request.descriptors.len() > MAX_DESCRIPTORS {
+            return Err(Status::invalid_argument(format!(
+                "{} descriptors: at most {MAX_DESCRIPTORS} per request",
+                request.descriptors.len()
+            )));
+        }
+        if let Some((i, d)) = request
+            .descriptors
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.entries.len() > MAX_ENTRIES)
+        {
+            return Err(Status::invalid_argument(format!(
+                "descriptors[{i}]: {} entries, at most {MAX_ENTRIES} per descriptor",
+                d.entries.len()
+            )));
         }
         let config = self.inner.config.load();
         let hits = match request.hits_addend {
@@ -341,7 +372,8 @@ impl RateLimitService {
                     unit: limit.unit as i32,
                     name: limit.name.clone(),
                 });
-                // Fail-open: no outcome, OK with the limit.
+                // Fail-open: no outcome, OK with the limit and its whole budget (nothing
+                // was counted), without a reset.
                 let Some(Outcome {
                     over,
                     remaining,
@@ -351,6 +383,7 @@ impl RateLimitService {
                     return DescriptorStatus {
                         code: Code::Ok as i32,
                         current_limit,
+                        limit_remaining: limit.burst,
                         ..Default::default()
                     };
                 };
@@ -372,7 +405,7 @@ impl RateLimitService {
                     code: code as i32,
                     current_limit,
                     limit_remaining: remaining.min(u64::from(u32::MAX)) as u32,
-                    duration_until_reset: Some(reset.into()),
+                    duration_until_reset: Some(whole_seconds_up(reset).into()),
                 }
             })
             .collect();
@@ -385,6 +418,13 @@ impl RateLimitService {
             ..Default::default()
         })
     }
+}
+
+/// `d` rounded up to whole seconds: Envoy keeps only the seconds of
+/// `duration_until_reset` (for `x-ratelimit-reset`), so 0.3 s must read 1, not 0.
+fn whole_seconds_up(d: Duration) -> Duration {
+    let up = u64::from(d.subsec_nanos() > 0);
+    Duration::from_secs(d.as_secs().saturating_add(up))
 }
 
 fn ok_without_limit() -> DescriptorStatus {
@@ -401,27 +441,34 @@ fn rule_of(
     domain: &str,
     d: &RateLimitDescriptor,
 ) -> Result<Option<(Limit, bool)>, String> {
+    // A bad override is refused whatever the domain, configured or not.
+    let limit = d
+        .limit
+        .map(|o| {
+            let unit = Unit::try_from(o.unit).unwrap_or(Unit::Unknown);
+            if unit == Unit::Unknown || unit_length(unit).is_zero() {
+                return Err(format!(
+                    "unit {} is not SECOND, MINUTE, HOUR or DAY",
+                    o.unit
+                ));
+            }
+            if o.requests_per_unit == 0 {
+                return Err("requests_per_unit is 0".into());
+            }
+            check_rate(o.requests_per_unit, unit)?;
+            Ok(Limit {
+                requests_per_unit: o.requests_per_unit,
+                unit,
+                burst: o.requests_per_unit,
+                name: String::new(),
+            })
+        })
+        .transpose()?;
     if d.entries.is_empty() || !config.has_domain(domain) {
         return Ok(None);
     }
     let node = config.find(domain, &d.entries);
-    if let Some(o) = d.limit {
-        let unit = Unit::try_from(o.unit).unwrap_or(Unit::Unknown);
-        if unit == Unit::Unknown || unit_length(unit).is_zero() {
-            return Err(format!(
-                "unit {} is not SECOND, MINUTE, HOUR or DAY",
-                o.unit
-            ));
-        }
-        if o.requests_per_unit == 0 {
-            return Err("requests_per_unit is 0".into());
-        }
-        let limit = Limit {
-            requests_per_unit: o.requests_per_unit,
-            unit,
-            burst: o.requests_per_unit,
-            name: String::new(),
-        };
+    if let Some(limit) = limit {
         return Ok(Some((limit, node.is_some_and(|n| n.shadow))));
     }
     Ok(match node.and_then(|n| n.rule.as_ref()) {
@@ -488,7 +535,8 @@ impl tower_service::Service<http::Request<Body>> for RateLimitService {
             let mut grpc = tonic::server::Grpc::new(ProstCodec::<
                 RateLimitResponse,
                 RateLimitRequest,
-            >::default());
+            >::default())
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
             Ok(grpc.unary(method, request).await)
         })
     }

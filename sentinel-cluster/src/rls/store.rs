@@ -71,6 +71,16 @@ fn is_over(hits: u64, available: u64) -> bool {
     }
 }
 
+/// Over per descriptor, shared by every descriptor naming the same bucket: a bucket that
+/// cannot take all the hits a request asks of it is over for each of them.
+fn over_by_bucket(charges: &[Charge<'_>], over: &[bool]) -> Vec<bool> {
+    let mut buckets: HashMap<&str, bool> = HashMap::new();
+    for (c, &o) in charges.iter().zip(over) {
+        *buckets.entry(c.bucket.as_str()).or_default() |= o;
+    }
+    charges.iter().map(|c| buckets[c.bucket.as_str()]).collect()
+}
+
 /// Whether any descriptor refuses the request.
 fn refused(charges: &[Charge<'_>], over: impl Fn(usize) -> bool) -> bool {
     charges
@@ -153,26 +163,33 @@ impl LocalStore {
                 before.saturating_add(c.hits.saturating_mul(gcra.interval))
             };
             staged.insert(c.bucket.as_str(), after);
-            steps.push((gcra, before, after, available, over));
+            steps.push((gcra, after, over));
         }
-        let refuse = refused(charges, |i| steps[i].4);
-        let outcomes = steps
+        let over: Vec<bool> = steps.iter().map(|s| s.2).collect();
+        let over = over_by_bucket(charges, &over);
+        let refuse = refused(charges, |i| over[i]);
+        // Each descriptor reports its bucket as the request leaves it: untouched when
+        // refused, else with every charge of the request on it.
+        let outcomes = charges
             .iter()
-            .map(|&(gcra, before, after, available, over)| {
-                let (tat, remaining) = if refuse || over {
-                    (before, available)
+            .zip(&steps)
+            .zip(&over)
+            .map(|((c, &(gcra, ..)), &over)| {
+                let bucket = c.bucket.as_str();
+                let tat = if refuse {
+                    buckets.get(bucket).map_or(now, |s| s.tat).max(now)
                 } else {
-                    (after, gcra.available(after, now))
+                    staged[bucket]
                 };
                 Outcome {
                     over,
-                    remaining,
+                    remaining: gcra.available(tat, now),
                     reset: Duration::from_nanos(tat - now),
                 }
             })
             .collect();
         if !refuse {
-            for (c, &(gcra, _, after, _, _)) in charges.iter().zip(&steps) {
+            for (c, &(gcra, after, _)) in charges.iter().zip(&steps) {
                 if after > now && !buckets.contains_key(c.bucket.as_str()) {
                     self.make_room(&mut buckets, now);
                 }
@@ -184,38 +201,35 @@ impl LocalStore {
         outcomes
     }
 
-    /// Frees at least one place when the map is full: first every bucket whose budget is
-    /// full again, else up to 1/64 of the map among the buckets least spent that still
-    /// have a token, else the least spent bucket alone.
+    /// Frees places when the map is full, a batch at a time (1/64 of the map, at least
+    /// one) so that the scan is paid once per batch of new buckets, not per bucket: first
+    /// every bucket whose budget is full again; if that frees less than a batch, the rest
+    /// of the batch among the least spent buckets that still have a token, then among the
+    /// least spent with no token left.
     fn make_room(&self, buckets: &mut HashMap<Box<str>, Slot>, now: u64) {
         if buckets.len() < self.max_keys {
             return;
         }
         let before = buckets.len();
         buckets.retain(|_, s| s.tat > now);
-        if buckets.len() == before {
-            let batch = (self.max_keys / 64).max(1);
-            let mut by_spent: Vec<(f64, bool, &str)> = buckets
+        let batch = (self.max_keys / 64).max(1);
+        let need = batch
+            .saturating_sub(before - buckets.len())
+            .min(buckets.len());
+        if need > 0 {
+            let mut order: Vec<(bool, f64, &str)> = buckets
                 .iter()
-                .map(|(k, s)| (s.spent(now), s.gcra.available(s.tat, now) == 0, k.as_ref()))
+                .map(|(k, s)| (s.gcra.available(s.tat, now) == 0, s.spent(now), k.as_ref()))
                 .collect();
-            let nth = batch.min(by_spent.len()) - 1;
             // Buckets with a token left first, the least spent first.
-            by_spent.select_nth_unstable_by(nth, |a, b| a.1.cmp(&b.1).then(a.0.total_cmp(&b.0)));
-            by_spent.truncate(batch);
-            // A bucket with no token left goes only if nothing else can.
-            let mut victims: Vec<Box<str>> = by_spent
-                .iter()
-                .filter(|(_, limited, _)| !limited)
-                .map(|(_, _, k)| (*k).into())
-                .collect();
-            if victims.is_empty() {
-                let least = by_spent
-                    .iter()
-                    .min_by(|a, b| a.0.total_cmp(&b.0))
-                    .map(|(_, _, k)| (*k).into());
-                victims.extend(least);
+            let by_preference = |a: &(bool, f64, &str), b: &(bool, f64, &str)| {
+                a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
+            };
+            if need < order.len() {
+                order.select_nth_unstable_by(need - 1, by_preference);
             }
+            let victims: Vec<Box<str>> =
+                order[..need].iter().map(|(_, _, k)| (*k).into()).collect();
             for k in victims {
                 buckets.remove(&k);
             }
@@ -234,42 +248,58 @@ pub(crate) struct RedisStore {
 
 impl RedisStore {
     /// Charges every descriptor in turn; when one (not in shadow mode) is over, the rest
-    /// are only checked and what was charged is given back.
+    /// are only checked and what was charged is given back. On a failure, what was
+    /// charged is given back (best effort) before the error is returned.
     pub(crate) async fn charge(
         &self,
         charges: &[Charge<'_>],
     ) -> Result<Vec<Outcome>, ClusterError> {
-        let mut outcomes = Vec::with_capacity(charges.len());
         let mut granted = vec![0u64; charges.len()];
-        let mut refuse = false;
+        let mut over = vec![false; charges.len()];
+        // Per bucket: the tokens it had before this request, and after its last charge.
+        let mut first: HashMap<&str, u64> = HashMap::new();
+        let mut last: HashMap<&str, u64> = HashMap::new();
+        let mut refusing = false;
         for (i, c) in charges.iter().enumerate() {
-            let want = if refuse { 0 } else { c.hits };
-            let g = self.grant(c, want, 0).await?;
+            let want = if refusing { 0 } else { c.hits };
+            let g = match self.grant(c, want, 0).await {
+                Ok(g) => g,
+                Err(e) => {
+                    self.refund_all(charges, &granted).await;
+                    return Err(e);
+                }
+            };
             let available = g.granted + g.left;
-            let over = is_over(c.hits, available);
+            over[i] = is_over(c.hits, available);
             granted[i] = g.granted;
-            let mut remaining = g.left;
-            if over && g.granted > 0 {
+            let mut left = g.left;
+            if over[i] && g.granted > 0 {
                 // A partial grant: give it back at once.
                 self.refund(c, g.granted).await;
                 granted[i] = 0;
-                remaining = available;
+                left = available;
             }
-            refuse |= over && !c.shadow;
-            outcomes.push(Outcome {
-                over,
-                remaining,
-                reset: Duration::ZERO,
-            });
+            first.entry(c.bucket.as_str()).or_insert(available);
+            last.insert(c.bucket.as_str(), left);
+            refusing |= over[i] && !c.shadow;
         }
+        let over = over_by_bucket(charges, &over);
+        let refuse = refused(charges, |i| over[i]);
         if refuse {
-            for (i, c) in charges.iter().enumerate() {
-                if granted[i] > 0 {
-                    self.refund(c, granted[i]).await;
-                    outcomes[i].remaining += granted[i];
-                }
-            }
+            self.refund_all(charges, &granted).await;
         }
+        // Each descriptor reports its bucket as the request leaves it (as in the local
+        // store): as it was before the request when refused.
+        let seen = if refuse { &first } else { &last };
+        let mut outcomes: Vec<Outcome> = charges
+            .iter()
+            .zip(&over)
+            .map(|(c, &over)| Outcome {
+                over,
+                remaining: seen[c.bucket.as_str()],
+                reset: Duration::ZERO,
+            })
+            .collect();
         for (o, c) in outcomes.iter_mut().zip(charges) {
             // The script reports tokens, not its arrival time: the budget is full again
             // after the missing tokens come back (exact to within one token's interval).
@@ -297,6 +327,15 @@ impl RedisStore {
                 None,
             )
             .await
+    }
+
+    /// Gives back what each charge was granted, best effort.
+    async fn refund_all(&self, charges: &[Charge<'_>], granted: &[u64]) {
+        for (c, &tokens) in charges.iter().zip(granted) {
+            if tokens > 0 {
+                self.refund(c, tokens).await;
+            }
+        }
     }
 
     /// Gives tokens back, best effort (a failure is logged: the bucket then fills up with
@@ -364,9 +403,16 @@ mod tests {
         let o = store.charge(&[charge("a", &three, 1), charge("b", &one, 1)]);
         assert!(!o[0].over && o[1].over);
         assert_eq!(o[0].remaining, 3, "nothing spent on `a`");
+        // One bucket named twice: 2 + 2 > 3, both descriptors say so and report the
+        // bucket as it stays, untouched.
         let o = store.charge(&[charge("a", &three, 2), charge("a", &three, 2)]);
-        assert!(!o[0].over && o[1].over, "2 + 2 > 3");
+        assert!(o[0].over && o[1].over, "{o:?}");
+        assert_eq!((o[0].remaining, o[1].remaining), (3, 3));
         assert_eq!(spend(&store, "a", &three, 0).remaining, 3);
+        // Accepted: both report the bucket after the whole request.
+        let o = store.charge(&[charge("a", &three, 1), charge("a", &three, 1)]);
+        assert!(!o[0].over && !o[1].over);
+        assert_eq!((o[0].remaining, o[1].remaining), (1, 1));
     }
 
     #[test]
@@ -400,5 +446,36 @@ mod tests {
         spend(&tiny, "y", &slow, 2);
         spend(&tiny, "z", &slow, 2);
         assert_eq!((tiny.evictions(), tiny.keys()), (1, 2));
+    }
+
+    #[test]
+    fn a_full_store_of_spent_buckets_evicts_a_batch_per_pass() {
+        let clock = ManualClock::new();
+        let store = LocalStore::new(Arc::new(clock.clone()), 640);
+        let slow = Limit {
+            unit: Unit::Hour,
+            ..per_second(1)
+        };
+        for i in 0..640 {
+            spend(&store, &format!("k{i}"), &slow, 1);
+        }
+        assert_eq!((store.keys(), store.evictions()), (640, 0));
+        // One pass frees a batch of 10 (1/64): the next 9 new buckets need no scan.
+        spend(&store, "new0", &slow, 1);
+        assert_eq!((store.keys(), store.evictions()), (631, 10));
+        for i in 1..10 {
+            spend(&store, &format!("new{i}"), &slow, 1);
+        }
+        assert_eq!((store.keys(), store.evictions()), (640, 10));
+        // Twice the capacity of new spent buckets: one pass per 10 buckets.
+        for i in 0..1280 {
+            spend(&store, &format!("more{i}"), &slow, 1);
+        }
+        assert_eq!(store.evictions(), 10 + 1280);
+        assert!(store.keys() > 630);
+        assert!(
+            spend(&store, "more1279", &slow, 1).over,
+            "the newest is kept"
+        );
     }
 }

@@ -20,7 +20,9 @@ pub const RELOAD_DEBOUNCE: Duration = Duration::from_millis(100);
 ///
 /// The files' directories are watched (not the files), so every way of saving works:
 /// in place, by renaming a temporary file over the old one, and Kubernetes ConfigMap
-/// volumes. After an event and [`RELOAD_DEBOUNCE`] of quiet, every file is read again;
+/// volumes. Only events on the files themselves (and a ConfigMap volume's `..data` swap)
+/// count: other files in the same directories are ignored. After such an event and
+/// [`RELOAD_DEBOUNCE`] of quiet, every file is read again;
 /// the whole set is put in force when it reads without error, else the error is logged
 /// (warn), kept in [`last_error`](Self::last_error), and the configuration in force
 /// stays. Dropping the watcher stops it.
@@ -69,6 +71,21 @@ fn may_change(kind: &EventKind) -> bool {
     }
 }
 
+/// Whether an event is about the configuration: one of the `files` themselves, or a
+/// Kubernetes ConfigMap volume's `..data` link or `..<timestamp>` directory (swapped
+/// when the ConfigMap changes); events on other files of the directories (a log file,
+/// say) are not.
+fn concerns(event: &Event, files: &[PathBuf]) -> bool {
+    may_change(&event.kind)
+        && (event.paths.is_empty()
+            || event.paths.iter().any(|p| {
+                files.contains(p)
+                    || p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(".."))
+            }))
+}
+
 impl ConfigWatcher {
     /// Watches `paths` (the files the service's configuration was read from) and reloads
     /// `service` on change. Nothing is read now.
@@ -88,21 +105,28 @@ impl ConfigWatcher {
             service,
             last_error: Mutex::new(None),
         });
-        let (tx, rx) = mpsc::channel::<()>();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
-            if event.as_ref().map_or(true, |e| may_change(&e.kind)) {
-                let _ = tx.send(());
-            }
-        })?;
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        for p in &shared.paths {
-            let dir = std::path::absolute(p)?
+        let files = shared
+            .paths
+            .iter()
+            .map(std::path::absolute)
+            .collect::<Result<Vec<_>, _>>()?;
+        let dirs: Vec<PathBuf> = files.iter().fold(Vec::new(), |mut dirs, f| {
+            let dir = f
                 .parent()
                 .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
             if !dirs.contains(&dir) {
-                watcher.watch(&dir, RecursiveMode::NonRecursive)?;
                 dirs.push(dir);
             }
+            dirs
+        });
+        let (tx, rx) = mpsc::channel::<()>();
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
+            if event.as_ref().map_or(true, |e| concerns(e, &files)) {
+                let _ = tx.send(());
+            }
+        })?;
+        for dir in &dirs {
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
         }
         let reloader = shared.clone();
         std::thread::Builder::new()
@@ -138,5 +162,35 @@ impl ConfigWatcher {
     /// The error of the last reading, if it failed.
     pub fn last_error(&self) -> Option<ConfigError> {
         self.shared.last_error.lock().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, ModifyKind};
+
+    use super::*;
+
+    #[test]
+    fn only_the_files_and_a_configmap_swap_concern_the_watcher() {
+        let files = [PathBuf::from("/etc/rls/rls.yaml")];
+        let on = |path: &str| {
+            Event::new(EventKind::Modify(ModifyKind::Any)).add_path(PathBuf::from(path))
+        };
+        assert!(concerns(&on("/etc/rls/rls.yaml"), &files));
+        assert!(concerns(&on("/etc/rls/..data"), &files));
+        assert!(concerns(&on("/etc/rls/..2026_11_30_00_00_00.1"), &files));
+        assert!(!concerns(&on("/etc/rls/rls.log"), &files));
+        assert!(!concerns(&on("/etc/rls/rls.yaml.swp"), &files));
+        // A rename names both paths: the file renamed over the configuration counts.
+        let rename = Event::new(EventKind::Create(CreateKind::File))
+            .add_path(PathBuf::from("/etc/rls/rls.tmp"))
+            .add_path(PathBuf::from("/etc/rls/rls.yaml"));
+        assert!(concerns(&rename, &files));
+        let read = Event::new(EventKind::Access(AccessKind::Read))
+            .add_path(PathBuf::from("/etc/rls/rls.yaml"));
+        assert!(!concerns(&read, &files));
+        // An event without paths (the watcher lost track) reloads.
+        assert!(concerns(&Event::new(EventKind::Any), &files));
     }
 }
