@@ -466,8 +466,10 @@ async fn two_replicas_on_one_redis_share_the_limit_and_fail_open_or_closed() {
     redis
         .command(&[
             "LPUSH",
+            // The cluster backend's key of the bucket: `{<prefix length>:<prefix>:<flow id>}`.
             &format!(
-                "{{sentinel:rls:4:shop|4:user{}:{broken}|3/1s/3}}:gcra",
+                "{{{}:sentinel:rls:4:shop|4:user{}:{broken}|3/1s/3}}:gcra",
+                "sentinel".len(),
                 broken.len()
             ),
             "x",

@@ -240,7 +240,7 @@ impl LocalStore {
 }
 
 /// The Redis store: the same GCRA script and keys as cluster rules
-/// (`{<prefix>:rls:<bucket>}:gcra`).
+/// (`{<prefix length>:<prefix>:rls:<bucket>}:gcra`).
 #[derive(Debug, Clone)]
 pub(crate) struct RedisStore {
     pub(crate) backend: RedisBackend,
