@@ -139,8 +139,8 @@
 //! With [`RateLimitServiceBuilder::redis`], every bucket is one GCRA arrival time in
 //! Redis, run by the cluster rules' script on the Redis server's clock, under the key
 //! `{<prefix length>:<prefix>:rls:<bucket>}:gcra`; replicas on the same Redis share the
-//! limits. Each descriptor costs one script call (two when refunded; a failure partway refunds, best
-//! effort, what the request had charged). `limit_remaining` is exact;
+//! limits. Each descriptor costs one script call (two when refunded; a failure partway
+//! refunds, best effort, what the request had charged). `limit_remaining` is exact;
 //! `duration_until_reset` is computed from it, so it is exact to within one token's
 //! interval. On a Redis failure or timeout (the backend's request timeout, 20 ms by
 //! default, below Envoy's own 20 ms call timeout) the answer is OK (fail-open, the default,
