@@ -139,24 +139,48 @@ fn stop_all(stop: &AtomicBool, threads: Vec<JoinHandle<Seen>>) -> Vec<Seen> {
     threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
+/// A fleet of `n` instances of a Global rule (1000/s, burst 100) on flow id `flow`, ready,
+/// each offered 400 entries a second from a thread of its own.
+struct Loaded {
+    fleet: Vec<Instance>,
+    start: Instant,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Seen>>,
+}
+
+fn loaded_fleet(url: &str, n: usize, flow: &str) -> Loaded {
+    let fleet = fleet(
+        url,
+        n,
+        &rule(flow, 1000.0, ThresholdType::Global, Some(100)),
+    );
+    ready(&fleet, n as u32);
+    let start = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads = fleet
+        .iter()
+        .map(|i| load(&i.sentinel, 400.0, start, stop.clone()))
+        .collect();
+    Loaded {
+        fleet,
+        start,
+        stop,
+        threads,
+    }
+}
+
 #[test]
 fn four_instances_at_400_each_share_a_global_1000() {
     let _serial = SERIAL.lock();
     let Some(redis) = support::redis() else {
         return;
     };
-    let fleet = fleet(
-        &redis.url(),
-        4,
-        &rule("g4", 1000.0, ThresholdType::Global, Some(100)),
-    );
-    ready(&fleet, 4);
-    let start = Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let threads: Vec<_> = fleet
-        .iter()
-        .map(|i| load(&i.sentinel, 400.0, start, stop.clone()))
-        .collect();
+    let Loaded {
+        fleet,
+        start,
+        stop,
+        threads,
+    } = loaded_fleet(&redis.url(), 4, "g4");
     wait_for(Duration::from_secs(8), || {
         start.elapsed() >= Duration::from_secs(5)
     });
@@ -194,18 +218,12 @@ fn redis_killed_mid_run_falls_back_to_the_share_and_recovers() {
     let Some(mut redis) = support::redis() else {
         return;
     };
-    let fleet = fleet(
-        &redis.url(),
-        4,
-        &rule("kill", 1000.0, ThresholdType::Global, Some(100)),
-    );
-    ready(&fleet, 4);
-    let start = Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let threads: Vec<_> = fleet
-        .iter()
-        .map(|i| load(&i.sentinel, 400.0, start, stop.clone()))
-        .collect();
+    let Loaded {
+        fleet,
+        start,
+        stop,
+        threads,
+    } = loaded_fleet(&redis.url(), 4, "kill");
     wait_for(Duration::from_secs(3), || {
         start.elapsed() >= Duration::from_secs(1)
     });
@@ -258,18 +276,12 @@ fn a_paused_redis_degrades_and_recovers_without_entries_waiting() {
     let Some(redis) = support::redis() else {
         return;
     };
-    let fleet = fleet(
-        &redis.url(),
-        2,
-        &rule("pause", 1000.0, ThresholdType::Global, Some(100)),
-    );
-    ready(&fleet, 2);
-    let start = Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let threads: Vec<_> = fleet
-        .iter()
-        .map(|i| load(&i.sentinel, 400.0, start, stop.clone()))
-        .collect();
+    let Loaded {
+        fleet,
+        start,
+        stop,
+        threads,
+    } = loaded_fleet(&redis.url(), 2, "pause");
     wait_for(Duration::from_secs(3), || {
         start.elapsed() >= Duration::from_millis(500)
     });

@@ -288,23 +288,10 @@ mod specific_items {
     /// `valStr` as a string, or a whole number written without quotes (`valStr: 42` in
     /// YAML), taken as its digits.
     fn val_str<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        struct Text;
-        impl serde::de::Visitor<'_> for Text {
-            type Value = String;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("the value as a string (\"42\", \"vip\", \"true\")")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-        }
-        d.deserialize_any(Text)
+        crate::rules::text_field::string_or_integer(
+            d,
+            "the value as a string (\"42\", \"vip\", \"true\")",
+        )
     }
 
     /// The value of an item; an error names the field and the kind.

@@ -5,6 +5,7 @@ mod error;
 pub(crate) mod go_enum;
 pub mod range;
 mod rule;
+pub(crate) mod text_field;
 
 pub use error::{FieldError, InvalidRule, RuleSetError};
 pub use rule::{Rule, validate_set};
