@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sentinel_cluster::{Grant, Health, RedisBackend};
+use sentinel_cluster::{Health, RedisBackend};
 use sentinel_core::cluster::{ClusterConfig, ThresholdType};
 use sentinel_core::flow::FlowRule;
 use sentinel_core::{ManualClock, Sentinel};
@@ -71,52 +71,32 @@ async fn the_grant_vectors_of_the_spec() {
         return;
     };
     let backend = RedisBackend::builder(redis.url()).build().unwrap();
-    let at = |ms: u64| Some(T0 + Duration::from_millis(ms));
-    let g = backend
-        .grant("vectors", 100.0, 10, 8, 0, at(0))
-        .await
-        .unwrap();
-    assert_eq!(
-        g,
-        Grant {
-            granted: 8,
-            left: 2,
-            retry_after: Duration::ZERO
+    // Rate 100/s (10,000 µs a token), burst 10: (at ms, want, refund) → (granted, left,
+    // retry after µs); the last two give tokens back (a refund never fills past the burst).
+    let vectors: [(u64, u64, u64, (u64, u64, u64)); 6] = [
+        (0, 8, 0, (8, 2, 0)),
+        (0, 8, 0, (2, 0, 10_000)),
+        (10, 8, 0, (1, 0, 10_000)),
+        (1000, 200, 0, (10, 0, 10_000)),
+        (1000, 0, 4, (0, 4, 0)),
+        (1000, 0, 50, (0, 10, 0)),
+    ];
+    for (ms, want, refund, (granted, left, retry_us)) in vectors {
+        let at = Some(T0 + Duration::from_millis(ms));
+        let g = backend
+            .grant("vectors", 100.0, 10, want, refund, at)
+            .await
+            .unwrap();
+        let what = format!("want {want}, refund {refund} at T0 + {ms} ms");
+        assert_eq!((g.granted, g.left), (granted, left), "{what}: {g:?}");
+        if want > 0 {
+            assert_eq!(
+                g.retry_after,
+                Duration::from_micros(retry_us),
+                "{what}: {g:?}"
+            );
         }
-    );
-    let g = backend
-        .grant("vectors", 100.0, 10, 8, 0, at(0))
-        .await
-        .unwrap();
-    assert_eq!(
-        g,
-        Grant {
-            granted: 2,
-            left: 0,
-            retry_after: Duration::from_micros(10_000)
-        }
-    );
-    let g = backend
-        .grant("vectors", 100.0, 10, 8, 0, at(10))
-        .await
-        .unwrap();
-    assert_eq!(g.granted, 1);
-    let g = backend
-        .grant("vectors", 100.0, 10, 200, 0, at(1000))
-        .await
-        .unwrap();
-    assert_eq!(g.granted, 10, "capped by the burst");
-    // A refund makes room again, never past a full bucket.
-    let g = backend
-        .grant("vectors", 100.0, 10, 0, 4, at(1000))
-        .await
-        .unwrap();
-    assert_eq!((g.granted, g.left), (0, 4));
-    let g = backend
-        .grant("vectors", 100.0, 10, 0, 50, at(1000))
-        .await
-        .unwrap();
-    assert_eq!(g.left, 10);
+    }
 }
 
 #[tokio::test]
