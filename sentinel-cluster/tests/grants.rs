@@ -73,7 +73,7 @@ async fn the_grant_vectors_of_the_spec() {
     let backend = RedisBackend::builder(redis.url()).build().unwrap();
     // Rate 100/s (10,000 µs a token), burst 10: (at ms, want, refund) → (granted, left,
     // retry after µs); the last two give tokens back (a refund never fills past the burst).
-    let vectors: [(u64, u64, u64, (u64, u64, u64)); 6] = [
+    let vectors = [
         (0, 8, 0, (8, 2, 0)),
         (0, 8, 0, (2, 0, 10_000)),
         (10, 8, 0, (1, 0, 10_000)),
