@@ -17,6 +17,9 @@ use sentinel_core::Sentinel;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+#[path = "shop.rs"]
+pub mod shop;
+
 /// An app served on 127.0.0.1 (a free port); stopped when dropped.
 pub struct LocalServer {
     /// Where it listens.

@@ -32,6 +32,18 @@ if [ -z "${SENTINEL_ENVOY:-}" ]; then
     fi
 fi
 
+# The dashboard's browser test drives Debian's headless Chromium over chromedriver;
+# without them it says why and is skipped.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "== installing chromium chromium-driver"
+        { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; } ||
+            echo "Chromium could not be installed: the dashboard's browser test will be skipped" >&2
+    else
+        echo "Without chromium and chromium-driver the dashboard's browser test is skipped" >&2
+    fi
+fi
+
 echo "== layering (scripts/layers.py)"
 python3 scripts/layers.py
 echo "== cargo fmt --check"

@@ -235,6 +235,8 @@ mod args;
 mod block;
 mod classify;
 mod client;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 mod grpc;
 mod guarded;
 #[cfg(all(feature = "axum", feature = "prometheus"))]

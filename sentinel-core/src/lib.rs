@@ -113,4 +113,4 @@ pub use sentinel::{
     load_circuit_breaker_rules, load_flow_rules, load_hotspot_rules, load_isolation_rules,
     load_system_rules,
 };
-pub use snapshot::{ResourceOverview, ResourceStats, UnmatchedRule};
+pub use snapshot::{ClusterStatus, LeaseStatus, ResourceOverview, ResourceStats, UnmatchedRule};

@@ -15,13 +15,13 @@ use crate::entry::{EntryBuilder, SentinelRef};
 use crate::flow::{FlowKind, FlowRule};
 use crate::hotspot::{HotspotKind, HotspotRule};
 use crate::isolation::{IsolationKind, IsolationRule};
-use crate::metric_log::MetricLogConfig;
+use crate::metric_log::{MetricLogConfig, SecondListener};
 use crate::pipeline::Check;
 use crate::rules::RuleSetError;
-use crate::snapshot::{ResourceOverview, ResourceStats, UnmatchedRule};
+use crate::snapshot::{ClusterStatus, LeaseStatus, ResourceOverview, ResourceStats, UnmatchedRule};
 use crate::stat::{Event, Span, VIEW, default_stripes};
 use crate::system::{SystemKind, SystemRule};
-use crate::system_metrics::{ProcessMetrics, SystemMetricsSource};
+use crate::system_metrics::{ProcessMetrics, SystemMetricsSource, SystemReading};
 
 /// A Sentinel instance: clock, rules and statistics.
 ///
@@ -266,6 +266,23 @@ impl Sentinel {
         ClusterHub::attach(&self.engine.cluster, Arc::new(backend));
     }
 
+    /// The cluster backend's state and the leases of the cluster rules in force; `None`
+    /// when there is neither a backend nor a cluster rule.
+    pub fn cluster_status(&self) -> Option<ClusterStatus> {
+        let (backend, leases) = self.engine.cluster.overview();
+        (backend.is_some() || !leases.is_empty()).then(|| ClusterStatus {
+            backend,
+            leases: leases
+                .iter()
+                .map(|l| LeaseStatus {
+                    flow_id: l.flow_id().to_string(),
+                    state: l.state(),
+                    live_instances: l.live_instances(),
+                })
+                .collect(),
+        })
+    }
+
     /// Starts an entry on `resource`.
     pub fn entry<'a>(&'a self, resource: &'a str) -> EntryBuilder<'a> {
         EntryBuilder::new(SentinelRef::Borrowed(self), NodeKey::Name(resource))
@@ -416,6 +433,47 @@ impl Sentinel {
     /// loaded; call it to be up to date now (tests with a manual clock do).
     pub fn flush_metrics(&self) {
         self.engine.aggregator.tick(&self.engine);
+    }
+
+    /// Hands every processed second's figures to `listener` from now on (a dashboard's
+    /// history, say), and starts the once-a-second background aggregation. Costs nothing
+    /// on the admission path: the listener reads what the aggregation computes anyway.
+    /// The instance holds the listener weakly: it is called while someone else holds it,
+    /// and forgotten once its last `Arc` is dropped.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use sentinel_core::metric_log::{SecondFigures, SecondListener};
+    /// use sentinel_core::{ManualClock, Sentinel};
+    ///
+    /// #[derive(Default)]
+    /// struct Passes(Mutex<Vec<(u64, u64)>>);
+    /// impl SecondListener for Passes {
+    ///     fn on_second(&self, second: &SecondFigures<'_>) {
+    ///         let pass = second.resources.iter().map(|l| l.pass_qps).sum();
+    ///         self.0.lock().unwrap().push((second.unix_ms, pass));
+    ///     }
+    /// }
+    ///
+    /// let clock = ManualClock::with_epoch_unix_ms(1_700_000_000_000);
+    /// let sentinel = Sentinel::builder().clock(clock.clone()).build();
+    /// let passes = Arc::new(Passes::default());
+    /// sentinel.add_second_listener(passes.clone());
+    /// drop(sentinel.entry("report").try_enter());
+    /// clock.advance(Duration::from_secs(1));
+    /// sentinel.flush_metrics();
+    /// assert_eq!(*passes.0.lock().unwrap(), [(1_700_000_000_000, 1)]);
+    /// ```
+    pub fn add_second_listener(&self, listener: Arc<dyn SecondListener>) {
+        self.engine.aggregator.add_listener(&listener);
+        Aggregator::ensure_background(&self.engine);
+    }
+
+    /// What the instance's system metrics source has measured (CPU usage, load, RSS): the
+    /// figures system rules check; `None` for what it has not measured yet.
+    pub fn system_reading(&self) -> SystemReading {
+        self.engine.system.reading()
     }
 
     /// How many rules of each kind are in force (cheap: nothing is copied).

@@ -94,3 +94,25 @@ pub struct UnmatchedRule {
     /// has named it since.
     pub since: std::time::SystemTime,
 }
+
+/// The cluster side of an instance ([`Sentinel::cluster_status`](crate::Sentinel::cluster_status)):
+/// its backend's state and one line per cluster rule's lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// The attached backend's state; `None` when no backend is attached (cluster rules then
+    /// limit this instance alone, at their fallback thresholds).
+    pub backend: Option<crate::cluster::LeaseState>,
+    /// The leases of the cluster rules in force, by flow id.
+    pub leases: Vec<LeaseStatus>,
+}
+
+/// One cluster rule's lease, as [`ClusterStatus`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseStatus {
+    /// The rule's `clusterConfig.flowId`.
+    pub flow_id: String,
+    /// Whether its backend answers.
+    pub state: crate::cluster::LeaseState,
+    /// Instances the backend last saw sharing the flow id (0 before it has looked).
+    pub live_instances: u32,
+}

@@ -165,6 +165,12 @@ impl ClusterHub {
         lease
     }
 
+    /// The attached backend's state (None without one) and the leases in force.
+    pub(crate) fn overview(&self) -> (Option<LeaseState>, Vec<Arc<ClusterLease>>) {
+        let backend = self.inner.lock().backend.clone();
+        (backend.map(|b| b.state()), self.leases())
+    }
+
     fn leases(&self) -> Vec<Arc<ClusterLease>> {
         let inner = self.inner.lock();
         let mut v: Vec<_> = inner.leases.values().filter_map(Weak::upgrade).collect();

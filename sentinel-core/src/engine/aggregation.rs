@@ -14,7 +14,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::Engine;
-use crate::metric_log::{MetricLine, MetricLogConfig, MetricLogWriter};
+use crate::metric_log::{
+    MetricLine, MetricLogConfig, MetricLogWriter, SecondFigures, SecondListener,
+};
 use crate::stat::{BUCKET_MS, Event, RING, Span, StatNode, epoch};
 
 /// Resource name of the inbound totals in the metric log (as in Sentinel).
@@ -49,6 +51,8 @@ struct State {
     inbound: Totals,
     log: Option<MetricLogWriter>,
     log_failures: u64,
+    /// Held weakly: a listener is dropped with its owner's last handle.
+    listeners: Vec<Weak<dyn SecondListener>>,
 }
 
 /// The instance's aggregator.
@@ -94,6 +98,7 @@ impl Aggregator {
                 inbound: Totals::default(),
                 log: log.map(MetricLogWriter::new),
                 log_failures: 0,
+                listeners: Vec::new(),
             }),
             started: Once::new(),
         }
@@ -124,7 +129,8 @@ impl Aggregator {
                 }
             }
             let inbound = line_of(INBOUND_RESOURCE, &inner.inbound, now_ns, second, 0);
-            if active(&inbound) {
+            let inbound_active = active(&inbound);
+            if inbound_active {
                 st.inbound.add(&inbound);
                 lines.push(inbound);
             }
@@ -138,11 +144,31 @@ impl Aggregator {
                 st.log_failures += 1;
                 tracing::error!(error = %e, second = unix_ms, "cannot write the metric log");
             }
+            if !st.listeners.is_empty() {
+                let (resources, inbound) = match lines.split_last() {
+                    Some((last, rest)) if inbound_active => (rest, Some(last)),
+                    _ => (lines.as_slice(), None),
+                };
+                let figures = SecondFigures {
+                    unix_ms,
+                    resources,
+                    inbound,
+                };
+                st.listeners.retain(|l| l.strong_count() > 0);
+                for listener in st.listeners.iter().filter_map(Weak::upgrade) {
+                    listener.on_second(&figures);
+                }
+            }
             second += 1000;
         }
         st.next_ms = Some(second.max(current));
         drop(st);
         inner.warn_unmatched();
+    }
+
+    /// Adds a listener of processed seconds.
+    pub(crate) fn add_listener(&self, listener: &Arc<dyn SecondListener>) {
+        self.state.lock().listeners.push(Arc::downgrade(listener));
     }
 
     /// Lifetime totals of a node (as of the last processed second).

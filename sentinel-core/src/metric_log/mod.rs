@@ -19,10 +19,12 @@
 
 mod files;
 mod line;
+mod listener;
 
 pub(crate) use files::MetricLogWriter;
 pub use files::{MetricLogConfig, MetricSearcher};
 pub use line::MetricLine;
+pub use listener::{SecondFigures, SecondListener};
 
 #[cfg(test)]
 mod tests;

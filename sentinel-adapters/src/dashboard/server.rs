@@ -1,0 +1,93 @@
+//! The dashboard on a listener of its own.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sentinel_core::Sentinel;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{Dashboard, DashboardConfig, DashboardError, build, routes};
+
+/// A running dashboard server ([`serve`]); dropping it (or [`DashboardServer::shutdown`])
+/// stops it, live streams included.
+#[derive(Debug)]
+pub struct DashboardServer {
+    addr: SocketAddr,
+    closed: watch::Sender<bool>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl DashboardServer {
+    /// The address it listens on (the port the system chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The page's address, `http://127.0.0.1:<port>/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Stops accepting, ends live streams and waits for requests in progress.
+    ///
+    /// # Errors
+    ///
+    /// What the server met while accepting connections.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        self.closed.send_replace(true);
+        match self.task.take() {
+            Some(task) => task.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for DashboardServer {
+    fn drop(&mut self) {
+        self.closed.send_replace(true);
+    }
+}
+
+/// Serves the dashboard of `sentinel` at `addr` on the current tokio runtime, on loopback
+/// unless [`DashboardConfig::allow_remote`]; port 0 lets the system choose (see
+/// [`DashboardServer::local_addr`]). Sentinel's own dashboard port is 8719.
+///
+/// # Errors
+///
+/// [`DashboardError::NotLoopback`] for an address beyond loopback without `allow_remote`,
+/// [`DashboardError::WeakToken`] as for [`router`](super::router), and
+/// [`DashboardError::Bind`] when the address cannot be listened on.
+pub async fn serve(
+    sentinel: &Sentinel,
+    addr: SocketAddr,
+    config: DashboardConfig,
+) -> Result<DashboardServer, DashboardError> {
+    if !addr.ip().is_loopback() && !config.allow_remote {
+        return Err(DashboardError::NotLoopback { addr });
+    }
+    let dashboard: Arc<Dashboard> = build(sentinel, config)?;
+    let closed = dashboard.closed.clone();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| DashboardError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| DashboardError::Bind { addr, source })?;
+    let app = routes(dashboard).into_make_service_with_connect_info::<SocketAddr>();
+    let mut stop = closed.subscribe();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                // Ends when told to, or when the handle is gone.
+                let _ = stop.wait_for(|c| *c).await;
+            })
+            .await
+    });
+    tracing::info!(addr = %local, "dashboard listening");
+    Ok(DashboardServer {
+        addr: local,
+        closed,
+        task: Some(task),
+    })
+}
