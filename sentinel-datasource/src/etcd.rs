@@ -355,11 +355,18 @@ impl Follower {
                 ));
             }
             self.connected();
+            let mut in_force = self.in_force.lock();
             let mut changes = Vec::new();
             // The key's revision after these events (0 once deleted).
             let mut last = None;
             for event in response.events() {
                 let Some(kv) = event.kv() else { continue };
+                self.revision = self.revision.max(Some(kv.mod_revision()));
+                // Already in force: the source's editor put it (and loaded its rules);
+                // loading it now would undo a later edit until its own event came.
+                if kv.mod_revision() <= in_force.unwrap_or(0) {
+                    continue;
+                }
                 let name = String::from_utf8_lossy(kv.key()).into_owned();
                 changes.push(match event.event_type() {
                     EventType::Put => {
@@ -374,10 +381,8 @@ impl Follower {
                         Change::Remove { name }
                     }
                 });
-                self.revision = self.revision.max(Some(kv.mod_revision()));
             }
             if !changes.is_empty() {
-                let mut in_force = self.in_force.lock();
                 let set = &mut self.set;
                 if self
                     .gate
