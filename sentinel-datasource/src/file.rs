@@ -233,7 +233,7 @@ impl FileSource {
     /// that an edit survives a restart (see [`RuleEditor`]).
     ///
     /// The document (every kind the pipeline loads, in the source's format: by the file's
-    /// extension, YAML for another) is written to a temporary file in the same directory
+    /// extension, else as the file's content is, YAML for a new file) is written to a temporary file in the same directory
     /// (`.<name>.<pid>.sentinel-edit`, with the file's permissions), flushed to disk, and
     /// renamed over the file (over a symbolic link's target, not the link), so that a
     /// reader never sees half a document; the watcher then reads it and finds its rules
@@ -244,7 +244,9 @@ impl FileSource {
     /// whose rules are in force (edited and not loaded yet, or holding rejected content,
     /// or deleted), and with [`EditError::Write`] when the file holds what a rewrite would
     /// lose (a custom resource, a YAML stream, sections of kinds the pipeline does not
-    /// load). A missing file that nothing was loaded from is created.
+    /// load). A missing file that nothing was loaded from is created. Files cannot be
+    /// compared and swapped at once: a hand edit saved during the write itself (the
+    /// milliseconds between the check and the rename) is overwritten.
     pub fn editor(&self) -> RuleEditor {
         RuleEditor::stored(
             &self.shared.pipeline,
@@ -594,10 +596,11 @@ impl Held for HeldFile<'_> {
                 detail: detail.into(),
             });
         }
-        if let Some(current) = &current {
-            rewritable(pipeline, current, shared.format).map_err(|e| self.write_error(e))?;
+        let current = current.unwrap_or_default();
+        if !current.is_empty() {
+            rewritable(pipeline, &current, shared.format).map_err(|e| self.write_error(e))?;
         }
-        Ok(shared.format)
+        Ok(shared.format.resolve(&current))
     }
 
     fn write(&mut self, document: &str) -> Result<(), EditError> {

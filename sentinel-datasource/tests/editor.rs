@@ -353,3 +353,34 @@ fn a_missing_file_is_created_by_an_edit() {
     assert_eq!(flow_rules(&restarted), rules(&[("A", 3.0)]));
     assert!(source.status().is_healthy());
 }
+
+#[test]
+fn a_file_without_an_extension_keeps_the_format_of_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flow-rules");
+    fs::write(&path, r#"[{"resource": "A", "threshold": 1}]"#).unwrap();
+    let sentinel = Sentinel::new();
+    let source = FileSource::builder(&path)
+        .debounce(Duration::from_secs(3600))
+        .start_strict(Pipeline::for_kind::<Flow>(&sentinel))
+        .unwrap();
+    source
+        .editor()
+        .replace("flow", b"[{resource: A, threshold: 2}]", Format::Yaml)
+        .unwrap();
+    let written = fs::read_to_string(&path).unwrap();
+    assert_eq!(written, source.pipeline().export(Format::Json).unwrap());
+}
+
+#[test]
+fn an_editor_is_a_cheap_handle_for_any_thread() {
+    fn shareable<T: Clone + Send + Sync + std::fmt::Debug>(_: &T) {}
+    let sentinel = Sentinel::new();
+    let editor = RuleEditor::in_memory(&Pipeline::for_kind::<Flow>(&sentinel));
+    shareable(&editor);
+    let copy = editor.clone();
+    std::thread::spawn(move || copy.replace("flow", b"[]", Format::Json).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(editor.pipeline().status().updates_applied, 1);
+}
