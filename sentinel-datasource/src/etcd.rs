@@ -568,3 +568,63 @@ impl Held for HeldKey<'_> {
         Ok(())
     }
 }
+
+/// A real etcd for the tests (started by PID, killed when dropped).
+#[cfg(test)]
+#[allow(unreachable_pub)]
+#[path = "../tests/support/etcd_server.rs"]
+mod etcd_server;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etcd_server::{EtcdServer, etcd_available};
+
+    /// The key's value, as raw text.
+    fn value(store: &KeyStore) -> Option<Vec<u8>> {
+        let key = store.key.clone();
+        store
+            .request(async |mut client| {
+                let response = client.get(key, None).await?;
+                Ok(response.kvs().first().map(|kv| kv.value().to_vec()))
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn the_put_is_conditional_on_the_revision_in_force() {
+        if !etcd_available() {
+            eprintln!("skipped: no `etcd` binary on the PATH (Debian: etcd-server)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let etcd = EtcdServer::start(dir.path());
+        let store = KeyStore {
+            what: "etcd key /k".into(),
+            key: "/k".into(),
+            endpoints: vec![etcd.endpoint()],
+            connect: ConnectOptions::new(),
+            format: Format::Json,
+            in_force: Arc::new(Mutex::new(Some(0))),
+        };
+        // A new key: put only while it does not exist.
+        store.hold().write("[]").unwrap();
+        let created = store.in_force.lock().expect("the put's revision");
+        assert!(created > 0);
+        assert_eq!(value(&store).as_deref(), Some(&b"[]"[..]));
+
+        // Another client's put since: the revision in force is stale, nothing is written.
+        store
+            .request(async |mut client| client.put("/k", "[1]", None).await.map(drop))
+            .unwrap();
+        let error = store.hold().write("[2]").unwrap_err();
+        assert!(matches!(error, EditError::Conflict { .. }), "{error:?}");
+        assert_eq!(value(&store).as_deref(), Some(&b"[1]"[..]));
+        assert_eq!(*store.in_force.lock(), Some(created));
+        // The condition of a new key fails on a key that exists.
+        *store.in_force.lock() = Some(0);
+        let error = store.hold().write("[3]").unwrap_err();
+        assert!(matches!(error, EditError::Conflict { .. }), "{error:?}");
+        assert_eq!(value(&store).as_deref(), Some(&b"[1]"[..]));
+    }
+}
