@@ -82,7 +82,9 @@ impl From<UpdateError> for EditError {
 
 /// Where an editor writes the document: a source that can store what it reads.
 pub(crate) trait Store: Send + Sync {
-    /// What the document is, for messages: `file rules/shop.yaml`, `etcd key /rules`.
+    /// What holds the document, as errors name it: `rules/shop.yaml`, `etcd key /rules`.
+    fn what(&self) -> &str;
+    /// What the document is, for status and logs: `file rules/shop.yaml`, `etcd key /rules`.
     fn target(&self) -> String;
     /// Holds off the source's own updates until the guard is dropped, so that what it
     /// last loaded stays what is in force during the edit.
@@ -240,12 +242,14 @@ impl RuleEditor {
         let _updating = self.pipeline.hold_updates();
         let previous = list.snapshot(self.pipeline.sentinel());
         let applied = self.pipeline.install(vec![list])?;
-        if let (Some(held), Some(write_format)) = (&mut held, write_format) {
+        if let (Some(store), Some(held), Some(write_format)) =
+            (&self.store, &mut held, write_format)
+        {
             let written = self
                 .pipeline
                 .export_with(write_format, self.export)
                 .map_err(|e| EditError::Write {
-                    what: self.target().unwrap_or_default(),
+                    what: store.what().to_string(),
                     message: e.to_string(),
                 })
                 .and_then(|document| held.write(&document));

@@ -494,6 +494,10 @@ impl KeyStore {
 }
 
 impl Store for KeyStore {
+    fn what(&self) -> &str {
+        &self.what
+    }
+
     fn target(&self) -> String {
         self.what.clone()
     }

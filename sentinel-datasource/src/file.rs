@@ -551,6 +551,10 @@ impl Shared {
 struct FileStore(Arc<Shared>);
 
 impl Store for FileStore {
+    fn what(&self) -> &str {
+        &self.0.what
+    }
+
     fn target(&self) -> String {
         format!("file {}", self.0.what)
     }
