@@ -241,7 +241,7 @@ fn names(kinds: &[&'static dyn DynKind], name: impl Fn(&dyn DynKind) -> &'static
         .join(", ")
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "nothing",
         Value::Bool(_) => "a boolean",

@@ -40,6 +40,8 @@ pub(crate) trait DynKind: Send + Sync {
 pub(crate) trait RuleList: Send {
     fn kind(&self) -> &'static str;
     fn len(&self) -> usize;
+    /// Each rule's `id`, or its resource when it has none, for logs.
+    fn keys(&self) -> Vec<String>;
     /// Every invalid rule of the list.
     fn problems(&self) -> RuleProblems;
     /// Whether exactly these rules are in force.
@@ -142,6 +144,13 @@ impl<K: RuleKind> RuleList for List<K> {
     }
     fn len(&self) -> usize {
         self.0.len()
+    }
+    fn keys(&self) -> Vec<String> {
+        let key = |rule| match K::id(rule) {
+            "" => K::resource(rule),
+            id => id,
+        };
+        self.0.iter().map(|rule| key(rule).to_string()).collect()
     }
     fn problems(&self) -> RuleProblems {
         self.0

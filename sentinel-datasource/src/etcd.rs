@@ -6,14 +6,19 @@
 //! rules in force stay, the status shows the error, and the source retries with growing
 //! delays; on reconnecting it watches on from the last revision it saw, so updates made
 //! during the outage arrive (if etcd has compacted that revision away, it reads everything
-//! again). The source only reads: it never writes to etcd.
+//! again). The source only reads; only its editor ([`EtcdSource::editor`]) writes, when
+//! asked to.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions, EventType, GetOptions, WatchOptions};
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Txn, TxnOp, WatchOptions,
+};
+use parking_lot::Mutex;
 use tokio::runtime::Handle;
 
+use crate::edit::{EditError, Held, RuleEditor, Store, rewritable};
 use crate::error::{StartError, UpdateError, WatchError};
 use crate::format::Format;
 use crate::merge::{Change, Document, DocumentSet};
@@ -109,7 +114,7 @@ impl EtcdSourceBuilder {
         timeout: Duration,
     ) -> Result<EtcdSource, StartError> {
         let source = self.start(pipeline)?;
-        source.0.first_load(timeout)?;
+        source.remote.first_load(timeout)?;
         Ok(source)
     }
 
@@ -129,6 +134,18 @@ impl EtcdSourceBuilder {
         pipeline.attach(&what);
         let gate = Gate::new();
         let synced = Arc::new(Synced::default());
+        let in_force = Arc::new(Mutex::new(None));
+        let store = match &self.target {
+            Target::Key(key) => Some(Arc::new(KeyStore {
+                what: what.clone(),
+                key: key.clone(),
+                endpoints: self.endpoints.clone(),
+                connect: self.connect.clone(),
+                format: self.format,
+                in_force: in_force.clone(),
+            })),
+            Target::Prefix(_) => None,
+        };
         let follower = Follower {
             what: what.clone(),
             endpoints: self.endpoints,
@@ -139,6 +156,7 @@ impl EtcdSourceBuilder {
             gate: gate.clone(),
             synced: synced.clone(),
             revision: None,
+            in_force,
             health: Health::default(),
             backoff: self.task.backoff(),
         };
@@ -149,7 +167,11 @@ impl EtcdSourceBuilder {
             gate,
             follower.run(),
         )?;
-        Ok(EtcdSource(RemoteSource::new(what, pipeline, synced, task)))
+        let editor = store.map(|store| RuleEditor::stored(&pipeline, store));
+        Ok(EtcdSource {
+            remote: RemoteSource::new(what, pipeline, synced, task),
+            editor,
+        })
     }
 }
 
@@ -158,7 +180,8 @@ impl EtcdSourceBuilder {
 /// No tokio runtime is needed: by default the source runs on a thread of its own (with a
 /// single-threaded runtime), so it suits synchronous programs; inside an async program,
 /// [`EtcdSourceBuilder::runtime`] puts it on yours. Dropping the source stops it: once
-/// `drop` returns, no update is applied, and nothing is ever written to etcd.
+/// `drop` returns, no update is applied. Nothing is written to etcd except by the
+/// source's [`EtcdSource::editor`].
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -177,17 +200,38 @@ impl EtcdSourceBuilder {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct EtcdSource(RemoteSource);
+pub struct EtcdSource {
+    remote: RemoteSource,
+    editor: Option<RuleEditor>,
+}
 
 impl std::ops::Deref for EtcdSource {
     type Target = RemoteSource;
 
     fn deref(&self) -> &RemoteSource {
-        &self.0
+        &self.remote
     }
 }
 
 impl EtcdSource {
+    /// An editor of the rules that writes the pipeline's whole document to the key, so
+    /// that an edit survives a restart and reaches every instance following the key (see
+    /// [`RuleEditor`]); `None` for a source that follows a prefix (which key would an edit
+    /// go to?).
+    ///
+    /// The document (every kind the pipeline loads) is written in the source's format; for
+    /// [`Format::Auto`], in the format of the value in etcd, JSON for a new key. It is put
+    /// in one transaction on the condition that the key's modification revision is still
+    /// the one whose rules are in force (for a key that did not exist, that it still does
+    /// not), so that a concurrent change is never overwritten: the edit is refused with
+    /// [`EditError::Conflict`] instead, as it is when the key holds rejected content or
+    /// the source has not read the key yet. The source's watch then sees the put and finds
+    /// its rules in force. Each edit connects to etcd on a thread of its own, with the
+    /// source's connection options; etcd unreachable is [`EditError::Write`].
+    pub fn editor(&self) -> Option<RuleEditor> {
+        self.editor.clone()
+    }
+
     /// Starts configuring a source that follows one key; its value is a rule document.
     pub fn key<E: Into<String>>(
         endpoints: impl IntoIterator<Item = E>,
@@ -249,6 +293,10 @@ struct Follower {
     synced: Arc<Synced>,
     /// The last revision applied; `None` until the first read, and after a compaction.
     revision: Option<i64>,
+    /// The modification revision of the key whose value is in force (0: the key did not
+    /// exist), for an editor; `None` until the first read. Held while an update is
+    /// applied, so that it always matches the rules in force.
+    in_force: Arc<Mutex<Option<i64>>>,
     health: Health,
     backoff: Backoff,
 }
@@ -307,22 +355,42 @@ impl Follower {
                 ));
             }
             self.connected();
+            let mut in_force = self.in_force.lock();
             let mut changes = Vec::new();
+            // The key's revision after these events (0 once deleted).
+            let mut last = None;
             for event in response.events() {
                 let Some(kv) = event.kv() else { continue };
+                self.revision = self.revision.max(Some(kv.mod_revision()));
+                // Already in force: the source's editor put it (and loaded its rules);
+                // loading it now would undo a later edit until its own event came.
+                if kv.mod_revision() <= in_force.unwrap_or(0) {
+                    continue;
+                }
                 let name = String::from_utf8_lossy(kv.key()).into_owned();
                 changes.push(match event.event_type() {
-                    EventType::Put => Change::Put {
-                        name,
-                        document: Document::bytes(kv.value(), self.format),
-                    },
-                    EventType::Delete => Change::Remove { name },
+                    EventType::Put => {
+                        last = Some(kv.mod_revision());
+                        Change::Put {
+                            name,
+                            document: Document::bytes(kv.value(), self.format),
+                        }
+                    }
+                    EventType::Delete => {
+                        last = Some(0);
+                        Change::Remove { name }
+                    }
                 });
-                self.revision = self.revision.max(Some(kv.mod_revision()));
             }
             if !changes.is_empty() {
                 let set = &mut self.set;
-                self.gate.run(|| set.apply(changes));
+                if self
+                    .gate
+                    .run(|| set.apply(changes))
+                    .is_some_and(|o| o.is_ok())
+                {
+                    *in_force = last.or(*in_force);
+                }
             }
         }
     }
@@ -341,6 +409,8 @@ impl Follower {
             })
             .collect();
         let first = !self.synced.is_set();
+        let key_revision = response.kvs().first().map_or(0, |kv| kv.mod_revision());
+        let mut in_force = self.in_force.lock();
         let set = &mut self.set;
         let what = &self.what;
         let errors = self.gate.run(|| {
@@ -353,6 +423,15 @@ impl Follower {
             errors.extend(set.replace_all(documents).errors);
             errors
         });
+        // A key missing at the first read: nothing is in force from it, an editor may
+        // create it.
+        if errors
+            .as_ref()
+            .is_some_and(|e| e.is_empty() || (first && key_revision == 0))
+        {
+            *in_force = Some(key_revision);
+        }
+        drop(in_force);
         if let Some(error) = errors.iter().flatten().next().filter(|_| first) {
             self.synced.first_read_failed(error);
         }
@@ -367,5 +446,189 @@ impl Follower {
         self.backoff.reset();
         let pipeline = self.set.pipeline().clone();
         self.gate.run(|| self.health.recovered(&pipeline));
+    }
+}
+
+/// An etcd key as the store of an editor.
+struct KeyStore {
+    what: String,
+    key: String,
+    endpoints: Vec<String>,
+    connect: ConnectOptions,
+    format: Format,
+    in_force: Arc<Mutex<Option<i64>>>,
+}
+
+impl KeyStore {
+    /// Runs `request` with a new client, on a thread and runtime of its own (so that it
+    /// may be called from anywhere, async code included).
+    fn request<T: Send>(
+        &self,
+        request: impl AsyncFnOnce(Client) -> Result<T, etcd_client::Error> + Send,
+    ) -> Result<T, EditError> {
+        let run = || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let client = Client::connect(&self.endpoints, Some(self.connect.clone())).await?;
+                request(client).await
+            })
+            .map_err(|e| e.to_string())
+        };
+        std::thread::scope(|scope| scope.spawn(run).join())
+            .unwrap_or_else(|_| Err("the request's thread panicked".into()))
+            .map_err(|message| EditError::Write {
+                what: self.what.clone(),
+                message,
+            })
+    }
+
+    fn conflict(&self, detail: impl Into<String>) -> EditError {
+        EditError::Conflict {
+            what: self.what.clone(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl Store for KeyStore {
+    fn what(&self) -> &str {
+        &self.what
+    }
+
+    fn target(&self) -> String {
+        self.what.clone()
+    }
+
+    fn hold(&self) -> Box<dyn Held + '_> {
+        Box::new(HeldKey {
+            store: self,
+            in_force: self.in_force.lock(),
+        })
+    }
+}
+
+/// An etcd key with the source's updates held off.
+struct HeldKey<'a> {
+    store: &'a KeyStore,
+    in_force: parking_lot::MutexGuard<'a, Option<i64>>,
+}
+
+impl Held for HeldKey<'_> {
+    fn check(&mut self, pipeline: &Pipeline) -> Result<Format, EditError> {
+        let store = self.store;
+        let Some(in_force) = *self.in_force else {
+            return Err(store.conflict("the source has not read the key yet"));
+        };
+        let key = store.key.clone();
+        let current = store.request(async |mut client| {
+            let response = client.get(key, None).await?;
+            Ok(response
+                .kvs()
+                .first()
+                .map(|kv| (kv.mod_revision(), kv.value().to_vec())))
+        })?;
+        let revision = current.as_ref().map_or(0, |(revision, _)| *revision);
+        if revision != in_force {
+            return Err(store.conflict(format!(
+                "the key is at revision {revision}, its rules in force are of revision \
+                 {in_force} (changed and not loaded yet, or rejected)"
+            )));
+        }
+        let Some((_, value)) = current else {
+            return Ok(match store.format {
+                Format::Auto => Format::Json,
+                format => format,
+            });
+        };
+        rewritable(pipeline, &value, store.format).map_err(|message| EditError::Write {
+            what: store.what.clone(),
+            message,
+        })?;
+        Ok(store.format.resolve(&value))
+    }
+
+    fn write(&mut self, document: &str) -> Result<(), EditError> {
+        let store = self.store;
+        let key = store.key.clone();
+        let condition = match self.in_force.unwrap_or(0) {
+            0 => Compare::version(key.clone(), CompareOp::Equal, 0),
+            revision => Compare::mod_revision(key.clone(), CompareOp::Equal, revision),
+        };
+        let txn = Txn::new()
+            .when([condition])
+            .and_then([TxnOp::put(key, document, None)]);
+        let (succeeded, revision) = store.request(async |mut client| {
+            let response = client.txn(txn).await?;
+            let revision = response.header().map_or(0, |h| h.revision());
+            Ok((response.succeeded(), revision))
+        })?;
+        if !succeeded {
+            return Err(store.conflict("the key changed while the edit was written"));
+        }
+        *self.in_force = Some(revision);
+        Ok(())
+    }
+}
+
+/// A real etcd for the tests (started by PID, killed when dropped).
+#[cfg(test)]
+#[allow(unreachable_pub)]
+#[path = "../tests/support/etcd_server.rs"]
+mod etcd_server;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etcd_server::{EtcdServer, etcd_available};
+
+    /// The key's value, as raw text.
+    fn value(store: &KeyStore) -> Option<Vec<u8>> {
+        let key = store.key.clone();
+        store
+            .request(async |mut client| {
+                let response = client.get(key, None).await?;
+                Ok(response.kvs().first().map(|kv| kv.value().to_vec()))
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn the_put_is_conditional_on_the_revision_in_force() {
+        if !etcd_available() {
+            eprintln!("skipped: no `etcd` binary on the PATH (Debian: etcd-server)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let etcd = EtcdServer::start(dir.path());
+        let store = KeyStore {
+            what: "etcd key /k".into(),
+            key: "/k".into(),
+            endpoints: vec![etcd.endpoint()],
+            connect: ConnectOptions::new(),
+            format: Format::Json,
+            in_force: Arc::new(Mutex::new(Some(0))),
+        };
+        // A new key: put only while it does not exist.
+        store.hold().write("[]").unwrap();
+        let created = store.in_force.lock().expect("the put's revision");
+        assert!(created > 0);
+        assert_eq!(value(&store).as_deref(), Some(&b"[]"[..]));
+
+        // Another client's put since: the revision in force is stale, nothing is written.
+        store
+            .request(async |mut client| client.put("/k", "[1]", None).await.map(drop))
+            .unwrap();
+        let error = store.hold().write("[2]").unwrap_err();
+        assert!(matches!(error, EditError::Conflict { .. }), "{error:?}");
+        assert_eq!(value(&store).as_deref(), Some(&b"[1]"[..]));
+        assert_eq!(*store.in_force.lock(), Some(created));
+        // The condition of a new key fails on a key that exists.
+        *store.in_force.lock() = Some(0);
+        let error = store.hold().write("[3]").unwrap_err();
+        assert!(matches!(error, EditError::Conflict { .. }), "{error:?}");
+        assert_eq!(value(&store).as_deref(), Some(&b"[1]"[..]));
     }
 }

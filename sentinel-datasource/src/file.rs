@@ -30,6 +30,7 @@ use notify_debouncer_mini::{
 };
 use parking_lot::Mutex;
 
+use crate::edit::{EditError, Held, RuleEditor, Store, rewritable};
 use crate::error::{StartError, UpdateError, WatchError};
 use crate::format::Format;
 use crate::pipeline::{Applied, Pipeline};
@@ -139,6 +140,7 @@ impl FileSourceBuilder {
             max_bytes: self.max_bytes,
             pipeline,
             watch: Mutex::new(None),
+            in_force: Mutex::new(None),
         });
         let handler = {
             let shared = shared.clone();
@@ -227,6 +229,31 @@ impl FileSource {
         self.shared.pipeline.status()
     }
 
+    /// An editor of the rules that writes the pipeline's whole document to this file, so
+    /// that an edit survives a restart (see [`RuleEditor`]).
+    ///
+    /// The document (every kind the pipeline loads, in the source's format: by the file's
+    /// extension, else as the file's content is, YAML for a new file) is written to a temporary file in the same directory
+    /// (`.<name>.<pid>.sentinel-edit`, with the file's permissions), flushed to disk, and
+    /// renamed over the file (over a symbolic link's target, not the link), so that a
+    /// reader never sees half a document; the watcher then reads it and finds its rules
+    /// already in force. The file is written as [`Pipeline::export_with`] writes it: the
+    /// comments and layout of a hand-written file are lost.
+    ///
+    /// An edit is refused with [`EditError::Conflict`] when the file is not the content
+    /// whose rules are in force (edited and not loaded yet, or holding rejected content,
+    /// or deleted), and with [`EditError::Write`] when the file holds what a rewrite would
+    /// lose (a custom resource, a YAML stream, sections of kinds the pipeline does not
+    /// load). A missing file that nothing was loaded from is created. Files cannot be
+    /// compared and swapped at once: a hand edit saved during the write itself (the
+    /// milliseconds between the check and the rename) is overwritten.
+    pub fn editor(&self) -> RuleEditor {
+        RuleEditor::stored(
+            &self.shared.pipeline,
+            Arc::new(FileStore(self.shared.clone())),
+        )
+    }
+
     /// Reads the file now, as an event would.
     pub fn reload(&self) -> Result<Applied, UpdateError> {
         let _watch = self.shared.watch.lock();
@@ -254,8 +281,11 @@ struct Shared {
     format: Format,
     max_bytes: u64,
     pipeline: Pipeline,
-    /// The watch; `None` once the source is dropped. Held during a reload.
+    /// The watch; `None` once the source is dropped. Held during a reload and an edit.
     watch: Mutex<Option<Watch>>,
+    /// The content whose rules are in force (`None`: no file, or none loaded yet); set
+    /// under `watch`, for an editor to see whether the file changed.
+    in_force: Mutex<Option<Vec<u8>>>,
 }
 
 /// Most symbolic links followed from the path (as the kernel's limit).
@@ -441,8 +471,20 @@ impl Shared {
     fn reload(&self, first: bool) -> Result<Applied, UpdateError> {
         let _span = tracing::info_span!("file_source", path = %self.what).entered();
         let error = match self.read() {
-            Ok(Some(bytes)) => return self.pipeline.apply(&bytes, self.format),
-            Ok(None) if !first => return self.pipeline.source_deleted(&self.what),
+            Ok(Some(bytes)) => {
+                let applied = self.pipeline.apply(&bytes, self.format);
+                if applied.is_ok() {
+                    *self.in_force.lock() = Some(bytes);
+                }
+                return applied;
+            }
+            Ok(None) if !first => {
+                let applied = self.pipeline.source_deleted(&self.what);
+                if applied.is_ok() {
+                    *self.in_force.lock() = None;
+                }
+                return applied;
+            }
             Ok(None) => UpdateError::Missing {
                 what: self.what.clone(),
             },
@@ -503,6 +545,109 @@ impl Shared {
             limit: self.max_bytes,
         }
     }
+}
+
+/// A file source as the store of an editor.
+struct FileStore(Arc<Shared>);
+
+impl Store for FileStore {
+    fn what(&self) -> &str {
+        &self.0.what
+    }
+
+    fn target(&self) -> String {
+        format!("file {}", self.0.what)
+    }
+
+    fn hold(&self) -> Box<dyn Held + '_> {
+        Box::new(HeldFile {
+            shared: &self.0,
+            _watch: self.0.watch.lock(),
+        })
+    }
+}
+
+/// A file source with its reloads held off.
+struct HeldFile<'a> {
+    shared: &'a Shared,
+    _watch: parking_lot::MutexGuard<'a, Option<Watch>>,
+}
+
+impl HeldFile<'_> {
+    fn write_error(&self, message: impl std::fmt::Display) -> EditError {
+        EditError::Write {
+            what: self.shared.what.clone(),
+            message: message.to_string(),
+        }
+    }
+}
+
+impl Held for HeldFile<'_> {
+    fn check(&mut self, pipeline: &Pipeline) -> Result<Format, EditError> {
+        let shared = self.shared;
+        let current = shared.read().map_err(|e| self.write_error(e))?;
+        let in_force = shared.in_force.lock();
+        if current != *in_force {
+            let detail = match (&current, &*in_force) {
+                (None, _) => "the file was deleted",
+                (Some(_), None) => "the file appeared and has not been loaded",
+                (Some(_), Some(_)) => {
+                    "its content is not what was loaded (edited and not loaded yet, or rejected)"
+                }
+            };
+            return Err(EditError::Conflict {
+                what: shared.what.clone(),
+                detail: detail.into(),
+            });
+        }
+        let current = current.unwrap_or_default();
+        if !current.is_empty() {
+            rewritable(pipeline, &current, shared.format).map_err(|e| self.write_error(e))?;
+        }
+        Ok(shared.format.resolve(&current))
+    }
+
+    fn write(&mut self, document: &str) -> Result<(), EditError> {
+        let shared = self.shared;
+        // Over a symbolic link's target: replacing the link would cut it.
+        let target = fs::canonicalize(&shared.path).unwrap_or_else(|_| shared.path.clone());
+        let written = replace_file(&target, document.as_bytes());
+        written.map_err(|e| self.write_error(e))?;
+        *shared.in_force.lock() = Some(document.as_bytes().to_vec());
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to a temporary file next to `path`, flushes it to disk and renames it
+/// over `path`; the temporary file is removed if that fails.
+fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = path.with_file_name(format!(".{name}.{}.sentinel-edit", std::process::id()));
+    let written = (|| {
+        let mut file = File::create(&temp)?;
+        if let Ok(meta) = fs::metadata(path) {
+            file.set_permissions(meta.permissions())?;
+        }
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written?;
+    // The rename itself on disk; the file is in place either way.
+    if let Some(dir) = path.parent()
+        && let Ok(dir) = File::open(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        })
+    {
+        let _ = dir.sync_all();
+    }
+    Ok(())
 }
 
 /// Opens `path` for reading without waiting (for a writer, a device).

@@ -110,13 +110,38 @@
 //!   `crd` has the resources' types and their CustomResourceDefinitions.
 //!
 //! Both run on a thread of their own by default (no tokio runtime needed) or on yours, and
-//! never write to the store.
+//! never write to the store by themselves.
+//!
+//! ## Editing rules
+//!
+//! A [`RuleEditor`] replaces the rules of one kind as a whole set (a dashboard's `PUT`),
+//! all or nothing, and writes the pipeline's whole document back to the source so that
+//! the edit survives a restart: [`FileSource::editor`] writes a temporary file and renames
+//! it over the watched file, `EtcdSource::editor` puts the key in a transaction on its
+//! revision. A document changed since it was loaded is never overwritten
+//! ([`EditError::Conflict`]); [`RuleEditor::in_memory`] writes nothing.
+//!
+//! ```no_run
+//! use sentinel_core::Sentinel;
+//! use sentinel_datasource::{EditError, FileSource, Format, Pipeline};
+//!
+//! let sentinel = Sentinel::new();
+//! let source = FileSource::watch("rules/shop.yaml", Pipeline::builder(&sentinel).all_kinds().build())?;
+//! let editor = source.editor();
+//! match editor.replace("flow", br#"[{"resource": "GET /items", "threshold": 50}]"#, Format::Json) {
+//!     Ok(applied) => println!("{applied}, written to {:?}", editor.target()),
+//!     Err(EditError::Invalid(problems)) => eprintln!("{problems}"),
+//!     Err(other) => eprintln!("{other}"),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
 
 mod decode;
 mod document;
+mod edit;
 mod erased;
 mod error;
 #[cfg(feature = "etcd")]
@@ -139,6 +164,7 @@ mod watch;
 
 pub use decode::UnknownFields;
 pub use document::{CRD_GROUP, CRD_VERSION};
+pub use edit::{EditError, RuleEditor};
 pub use error::{
     ExportError, MAX_ECHO, MAX_PROBLEMS, OneLine, RuleProblem, RuleProblems, StartError,
     UpdateError, WatchError,

@@ -498,9 +498,26 @@ impl Pipeline {
         self.inner.log.lock().what = Some(what.to_string());
     }
 
+    /// Holds off every other update until the guard is dropped (an edit takes it, then
+    /// loads, writes and records under it).
+    pub(crate) fn hold_updates(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.inner.updating.lock()
+    }
+
+    /// Records an edit's update (the caller holds [`Pipeline::hold_updates`]): counted as
+    /// applied, without the source's log line (the editor writes its own).
+    pub(crate) fn record_edit(&self) {
+        Self::count_success(&mut self.inner.log.lock());
+    }
+
+    fn count_success(log: &mut Log) {
+        log.applied += 1;
+        log.last_success = Some(SystemTime::now());
+    }
+
     /// Loads the lists in order; if one is refused, the kinds loaded before it get their
     /// previous rules back.
-    fn install(&self, lists: Vec<Box<dyn RuleList>>) -> Result<Applied, UpdateError> {
+    pub(crate) fn install(&self, lists: Vec<Box<dyn RuleList>>) -> Result<Applied, UpdateError> {
         let s = &self.inner.sentinel;
         let several = lists.len() > 1;
         let mut loaded: Vec<Box<dyn RuleList>> = Vec::new();
@@ -535,7 +552,8 @@ impl Pipeline {
         Ok(Applied { kinds })
     }
 
-    fn roll_back(&self, previous: Vec<Box<dyn RuleList>>) {
+    /// Loads `previous` again, last first (rules saved with [`RuleList::snapshot`]).
+    pub(crate) fn roll_back(&self, previous: Vec<Box<dyn RuleList>>) {
         for list in previous.into_iter().rev() {
             let kind = list.kind();
             if let Err(e) = list.load(&self.inner.sentinel) {
@@ -551,8 +569,7 @@ impl Pipeline {
         let what = log.what.clone().unwrap_or_default();
         match &result {
             Ok(applied) => {
-                log.applied += 1;
-                log.last_success = Some(now);
+                Self::count_success(&mut log);
                 let rules: usize = applied.kinds.iter().map(|k| k.rules).sum();
                 if applied.changed() {
                     tracing::info!(source = %label, %what, changes = %applied, rules, "rules updated from source");

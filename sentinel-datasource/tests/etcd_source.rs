@@ -11,11 +11,12 @@ mod tcp_proxy;
 use std::time::Duration;
 
 use common::{flow_rules, rules, wait_for_server};
-use etcd_server::EtcdServer;
+use etcd_server::{EtcdServer, etcd_available};
 use sentinel_core::Sentinel;
 use sentinel_datasource::etcd_client::{Client, CompactionOptions, GetOptions};
 use sentinel_datasource::{
-    DeletePolicy, EtcdSource, EtcdSourceBuilder, Flow, Isolation, Pipeline, StartError, UpdateError,
+    DeletePolicy, EditError, EtcdSource, EtcdSourceBuilder, Flow, Format, Isolation, Pipeline,
+    StartError, UpdateError,
 };
 use tcp_proxy::TcpProxy;
 
@@ -41,6 +42,13 @@ impl Writer {
     fn put(&mut self, key: &str, value: &str) -> i64 {
         let response = self.rt.block_on(self.client.put(key, value, None)).unwrap();
         response.header().unwrap().revision()
+    }
+
+    /// The key's value, `None` if it does not exist.
+    fn get(&mut self, key: &str) -> Option<String> {
+        let response = self.rt.block_on(self.client.get(key, None)).unwrap();
+        let value = response.kvs().first()?.value_str().unwrap().to_string();
+        Some(value)
     }
 
     fn delete(&mut self, key: &str) {
@@ -475,4 +483,186 @@ fn a_strict_start_succeeds_on_good_rules_and_fails_on_a_missing_or_bad_key() {
         "{error}"
     );
     assert!(sentinel.flow_rules().is_empty());
+}
+
+/// Whether no etcd can run here (the reason printed: the test is skipped).
+fn skip_without_etcd() -> bool {
+    let missing = !etcd_available();
+    if missing {
+        eprintln!("skipped: no `etcd` binary on the PATH (Debian: etcd-server)");
+    }
+    missing
+}
+
+/// A key `/rules/flow` holding one flow rule (`checkout`, 10) and a source of flow rules
+/// following it (on `rt` if given), its first read done; `None` (the reason printed) where
+/// no etcd can run. Dropped source first.
+struct FollowedKey {
+    source: EtcdSource,
+    sentinel: Sentinel,
+    writer: Writer,
+    etcd: EtcdServer,
+    _dir: tempfile::TempDir,
+}
+
+impl FollowedKey {
+    fn start(rt: Option<&tokio::runtime::Runtime>) -> Option<FollowedKey> {
+        if skip_without_etcd() {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let etcd = EtcdServer::start(dir.path());
+        let mut writer = Writer::connect(&etcd.endpoint());
+        writer.put("/rules/flow", &flow("checkout", 10));
+        let sentinel = Sentinel::new();
+        let mut builder = quick(EtcdSource::key([etcd.endpoint()], "/rules/flow"));
+        if let Some(rt) = rt {
+            builder = builder.runtime(rt.handle().clone());
+        }
+        let source = builder
+            .start(Pipeline::for_kind::<Flow>(&sentinel))
+            .unwrap();
+        let synced = match rt {
+            Some(rt) => rt.block_on(async {
+                tokio::time::timeout(common::SERVER_PATIENCE, source.synced())
+                    .await
+                    .is_ok()
+            }),
+            None => source.wait_synced(common::SERVER_PATIENCE),
+        };
+        assert!(synced, "the first read");
+        Some(FollowedKey {
+            source,
+            sentinel,
+            writer,
+            etcd,
+            _dir: dir,
+        })
+    }
+}
+
+#[test]
+fn an_edit_is_put_on_the_key_and_a_second_instance_loads_it() {
+    let Some(FollowedKey {
+        source,
+        sentinel,
+        mut writer,
+        etcd,
+        _dir,
+    }) = FollowedKey::start(None)
+    else {
+        return;
+    };
+    let editor = source.editor().expect("a key source has an editor");
+    assert!(editor.persisted());
+    assert_eq!(editor.target().as_deref(), Some("etcd key /rules/flow"));
+
+    editor
+        .replace("flow", flow("checkout", 25).as_bytes(), Format::Json)
+        .unwrap();
+    assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 25.0)]));
+    // The value is the document in force, in the format of the value it replaced.
+    let value = writer.get("/rules/flow").unwrap();
+    assert_eq!(value, source.pipeline().export(Format::Json).unwrap());
+    let restarted = Sentinel::new();
+    let _second = quick(EtcdSource::key([etcd.endpoint()], "/rules/flow"))
+        .start_strict(
+            Pipeline::for_kind::<Flow>(&restarted),
+            common::SERVER_PATIENCE,
+        )
+        .unwrap();
+    assert_eq!(flow_rules(&restarted), rules(&[("checkout", 25.0)]));
+
+    // A second edit at once: the source's watch skips the puts of its editor (their rules
+    // are in force already), and follows the key as before.
+    editor
+        .replace("flow", flow("checkout", 30).as_bytes(), Format::Json)
+        .unwrap();
+    assert!(writer.get("/rules/flow").unwrap().contains("30"));
+    writer.put("/rules/flow", &flow("checkout", 35));
+    wait_for_server("a later put to be applied", || {
+        flow_rules(&sentinel) == rules(&[("checkout", 35.0)])
+    });
+    let status = source.status();
+    assert!(status.is_healthy(), "{status}");
+    assert_eq!((status.updates_applied, status.updates_rejected), (4, 0));
+}
+
+#[test]
+fn a_put_the_source_has_not_applied_is_a_conflict_and_stays_in_etcd() {
+    // The source runs on this runtime, only while the test drives it: a put made
+    // meanwhile is not applied until then.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(FollowedKey {
+        source,
+        sentinel,
+        mut writer,
+        // Bound, so that etcd runs until the end of the test.
+        etcd: _etcd,
+        _dir,
+    }) = FollowedKey::start(Some(&rt))
+    else {
+        return;
+    };
+    let concurrent = flow("checkout", 40);
+    writer.put("/rules/flow", &concurrent);
+
+    let editor = source.editor().unwrap();
+    let edit = flow("checkout", 25);
+    let error = editor
+        .replace("flow", edit.as_bytes(), Format::Json)
+        .unwrap_err();
+    assert!(
+        matches!(&error, EditError::Conflict { what, .. } if what == "etcd key /rules/flow"),
+        "{error:?}"
+    );
+    assert_eq!(writer.get("/rules/flow").unwrap(), concurrent);
+    assert_eq!(flow_rules(&sentinel), rules(&[("checkout", 10.0)]));
+
+    // Once the source has applied the put, an edit goes through.
+    let applied = async {
+        while flow_rules(&sentinel) != rules(&[("checkout", 40.0)]) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    rt.block_on(async { tokio::time::timeout(common::SERVER_PATIENCE, applied).await })
+        .expect("the concurrent put to be applied");
+    editor
+        .replace("flow", edit.as_bytes(), Format::Json)
+        .unwrap();
+    assert_eq!(
+        writer.get("/rules/flow").unwrap(),
+        source.pipeline().export(Format::Json).unwrap()
+    );
+    drop(source);
+}
+
+#[test]
+fn a_missing_key_is_created_by_an_edit_and_a_prefix_has_no_editor() {
+    if skip_without_etcd() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = EtcdServer::start(dir.path());
+    let mut writer = Writer::connect(&etcd.endpoint());
+    let sentinel = Sentinel::new();
+    let source = quick(EtcdSource::key([etcd.endpoint()], "/rules/flow"))
+        .start(Pipeline::for_kind::<Flow>(&sentinel))
+        .unwrap();
+    assert!(source.wait_synced(common::SERVER_PATIENCE));
+    source
+        .editor()
+        .unwrap()
+        .replace("flow", flow("checkout", 5).as_bytes(), Format::Json)
+        .unwrap();
+    let value = writer.get("/rules/flow").expect("the key created");
+    assert!(value.starts_with('['), "JSON for a new key: {value}");
+
+    let prefix = quick(EtcdSource::prefix([etcd.endpoint()], "/rules/"))
+        .start(Pipeline::for_kind::<Flow>(&Sentinel::new()))
+        .unwrap();
+    assert!(prefix.editor().is_none());
 }

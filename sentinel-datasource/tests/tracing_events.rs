@@ -135,3 +135,50 @@ fn each_update_is_one_line_saying_what_changed_per_kind_and_from_where() {
     let status = source.status();
     assert_eq!(status.last_error.unwrap().error, error);
 }
+
+#[test]
+fn an_edit_is_logged_on_one_info_line_with_its_kind_ids_and_target() {
+    listen_everywhere();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flow.yaml");
+    fs::write(&path, "- {id: old, resource: A, threshold: 1}\n").unwrap();
+    let sentinel = Sentinel::new();
+    let source = FileSource::builder(&path)
+        .debounce(std::time::Duration::from_secs(3600))
+        .start_strict(Pipeline::for_kind::<Flow>(&sentinel))
+        .unwrap();
+    let editor = source.editor();
+    let (_, events) = capture_events(|| {
+        editor
+            .replace(
+                "flow",
+                b"[{id: new, resource: A, threshold: 2}, {resource: B, threshold: 3}]",
+                Format::Yaml,
+            )
+            .unwrap()
+    });
+    let loud = |events: &[String]| -> Vec<String> {
+        let quiet = ["DEBUG", "TRACE"];
+        events
+            .iter()
+            .filter(|e| !quiet.iter().any(|level| e.starts_with(level)))
+            .cloned()
+            .collect()
+    };
+    let lines = loud(&events);
+    assert_eq!(lines.len(), 1, "{events:#?}");
+    let line = &lines[0];
+    assert!(
+        line.starts_with("INFO")
+            && line.contains("rules replaced by an edit")
+            && line.contains(r#"kind="flow""#)
+            && line.contains(r#"ids=["new", "B"]"#)
+            && line.contains("changes=flow: +2 -1 ~0")
+            && line.contains(&format!("written_to=file {}", path.display())),
+        "{line}"
+    );
+    // A refused edit changes nothing and logs nothing above debug: the caller has the
+    // error.
+    let (_, events) = capture_events(|| editor.replace("flow", b"[{}]", Format::Yaml).unwrap_err());
+    assert!(loud(&events).is_empty(), "{events:#?}");
+}
