@@ -394,6 +394,9 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     if (typeof EventSource !== 'function') { setMode('polling'); return; }
     const source = new EventSource('api/v1/stream');
     stream = source;
+    source.onopen = () => {
+      if (stream === source) setMode('live');
+    };
     source.addEventListener('second', (event) => {
       if (stream !== source) return;
       if (state.mode !== 'live') setMode('live');
@@ -750,9 +753,8 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     empty.textContent = list.length
       ? `No resource name contains “${state.filter.trim()}”.`
       : 'No resources yet: they appear here as soon as traffic passes through Sentinel.';
-    if (state.status && list.length >= state.status.maxResources) {
-      $('res-note').textContent = `Only the ${state.status.maxResources} busiest resources are kept.`;
-    }
+    const max = state.status && state.status.maxResources;
+    $('res-note').textContent = max && list.length >= max ? `Only the ${max} busiest resources are kept.` : '';
   }
 
   function renderSortHeaders() {
@@ -836,6 +838,8 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     refreshPlots();
     for (const res of state.resources.values()) if (res.view) res.view.tr.classList.toggle('selected', res.name === name);
     loadHistory(null);
+    // The panel may have brought a scroll bar with it: fit the plots once laid out.
+    requestAnimationFrame(resizePlots);
     panel.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
   }
 
@@ -1196,7 +1200,7 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
 
   function reportSave(kind, status, body) {
     const label = kindLabel(kind).toLowerCase();
-    const detail = body && body.error ? ` (${body.error})` : '';
+    const detail = body && body.error ? [`The server said: ${body.error}`] : [];
     if (status === 200) {
       const b = body || {};
       const where = b.persisted ? `written to ${(state.status.writes || {}).target || 'the rule source'}` : 'kept in memory only: lost on restart';
@@ -1224,7 +1228,7 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
       415: 'Not saved: the server did not take the body as JSON.',
       404: `Not saved: the server does not know the rule kind “${kind}”.`,
     };
-    showResult('err', (messages[status] || `Not saved: the server answered HTTP ${status}.`) + detail);
+    showResult('err', messages[status] || `Not saved: the server answered HTTP ${status}.`, detail);
   }
 
   $('rules-edit').addEventListener('click', openEditor);
@@ -1244,7 +1248,10 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
       rethrowBug(err);
     }
   });
-  $('rules-save').addEventListener('click', saveEditor);
+  $('rules-editor').addEventListener('submit', (event) => {
+    event.preventDefault();
+    saveEditor();
+  });
   $('rules-json').addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) saveEditor();
   });
