@@ -63,10 +63,11 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     const a = Math.abs(n);
     const trim = (x) => x.toFixed(1).replace(/\.0$/, '');
     if (a < 1000) return Number.isInteger(n) ? String(n) : trim(n);
-    if (a < 1e4) return trim(n / 1e3) + 'k';
-    if (a < 1e6) return Math.round(n / 1e3) + 'k';
-    if (a < 1e7) return trim(n / 1e6) + 'M';
-    if (a < 1e9) return Math.round(n / 1e6) + 'M';
+    // Thresholds sit where rounding would carry into the next unit (9,960 is 10k, not 10.0k).
+    if (a < 9950) return trim(n / 1e3) + 'k';
+    if (a < 999500) return Math.round(n / 1e3) + 'k';
+    if (a < 9.95e6) return trim(n / 1e6) + 'M';
+    if (a < 999.5e6) return Math.round(n / 1e6) + 'M';
     return trim(n / 1e9) + 'G';
   }
 
@@ -972,6 +973,7 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     }
     const timeAxis = () => ({
       ...axis(),
+      size: 30,
       values: (u, ticks, axisIdx, space, incr) => ticks.map((t) => fmtClock(t * 1000, incr < 60)),
     });
     const axis = () => ({
