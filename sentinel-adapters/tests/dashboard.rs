@@ -4,11 +4,13 @@
 mod common;
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use common::{manual_sentinel, within};
+use axum::extract::ConnectInfo;
+use common::{capture_events, manual_sentinel, within};
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use sentinel_adapters::dashboard::{self, DashboardConfig, DashboardError, MAX_BODY_BYTES};
@@ -227,8 +229,20 @@ async fn writes_are_refused_when_off_without_the_token_and_for_bad_sets() {
     let (status, _, _) = call(&app, put("/api/v1/rules/flows", Some(TOKEN), good)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let (status, _, body) = call(&app, put("/api/v1/rules/flow", Some(TOKEN), good)).await;
+    let (_guard, events) = capture_events();
+    let mut accepted = put("/api/v1/rules/flow", Some(TOKEN), good);
+    let remote: SocketAddr = "127.0.0.7:40000".parse().unwrap();
+    accepted.extensions_mut().insert(ConnectInfo(remote));
+    let (status, _, body) = call(&app, accepted).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let events = events.lock().unwrap().clone();
+    let line = events
+        .iter()
+        .find(|e| e.contains("dashboard write"))
+        .expect("a log line");
+    for part in ["kind=flow", "GET /items", "remote=127.0.0.7:40000"] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         (body["rules"].as_u64(), body["persisted"].as_bool()),
@@ -463,7 +477,13 @@ async fn writes_through_a_file_editor_are_saved_where_the_source_reads() {
 
     let status = get_json(&app, "/api/v1/status").await;
     assert_eq!(status["writes"]["persisted"], true);
-    assert!(status["writes"]["target"].as_str().unwrap().contains("rules.yaml"), "{status}");
+    assert!(
+        status["writes"]["target"]
+            .as_str()
+            .unwrap()
+            .contains("rules.yaml"),
+        "{status}"
+    );
     let sources = status["sources"].as_array().unwrap();
     assert_eq!(sources.len(), 1, "the editor's source is shown: {status}");
     assert_eq!(sources[0]["rules"]["flow"], 2);

@@ -19,7 +19,10 @@ impl SecondListener for Recorder {
             .collect();
         lines.sort();
         let inbound = second.inbound.map(|l| l.pass_qps);
-        self.0.lock().unwrap().push((second.unix_ms, lines, inbound));
+        self.0
+            .lock()
+            .unwrap()
+            .push((second.unix_ms, lines, inbound));
     }
 }
 
@@ -34,7 +37,12 @@ fn each_second_arrives_once_in_order_with_its_active_resources_and_inbound_total
             drop(sentinel.entry("a").try_enter());
         }
         if second == 1 {
-            drop(sentinel.entry("in").traffic(TrafficType::Inbound).try_enter());
+            drop(
+                sentinel
+                    .entry("in")
+                    .traffic(TrafficType::Inbound)
+                    .try_enter(),
+            );
         }
         clock.advance(Duration::from_secs(1));
         sentinel.flush_metrics();
@@ -64,5 +72,8 @@ fn a_listener_is_forgotten_once_its_owner_drops_it() {
     drop(sentinel.entry("a").try_enter());
     clock.advance(Duration::from_secs(1));
     sentinel.flush_metrics();
-    assert!(weak.upgrade().is_none(), "the instance does not keep it alive");
+    assert!(
+        weak.upgrade().is_none(),
+        "the instance does not keep it alive"
+    );
 }

@@ -50,8 +50,10 @@
 //! a [`RuleEditor`](sentinel_datasource::RuleEditor) ([`DashboardConfig::editor`]) the
 //! rules are saved to their source (a file replaced atomically; an etcd transaction on the
 //! key's revision) and survive restarts; without one the page says edits are lost on
-//! restart. Every write is logged with the kind, rule ids and remote address (the remote
-//! address when the app is served with `into_make_service_with_connect_info`).
+//! restart. Every write is logged with the kind, rule ids and remote address (`dashboard
+//! write accepted` or `refused`; the address when the app is served with
+//! `into_make_service_with_connect_info`, as [`serve`] does), and the editor logs what it
+//! saved where.
 //!
 //! ## Safety
 //!

@@ -149,7 +149,7 @@ pub(super) async fn put_rules(
     match outcome {
         Ok(Ok(applied)) => {
             let k = applied.kinds.first();
-            tracing::info!(%kind, rules = ?rules, %remote, changes = %applied, "rules written from the dashboard");
+            tracing::info!(%kind, rules = ?rules, %remote, changes = %applied, "dashboard write accepted");
             Json(Written {
                 kind,
                 rules: k.map_or(0, |k| k.rules),
