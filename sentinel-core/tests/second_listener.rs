@@ -7,8 +7,11 @@ use std::time::Duration;
 use sentinel_core::metric_log::{SecondFigures, SecondListener};
 use sentinel_core::{ManualClock, Sentinel, TrafficType};
 
+/// One second as recorded: its start, each resource's passes, the inbound passes.
+type Seen = (u64, Vec<(String, u64)>, Option<u64>);
+
 #[derive(Default)]
-struct Recorder(Mutex<Vec<(u64, Vec<(String, u64)>, Option<u64>)>>);
+struct Recorder(Mutex<Vec<Seen>>);
 
 impl SecondListener for Recorder {
     fn on_second(&self, second: &SecondFigures<'_>) {

@@ -47,7 +47,7 @@
 //! <token>` and a JSON list of rules replaces that kind's rules as a whole: 405 when writes
 //! are off, 401 without the token, 422 naming each bad rule and field (nothing changes),
 //! 409 when the stored rules changed since they were read, 200 with what changed. Through
-//! a [`RuleEditor`](sentinel_datasource::RuleEditor) ([`DashboardConfig::editor`]) the
+//! a [`RuleEditor`] ([`DashboardConfig::editor`]) the
 //! rules are saved to their source (a file replaced atomically; an etcd transaction on the
 //! key's revision) and survive restarts; without one the page says edits are lost on
 //! restart. Every write is logged with the kind, rule ids and remote address (`dashboard
