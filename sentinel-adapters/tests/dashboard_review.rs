@@ -1,0 +1,179 @@
+//! Regressions found in review of issue 16 (the dashboard). Each test here fails on
+//! 7416e03 and describes the behaviour a user expects.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use common::{manual_sentinel, within};
+use http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use sentinel_adapters::dashboard::{self, DashboardConfig, History};
+use sentinel_core::metric_log::{MetricLine, SecondFigures, SecondListener};
+use sentinel_core::{ManualClock, Sentinel};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use tower::ServiceExt;
+
+const TOKEN: &str = "0123456789abcdef-token";
+
+fn line(resource: &str, pass: u64) -> MetricLine {
+    MetricLine {
+        resource: resource.into(),
+        pass_qps: pass,
+        complete_qps: pass,
+        ..MetricLine::default()
+    }
+}
+
+fn record(history: &History, unix_s: u64, lines: &[MetricLine]) {
+    history.on_second(&SecondFigures {
+        unix_ms: unix_s * 1000,
+        resources: lines,
+        inbound: None,
+    });
+}
+
+/// "Bounded to the busiest resources": a resource with 100 entries a second must take the
+/// place of kept ones doing 5 a second. Today a newcomer's first second is compared with
+/// the kept resources' whole-window sum, so after 100 s of 5/s (sum 500) nothing busier
+/// than 500/s can ever get in.
+#[test]
+fn a_much_busier_newcomer_replaces_the_quietest_kept_resource() {
+    let history = History::new(300, 2);
+    for s in 0..100 {
+        record(&history, 1_000 + s, &[line("a", 5), line("b", 5)]);
+    }
+    for s in 100..110 {
+        record(
+            &history,
+            1_000 + s,
+            &[line("a", 5), line("b", 5), line("hot", 100)],
+        );
+    }
+    assert!(
+        history.resources().iter().any(|r| r == "hot"),
+        "kept: {:?}; a resource 20 times busier than the kept ones is not kept",
+        history.resources()
+    );
+}
+
+/// Traffic on `resources`, each second recorded.
+fn traffic(sentinel: &Sentinel, clock: &ManualClock, resources: &[(&str, usize)]) {
+    for (resource, n) in resources {
+        for _ in 0..*n {
+            drop(sentinel.entry(*resource).try_enter());
+        }
+    }
+    let into_second = clock.elapsed().as_millis() as u64 % 1000;
+    clock.advance(Duration::from_millis(1000 - into_second));
+    sentinel.flush_metrics();
+}
+
+/// With more active resources than `max_resources`, the stream leaves the others out, and
+/// the page (app.js `onFrame`) then sets their row to 0 every second: a resource doing
+/// 2/s shows 0 in the table between two `resources` polls. The stream should carry every
+/// active resource of the second (the aggregation hands them all over anyway).
+#[tokio::test]
+async fn the_stream_carries_resources_beyond_the_kept_ones() {
+    let (sentinel, clock) = manual_sentinel();
+    let app = dashboard::router(&sentinel, DashboardConfig::new("shop").max_resources(1)).unwrap();
+    traffic(&sentinel, &clock, &[("busy", 5), ("quiet", 2)]);
+    let response = app
+        .oneshot(Request::get("/api/v1/stream").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    traffic(&sentinel, &clock, &[("busy", 5), ("quiet", 2)]);
+    let text = within("a frame", Duration::from_secs(10), async {
+        loop {
+            let frame = body.frame().await.unwrap().unwrap();
+            if let Ok(data) = frame.into_data() {
+                let text = String::from_utf8(data.to_vec()).unwrap();
+                if text.contains("event: second") {
+                    return text;
+                }
+            }
+        }
+    })
+    .await;
+    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let frame: Value = serde_json::from_str(data).unwrap();
+    let names: Vec<&str> = frame["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"quiet"), "{frame}");
+}
+
+/// `Router::nest("/ops/sentinel", ...)` as the README shows: people type the address
+/// with a trailing slash (and `serve` prints `http://127.0.0.1:<port>/`), which is a 404.
+#[tokio::test]
+async fn the_page_answers_at_the_mount_point_with_a_trailing_slash() {
+    let (sentinel, _clock) = manual_sentinel();
+    let app: Router = Router::new().nest(
+        "/ops/sentinel",
+        dashboard::router(&sentinel, DashboardConfig::new("shop")).unwrap(),
+    );
+    let response = app
+        .oneshot(Request::get("/ops/sentinel/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        response.status() == StatusCode::OK || response.status().is_redirection(),
+        "GET /ops/sentinel/ answered {}",
+        response.status()
+    );
+}
+
+/// RFC 9110 §11.1: the authentication scheme is case-insensitive (`bearer` is `Bearer`).
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let (sentinel, _clock) = manual_sentinel();
+    let app =
+        dashboard::router(&sentinel, DashboardConfig::new("shop").write_token(TOKEN)).unwrap();
+    let request = Request::put("/api/v1/rules/flow")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("bearer {TOKEN}"))
+        .body(Body::from("[]"))
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// `DashboardServer::shutdown` says it "stops accepting, ends live streams and waits for
+/// requests in progress"; a client that sent half a request head keeps it waiting for
+/// ever (no header read timeout), so an app's Ctrl-C handler hangs.
+#[tokio::test]
+async fn shutdown_returns_while_a_client_has_sent_half_a_request() {
+    let (sentinel, _clock) = manual_sentinel();
+    let board = dashboard::serve(
+        &sentinel,
+        ([127, 0, 0, 1], 0).into(),
+        DashboardConfig::new("shop"),
+    )
+    .await
+    .unwrap();
+    let mut slow = tokio::net::TcpStream::connect(board.local_addr())
+        .await
+        .unwrap();
+    slow.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Let the server accept the connection and start reading it.
+    let client = common::client();
+    let reply = common::fetch(
+        &client,
+        &format!("http://{}/api/v1/status", board.local_addr()),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    within("shutdown", Duration::from_secs(10), board.shutdown())
+        .await
+        .unwrap();
+    drop(slow);
+}
