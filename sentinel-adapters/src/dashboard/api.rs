@@ -259,7 +259,13 @@ pub(super) async fn resources(State(d): State<Arc<Dashboard>>) -> Json<impl Seri
                     block: rate(st.block_qps),
                     complete: rate(st.complete_qps),
                     error: rate(st.error_qps),
-                    avg_rt_ms: rate(st.avg_rt_ms),
+                    // As the metric log and the history write it: at least 1 ms when
+                    // anything completed.
+                    avg_rt_ms: if st.complete_qps > 0.0 {
+                        rate(st.avg_rt_ms).max(1)
+                    } else {
+                        0
+                    },
                     concurrency: st.max_concurrency,
                 },
                 spark,

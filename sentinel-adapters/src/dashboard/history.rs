@@ -49,13 +49,17 @@ impl Point {
     }
 }
 
+/// Weight of the latest second in a resource's rate (an exponential moving average with
+/// a time constant of about 5 s).
+const RATE_WEIGHT: f64 = 0.2;
+
 /// A resource's points, one per second of the window, indexed by `second % len`.
 #[derive(Debug)]
 struct Series {
     name: String,
     points: Box<[Point]>,
-    /// Traffic summed over the window: what "busiest" compares.
-    traffic: u64,
+    /// Recent traffic per second, averaged: what "busiest" compares.
+    rate: f64,
 }
 
 #[derive(Debug)]
@@ -71,6 +75,8 @@ struct Ring {
     inbound: Series,
     /// Resources left out or evicted because the table was full.
     evicted: u64,
+    /// The last second's figures of the active resources not kept (the table was full).
+    left_out: Vec<(String, Point)>,
 }
 
 /// The last [`DEFAULT_HISTORY_SECONDS`] seconds of per-second figures of the busiest
@@ -79,9 +85,11 @@ struct Ring {
 /// A [`SecondListener`]: register it with
 /// [`Sentinel::add_second_listener`](sentinel_core::Sentinel::add_second_listener) (the
 /// dashboard does) and it is filled once a second from what the aggregation computes
-/// anyway. When more resources are active than it keeps, a new resource replaces the
-/// least busy one (traffic summed over the window) if the new one saw more traffic in its
-/// first second; memory is bounded by `resources × seconds × 24` bytes (3.6 MB by default).
+/// anyway. When more resources are active than it keeps, a resource not kept replaces the
+/// least busy kept one when its traffic in a second (pass + block) exceeds the kept one's
+/// recent rate (an average over about the last 5 s); memory is bounded by
+/// `resources × seconds × 24` bytes (3.6 MB by default). The last second of the resources
+/// not kept is kept too, for the live stream.
 #[derive(Debug)]
 pub struct History {
     ring: Mutex<Ring>,
@@ -111,6 +119,7 @@ impl History {
                 series: Vec::new(),
                 inbound: Series::new(String::new(), seconds),
                 evicted: 0,
+                left_out: Vec::new(),
             }),
             latest: watch::Sender::new(None),
         }
@@ -177,7 +186,8 @@ impl History {
     }
 
     /// The figures of second `second_ms` (Unix milliseconds) of every kept resource that
-    /// saw anything in it, and of inbound traffic; `None` once it left the window.
+    /// saw anything in it (for the last second recorded: of every resource that did, kept
+    /// or not), and of inbound traffic; `None` once it left the window.
     pub fn second(&self, second_ms: u64) -> Option<(Point, Vec<(String, Point)>)> {
         let ring = self.ring();
         let s = second_ms / 1000;
@@ -186,12 +196,15 @@ impl History {
             return None;
         }
         let slot = (s % ring.len as u64) as usize;
-        let busy = ring
+        let mut busy: Vec<(String, Point)> = ring
             .series
             .iter()
             .filter(|x| x.points[slot] != Point::default())
             .map(|x| (x.name.clone(), x.points[slot]))
             .collect();
+        if s == last {
+            busy.extend(ring.left_out.iter().cloned());
+        }
         Some((ring.inbound.points[slot], busy))
     }
 
@@ -206,12 +219,11 @@ impl Series {
         Series {
             name,
             points: vec![Point::default(); len].into_boxed_slice(),
-            traffic: 0,
+            rate: 0.0,
         }
     }
 
     fn set(&mut self, slot: usize, p: Point) {
-        self.traffic = self.traffic - self.points[slot].traffic() + p.traffic();
         self.points[slot] = p;
     }
 }
@@ -268,36 +280,41 @@ impl Ring {
     }
 
     /// Adds resources not kept yet: while there is room, then in place of the least busy
-    /// kept ones when busier.
+    /// kept ones when busier; the rest are left out (their second is kept in `left_out`).
     fn admit(&mut self, slot: usize, mut newcomers: Vec<(&MetricLine, Point)>) {
         newcomers.sort_by_key(|(_, p)| std::cmp::Reverse(p.traffic()));
         let mut newcomers = newcomers.into_iter();
+        let keep = |ring: &mut Ring, i: usize, line: &MetricLine, p: Point| {
+            let mut s = Series::new(line.resource.clone(), ring.len);
+            s.set(slot, p);
+            s.rate = p.traffic() as f64;
+            ring.index.insert(line.resource.clone(), i);
+            if i == ring.series.len() {
+                ring.series.push(s);
+            } else {
+                let old = std::mem::replace(&mut ring.series[i], s);
+                ring.index.remove(&old.name);
+                ring.left_out.push((old.name, old.points[slot]));
+                ring.evicted += 1;
+            }
+        };
         while self.series.len() < self.max_resources {
             let Some((line, p)) = newcomers.next() else {
                 return;
             };
-            let mut s = Series::new(line.resource.clone(), self.len);
-            s.set(slot, p);
-            self.index.insert(line.resource.clone(), self.series.len());
-            self.series.push(s);
+            keep(self, self.series.len(), line, p);
         }
         let mut quietest: Vec<usize> = (0..self.series.len()).collect();
-        quietest.sort_by_key(|&i| self.series[i].traffic);
-        let mut quietest = quietest.into_iter();
+        quietest.sort_by(|&a, &b| self.series[a].rate.total_cmp(&self.series[b].rate));
+        let mut quietest = quietest.into_iter().peekable();
         for (line, p) in newcomers {
-            match quietest.next() {
-                Some(i) if self.series[i].traffic < p.traffic() => {
-                    let old = std::mem::replace(
-                        &mut self.series[i],
-                        Series::new(line.resource.clone(), self.len),
-                    );
-                    self.index.remove(&old.name);
-                    self.index.insert(line.resource.clone(), i);
-                    self.series[i].set(slot, p);
+            match quietest.next_if(|&i| self.series[i].rate < p.traffic() as f64) {
+                Some(i) => keep(self, i, line, p),
+                None => {
+                    self.left_out.push((line.resource.clone(), p));
+                    self.evicted += 1;
                 }
-                _ => {}
             }
-            self.evicted += 1;
         }
     }
 }
@@ -326,6 +343,10 @@ impl SecondListener for History {
                     None => newcomers.push((line, p)),
                 }
             }
+            for s in &mut ring.series {
+                s.rate += RATE_WEIGHT * (s.points[slot].traffic() as f64 - s.rate);
+            }
+            ring.left_out.clear();
             if !newcomers.is_empty() {
                 ring.admit(slot, newcomers);
             }

@@ -15,7 +15,7 @@
 //! let sentinel = Sentinel::new();
 //! // Mounted in the app, next to its routes:
 //! let app: axum::Router = axum::Router::new()
-//!     .nest("/ops/sentinel", dashboard::router(&sentinel, DashboardConfig::new("shop"))?);
+//!     .nest_service("/ops/sentinel", dashboard::router(&sentinel, DashboardConfig::new("shop"))?);
 //! // Or on a listener of its own, on loopback:
 //! let server = dashboard::serve(&sentinel, ([127, 0, 0, 1], 8719).into(), DashboardConfig::new("shop")).await?;
 //! println!("dashboard: {}", server.url());
@@ -84,7 +84,7 @@ use tokio::sync::watch;
 
 pub use config::{DashboardConfig, DashboardError, MIN_TOKEN_BYTES};
 pub use history::{Columns, DEFAULT_HISTORY_SECONDS, DEFAULT_MAX_RESOURCES, History, Point};
-pub use server::{DashboardServer, serve};
+pub use server::{DashboardServer, SHUTDOWN_GRACE, serve};
 pub use write::MAX_BODY_BYTES;
 
 /// What the handlers share.
@@ -104,8 +104,10 @@ struct Dashboard {
 }
 
 /// The dashboard of `sentinel` as an axum router, to mount under any path of the app
-/// (`Router::nest("/ops/sentinel", ...)`); its page is at the mount point. It starts
-/// recording the instance's per-second figures.
+/// with `Router::nest_service("/ops/sentinel", ...)`, which routes the mount point with and
+/// without a trailing slash (axum's `nest` routes only `/ops/sentinel`, and
+/// `/ops/sentinel/` is then a 404); the page is at the mount point. It starts recording
+/// the instance's per-second figures.
 ///
 /// # Errors
 ///

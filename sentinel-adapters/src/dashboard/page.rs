@@ -38,7 +38,8 @@ const INDEX: &str = include_str!("assets/index.html");
 
 /// `GET ./`: the page, with a `<base>` of the path it was asked at plus a trailing slash,
 /// so that its relative links resolve under the mount point whichever way it was asked
-/// (axum's `nest("/ops/sentinel", ...)` serves `/ops/sentinel`, `nest_service` both).
+/// (axum's `nest("/ops/sentinel", ...)` routes only `/ops/sentinel` here, `nest_service`
+/// both it and `/ops/sentinel/`).
 pub(super) async fn index(OriginalUri(uri): OriginalUri) -> Response {
     let path = uri.path();
     let base = if path.ends_with('/') {

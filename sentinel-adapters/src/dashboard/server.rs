@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sentinel_core::Sentinel;
 use tokio::sync::watch;
@@ -9,8 +10,12 @@ use tokio::task::JoinHandle;
 
 use super::{Dashboard, DashboardConfig, DashboardError, build, routes};
 
-/// A running dashboard server ([`serve`]); dropping it (or [`DashboardServer::shutdown`])
-/// stops it, live streams included.
+/// How long [`DashboardServer::shutdown`] waits for requests in progress.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A running dashboard server ([`serve`]). [`DashboardServer::shutdown`] stops it and
+/// waits for requests in progress (up to [`SHUTDOWN_GRACE`]); dropping it stops it at
+/// once, live streams and open connections included.
 #[derive(Debug)]
 pub struct DashboardServer {
     addr: SocketAddr,
@@ -29,16 +34,24 @@ impl DashboardServer {
         format!("http://{}/", self.addr)
     }
 
-    /// Stops accepting, ends live streams and waits for requests in progress.
+    /// Stops accepting, ends live streams, and waits for requests in progress for up to
+    /// [`SHUTDOWN_GRACE`]; connections still open then (a client that never finishes its
+    /// request) are closed.
     ///
     /// # Errors
     ///
     /// What the server met while accepting connections.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         self.closed.send_replace(true);
-        match self.task.take() {
-            Some(task) => task.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
-            None => Ok(()),
+        let Some(mut task) = self.task.take() else {
+            return Ok(());
+        };
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+            Ok(done) => done.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Err(_) => {
+                task.abort();
+                Ok(())
+            }
         }
     }
 }
@@ -46,6 +59,9 @@ impl DashboardServer {
 impl Drop for DashboardServer {
     fn drop(&mut self) {
         self.closed.send_replace(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 }
 

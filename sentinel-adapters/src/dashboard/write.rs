@@ -33,16 +33,18 @@ impl std::fmt::Debug for Writes {
 }
 
 impl Writes {
-    /// Whether the request carries `Authorization: Bearer <the token>` (constant time in
-    /// the token's content).
+    /// Whether the request carries `Authorization: Bearer <the token>` (the scheme in any
+    /// case, as HTTP has it; compared in constant time in the token's content).
     fn authorized(&self, headers: &HeaderMap) -> bool {
-        let Some(given) = headers
+        let Some((scheme, given)) = headers
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().split_once(' '))
         else {
             return false;
         };
-        given.ct_eq(&self.token).into()
+        scheme.eq_ignore_ascii_case("bearer")
+            && given.trim_start().as_bytes().ct_eq(&self.token).into()
     }
 }
 

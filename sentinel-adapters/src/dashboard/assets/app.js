@@ -515,6 +515,11 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     bar.className = 'meter-fill' + (cpu > 0.85 ? ' meter-hot' : cpu > 0.6 ? ' meter-warm' : '');
     set('sys-load', sys.load1 == null ? 'n/a' : sys.load1.toFixed(2), sys.load1 == null);
     set('sys-rss', sys.rssBytes == null ? 'n/a' : fmtBytes(sys.rssBytes), sys.rssBytes == null);
+    for (const id of ['sys-cpu', 'sys-load', 'sys-rss']) {
+      $(id).title = $(id).textContent === 'n/a'
+        ? 'not measured yet: the machine is sampled only while rules that read it are loaded (system rules on CPU usage or load, memory-adaptive flow rules)'
+        : '';
+    }
   }
 
   function renderSources() {
