@@ -64,7 +64,7 @@ fn a_much_busier_newcomer_replaces_the_quietest_kept_resource() {
 fn traffic(sentinel: &Sentinel, clock: &ManualClock, resources: &[(&str, usize)]) {
     for (resource, n) in resources {
         for _ in 0..*n {
-            drop(sentinel.entry(*resource).try_enter());
+            drop(sentinel.entry(resource).try_enter());
         }
     }
     let into_second = clock.elapsed().as_millis() as u64 % 1000;
