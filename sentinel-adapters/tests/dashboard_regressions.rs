@@ -192,3 +192,69 @@ async fn shutdown_returns_while_a_client_has_sent_half_a_request() {
         .unwrap();
     drop(slow);
 }
+/// The page reads the rules, a person edits them, and saves the whole set minutes later.
+/// Meanwhile someone edited the file by hand (or another instance's dashboard wrote the
+/// etcd key) and the source loaded it. The save must not silently revert that edit (the
+/// issue: "a concurrent edit gets 409"); today the 409 only covers the few milliseconds
+/// before the watcher reloads. Standard HTTP for this: an `ETag` on `GET api/v1/rules`
+/// and `If-Match` on `PUT` (409/412 when stale; the page sends what it read).
+#[tokio::test]
+async fn a_save_built_from_rules_read_before_a_loaded_hand_edit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.yaml");
+    std::fs::write(&path, "flow:\n  - {resource: GET /orders, threshold: 3}\n").unwrap();
+    let (sentinel, _clock) = manual_sentinel();
+    let source = sentinel_datasource::FileSource::builder(&path)
+        .start_strict(
+            sentinel_datasource::Pipeline::builder(&sentinel)
+                .all_kinds()
+                .build(),
+        )
+        .unwrap();
+    let config = DashboardConfig::new("shop")
+        .write_token(TOKEN)
+        .editor(source.editor());
+    let app = dashboard::router(&sentinel, config).unwrap();
+
+    // The page reads the rules in force.
+    let read = app
+        .clone()
+        .oneshot(Request::get("/api/v1/rules").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let etag = read.headers().get(header::ETAG).cloned();
+
+    // A hand edit, loaded by the source.
+    std::fs::write(&path, "flow:\n  - {resource: GET /orders, threshold: 99}\n").unwrap();
+    common::wait_until("the hand edit is loaded", Duration::from_secs(10), || {
+        sentinel
+            .flow_rules()
+            .first()
+            .is_some_and(|r| r.threshold == 99.0)
+    })
+    .await;
+
+    // The page saves its change, made on what it read.
+    let mut put = Request::put("/api/v1/rules/flow")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+    if let Some(etag) = &etag {
+        put = put.header(header::IF_MATCH, etag);
+    }
+    let body = r#"[{"resource": "GET /orders", "threshold": 3}, {"resource": "GET /items", "threshold": 5}]"#;
+    let response = app
+        .oneshot(put.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes())
+        .to_string();
+    let on_disk = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        status == StatusCode::CONFLICT || status == StatusCode::PRECONDITION_FAILED,
+        "a stale save answered {status} {text}; GET rules gave ETag {etag:?}; the hand edit \
+         (threshold 99) is gone from the file:\n{on_disk}"
+    );
+    assert!(on_disk.contains("99"), "{on_disk}");
+    drop(source);
+}
