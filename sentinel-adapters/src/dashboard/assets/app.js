@@ -304,7 +304,7 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     return {
       name, ...ZERO,
       spark: new Array(SPARK_LEN).fill(0), sparkVersion: 1,
-      rules: {}, breakers: [], view: null,
+      rules: {}, breakers: [], kept: true, view: null,
     };
   }
 
@@ -338,6 +338,7 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
       }
       res.rules = item.rules || {};
       res.breakers = item.breakers || [];
+      res.kept = item.kept !== false;
       if (fresh) {
         setFigures(res, item);
         res.spark = normalisedSpark(item.spark);
@@ -346,9 +347,12 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     }
     for (const [name, res] of state.resources) {
       if (seen.has(name)) continue;
-      if (res.view) res.view.tr.remove();
+      forgetRow(res);
       state.resources.delete(name);
     }
+    // Rules, breakers and kept may have changed, and a sort on figures follows them here
+    // (every 3 s while live) rather than every second, so rows do not jump around.
+    layoutDirty = true;
     if (body.second > state.lastSecond) {
       state.lastSecond = body.second;
       const open = chart.resource && state.resources.get(chart.resource);
@@ -373,6 +377,7 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
       setFigures(res, figures);
       pushSpark(res, res.pass + res.block, 0);
       state.resources.set(name, res);
+      layoutDirty = true;
     }
     state.lastSecond = frame.second;
     if (frame.inbound) pushInbound(frame.second, frame.inbound);
@@ -466,7 +471,10 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     let mode;
     if (!writes.enabled) mode = chip('read-only', 'muted', 'Rule edits are disabled on this server');
     else if (writes.persisted) mode = chip(`edits are saved to ${writes.target || 'the rule source'}`, 'ok');
-    else mode = chip('edits are lost on restart', 'warn', 'Writes are enabled but no writer persists them to a rule source');
+    else {
+      mode = chip('edits: this instance only, until a reload or restart', 'warn',
+        `Edits are ${inMemoryOnlyText()} (no writer stores them in a rule source).`);
+    }
     $('write-mode').replaceChildren(mode);
 
     const cluster = s.cluster;
@@ -515,11 +523,13 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     bar.className = 'meter-fill' + (cpu > 0.85 ? ' meter-hot' : cpu > 0.6 ? ' meter-warm' : '');
     set('sys-load', sys.load1 == null ? 'n/a' : sys.load1.toFixed(2), sys.load1 == null);
     set('sys-rss', sys.rssBytes == null ? 'n/a' : fmtBytes(sys.rssBytes), sys.rssBytes == null);
+    let unmeasured = false;
     for (const id of ['sys-cpu', 'sys-load', 'sys-rss']) {
-      $(id).title = $(id).textContent === 'n/a'
-        ? 'not measured yet: the machine is sampled only while rules that read it are loaded (system rules on CPU usage or load, memory-adaptive flow rules)'
-        : '';
+      const na = $(id).textContent === 'n/a';
+      unmeasured = unmeasured || na;
+      $(id).title = na ? $('sys-note').textContent : '';
     }
+    $('sys-note').hidden = !unmeasured;
   }
 
   function renderSources() {
@@ -623,21 +633,35 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     const tr = el('tr');
     tr.dataset.resource = res.name;
     tr.tabIndex = 0;
-    const name = el('td', 'name', res.name);
-    name.title = res.name;
-    tr.append(name);
-    const cells = {};
+    const cells = { name: el('td', 'name', res.name) };
+    cells.name.title = res.name;
+    tr.append(cells.name);
     for (const key of FIGURES) {
       cells[key] = el('td', 'n');
       tr.append(cells[key]);
     }
     cells.rules = el('td', 'badges');
     cells.breakers = el('td', 'badges');
-    const sparkCell = el('td', 'spark');
-    const canvas = el('canvas');
-    sparkCell.append(canvas);
-    tr.append(cells.rules, cells.breakers, sparkCell);
-    return { tr, cells, canvas, texts: {}, rulesKey: '', breakersKey: '', sparkDrawn: 0 };
+    cells.spark = el('td', 'spark');
+    tr.append(cells.rules, cells.breakers, cells.spark);
+    rowOwner.set(tr, res);
+    if (rowObserver) rowObserver.observe(tr);
+    else onScreen.add(res);
+    return { tr, cells, canvas: null, texts: {}, rulesKey: '', breakersKey: '', sparkDrawn: 0, kept: null };
+  }
+
+  /** Drops the row of a resource that is gone. */
+  function forgetRow(res) {
+    onScreen.delete(res);
+    if (!res.view) return;
+    if (rowObserver) rowObserver.unobserve(res.view.tr);
+    res.view.tr.remove();
+    res.view = null;
+  }
+
+  function notKeptText() {
+    const max = state.status && state.status.maxResources;
+    return max ? `history not kept: the ${max} busiest resources are kept` : 'history not kept: only the busiest resources are kept';
   }
 
   function setCell(view, key, text, zero, hot) {
@@ -666,6 +690,7 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
         return chip(n > 1 ? `${k.short} ×${n}` : k.short, 'rule', `${n} ${k.label.toLowerCase()} rule${n > 1 ? 's' : ''}`);
       });
       view.cells.rules.replaceChildren(...badges);
+      view.cells.rules.title = badges.map((b) => b.title).join('\n');
     }
 
     const breakersKey = res.breakers.join(',');
@@ -681,9 +706,26 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
         return chip(n > 1 ? `${label} ×${n}` : label, tone, `${n} circuit breaker${n > 1 ? 's' : ''} ${label}`);
       });
       view.cells.breakers.replaceChildren(...badges);
+      view.cells.breakers.title = badges.map((b) => b.title).join('\n');
     }
 
-    if (view.sparkDrawn !== res.sparkVersion) {
+    if (view.kept !== res.kept) {
+      // A resource not kept has no sparkline (its history is all zeros): say so instead.
+      view.kept = res.kept;
+      view.tr.classList.toggle('unkept', !res.kept);
+      view.cells.name.title = res.kept ? res.name : `${res.name}\n(${notKeptText()})`;
+      if (res.kept) {
+        view.canvas = el('canvas');
+        view.cells.spark.replaceChildren(view.canvas);
+        view.sparkDrawn = 0;
+      } else {
+        view.canvas = null;
+        const label = el('span', 'no-history', 'not kept');
+        label.title = notKeptText();
+        view.cells.spark.replaceChildren(label);
+      }
+    }
+    if (view.canvas && view.sparkDrawn !== res.sparkVersion) {
       view.sparkDrawn = res.sparkVersion;
       drawSpark(view.canvas, res.spark, COLORS.spark, COLORS.sparkFill);
     }
@@ -722,7 +764,29 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     ctx.fill();
   }
 
+  // Rows keep their cells: each second only the rows on screen (and near it) get their text
+  // and sparkline updated; the others catch up when they scroll into view. The order and the
+  // filter are applied again only when `layoutDirty` says the set, the sort or the filter changed.
+  const rowOwner = new WeakMap(); // tr -> resource
+  const onScreen = new Set(); // resources whose row is (nearly) visible
+  const rowObserver = typeof IntersectionObserver === 'function'
+    ? new IntersectionObserver(onRowsSeen, { rootMargin: '300px 0px' })
+    : null;
+  let layoutDirty = true;
   let renderQueued = false;
+
+  function onRowsSeen(entries) {
+    for (const entry of entries) {
+      const res = rowOwner.get(entry.target);
+      if (!res || !res.view) continue;
+      if (entry.isIntersecting) {
+        onScreen.add(res);
+        updateRow(res);
+      } else {
+        onScreen.delete(res);
+      }
+    }
+  }
 
   function scheduleRender() {
     if (renderQueued) return;
@@ -735,6 +799,13 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
   }
 
   function renderTable() {
+    if (layoutDirty) layoutTable();
+    for (const res of onScreen) if (res.view && !res.view.tr.hidden) updateRow(res);
+  }
+
+  /** Order, filter and counts: after the resource set, the sort or the filter changed. */
+  function layoutTable() {
+    layoutDirty = false;
     const list = [...state.resources.values()].sort(compareResources);
     for (const res of list) if (!res.view) res.view = makeRow(res);
     const rows = tbody.children;
@@ -746,12 +817,12 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     }
     const needle = state.filter.trim().toLowerCase();
     let shown = 0;
+    let notKept = 0;
     for (const res of list) {
-      const visible = !needle || res.name.toLowerCase().includes(needle);
-      res.view.tr.hidden = !visible;
-      if (!visible) continue;
-      shown += 1;
-      updateRow(res);
+      const hide = !!needle && !res.name.toLowerCase().includes(needle);
+      if (res.view.tr.hidden !== hide) res.view.tr.hidden = hide;
+      if (!hide) shown += 1;
+      if (!res.kept) notKept += 1;
     }
     $('res-count').textContent = needle ? `${shown} of ${list.length}` : String(list.length);
     const empty = $('res-empty');
@@ -759,8 +830,15 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     empty.textContent = list.length
       ? `No resource name contains “${state.filter.trim()}”.`
       : 'No resources yet: they appear here as soon as traffic passes through Sentinel.';
+    const note = $('res-note');
     const max = state.status && state.status.maxResources;
-    $('res-note').textContent = max && list.length >= max ? `Only the ${max} busiest resources are kept.` : '';
+    note.textContent = notKept ? `${notKept} without history (the ${max ? `${max} ` : ''}busiest are kept)` : '';
+    note.title = notKept ? `${notKept} resources show live figures only: ${notKeptText()}.` : '';
+  }
+
+  function relayout() {
+    layoutDirty = true;
+    renderTable();
   }
 
   function renderSortHeaders() {
@@ -778,7 +856,7 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     if (state.sort.key === key) state.sort.dir = -state.sort.dir;
     else state.sort = { key, dir: key === 'name' ? 1 : -1 };
     renderSortHeaders();
-    renderTable();
+    relayout();
   });
 
   tbody.addEventListener('click', (event) => {
@@ -796,7 +874,7 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
 
   $('filter').addEventListener('input', (event) => {
     state.filter = event.target.value;
-    renderTable();
+    relayout();
   });
 
   document.addEventListener('keydown', (event) => {
@@ -817,6 +895,7 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     loading: false,
     pending: [], // [second, figures] that arrived while history was loading
     lastCatchUp: 0,
+    notKept: false, // the server keeps no history for the open resource
     data: null, // { x: [s], pass, block, error, rt, conc }
     plots: null,
   };
@@ -843,7 +922,17 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     ensurePlots();
     refreshPlots();
     for (const res of state.resources.values()) if (res.view) res.view.tr.classList.toggle('selected', res.name === name);
-    loadHistory(null);
+    const res = state.resources.get(name);
+    if (res && !res.kept) {
+      // The server answers 404 for its history: say why and plot the live seconds from now on.
+      chart.notKept = true;
+      chart.loading = false;
+      showNotKept();
+      refreshPlots();
+    } else {
+      chart.notKept = false;
+      loadHistory(null);
+    }
     // The panel may have brought a scroll bar with it: fit the plots once laid out.
     requestAnimationFrame(resizePlots);
     panel.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
@@ -883,11 +972,14 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
       }
     } catch (err) {
       if (generation !== chart.generation) return;
-      const note = $('chart-note');
-      note.textContent = err.status === 404
-        ? 'No history is kept for this resource (only the busiest resources are); showing live seconds from now on.'
-        : `History could not be loaded (${describeError(err)}); showing live seconds from now on.`;
-      note.hidden = false;
+      if (err.status === 404) {
+        chart.notKept = true;
+        showNotKept();
+      } else {
+        const note = $('chart-note');
+        note.textContent = `History could not be loaded (${describeError(err)}); showing live seconds from now on.`;
+        note.hidden = false;
+      }
       rethrowBug(err);
     }
     if (generation !== chart.generation) return;
@@ -896,6 +988,14 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     chart.pending = [];
     for (const [second, figures] of pending) appendPoint(second, figures);
     refreshPlots();
+  }
+
+  function showNotKept() {
+    const note = $('chart-note');
+    const text = notKeptText();
+    note.textContent = `${text[0].toUpperCase()}${text.slice(1)}. Its figures below come live from the stream, `
+      + 'from the moment this panel opened.';
+    note.hidden = false;
   }
 
   function appendPoint(second, figures) {
@@ -921,7 +1021,7 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     }
     const x = chart.data.x;
     const last = x.length ? x[x.length - 1] * 1000 : 0;
-    if (last && second - last > 1000 && Date.now() - chart.lastCatchUp > 10000) {
+    if (last && second - last > 1000 && !chart.notKept && Date.now() - chart.lastCatchUp > 10000) {
       // Seconds were missed (reconnect, background tab): fetch them from the history.
       chart.lastCatchUp = Date.now();
       chart.loading = true;
@@ -979,6 +1079,9 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     const timeAxis = () => ({
       ...axis(),
       size: 30,
+      space: 90,
+      // Whole seconds at least: a chart of a few seconds would otherwise repeat a label per tick.
+      incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600],
       values: (u, ticks, axisIdx, space, incr) => ticks.map((t) => fmtClock(t * 1000, incr < 60)),
     });
     const axis = () => ({
@@ -1122,18 +1225,41 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
 
   // ---------------------------------------------------------------- rule editor (writes enabled only)
 
-  const editor = { kind: null, saving: false };
+  // Optimistic concurrency: the editor remembers the version of the kind's rules it was filled
+  // from and sends it as `If-Match`; the server refuses the save (409) when the rules in force,
+  // or the stored file / etcd key behind them, changed since.
+  const editor = { kind: null, saving: false, version: null, baseText: '' };
+
+  function rulesOf(kind) {
+    return (state.rules && state.rules.kinds && state.rules.kinds[kind]) || [];
+  }
+
+  function versionOf(kind) {
+    return (state.rules && state.rules.versions && state.rules.versions[kind]) || null;
+  }
+
+  function inMemoryOnlyText() {
+    return 'loaded into this instance only: a reload of a rule source or a restart replaces them';
+  }
+
+  /** Fills the editor with the rules of its kind as this page last read them. */
+  function fillEditor() {
+    editor.version = versionOf(editor.kind);
+    editor.baseText = JSON.stringify(rulesOf(editor.kind), null, 2);
+    $('rules-json').value = editor.baseText;
+  }
 
   function openEditor() {
     const kind = state.rulesKind;
     editor.kind = kind;
-    const rules = (state.rules && state.rules.kinds && state.rules.kinds[kind]) || [];
-    $('rules-json').value = JSON.stringify(rules, null, 2);
+    fillEditor();
+    showMine('');
     $('editor-title').textContent = `${kindLabel(kind)} rules: the whole set, as a JSON array`;
     const writes = state.status.writes || {};
+    const label = kindLabel(kind).toLowerCase();
     $('editor-target').textContent = writes.persisted
-      ? `Saving replaces every ${kindLabel(kind).toLowerCase()} rule and writes them to ${writes.target || 'the rule source'}.`
-      : `Saving replaces every ${kindLabel(kind).toLowerCase()} rule in memory only: the change is lost on restart.`;
+      ? `Saving replaces every ${label} rule and writes them to ${writes.target || 'the rule source'}.`
+      : `Saving replaces every ${label} rule, ${inMemoryOnlyText()}.`;
     $('rules-result').replaceChildren();
     $('rules-editor').hidden = false;
     $('rules-edit').disabled = true;
@@ -1142,19 +1268,30 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
 
   function closeEditor() {
     editor.kind = null;
+    editor.version = null;
+    showMine('');
     $('rules-editor').hidden = true;
     $('rules-edit').disabled = false;
   }
 
-  function showResult(tone, title, items) {
+  /** Shows the user's unsaved text read-only under the editor (empty hides it). */
+  function showMine(text) {
+    $('rules-mine').value = text;
+    $('rules-mine-box').hidden = !text;
+  }
+
+  function showResult(tone, title, items, more) {
     const box = el('div', 'result result-' + tone);
     box.setAttribute('role', tone === 'ok' ? 'status' : 'alert');
     box.append(el('div', 'result-title', title));
+    const extra = more || {};
+    if (extra.before) box.append(...extra.before);
     if (items && items.length) {
       const ul = el('ul');
       ul.append(...items.map((text) => el('li', 'mono', text)));
       box.append(ul);
     }
+    if (extra.after) box.append(...extra.after);
     $('rules-result').replaceChildren(box);
   }
 
@@ -1182,13 +1319,15 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     const button = $('rules-save');
     button.disabled = true;
     button.textContent = 'Saving…';
+    const headers = { 'Content-Type': 'application/json', Accept: 'application/json', Authorization: 'Bearer ' + token };
+    if (editor.version) headers['If-Match'] = `"${editor.version}"`;
     try {
       let res;
       try {
         res = await fetch('api/v1/rules/' + encodeURIComponent(kind), {
           method: 'PUT',
           cache: 'no-store',
-          headers: { 'Content-Type': 'application/json', Accept: 'application/json', Authorization: 'Bearer ' + token },
+          headers,
           body: JSON.stringify(rules),
         });
       } catch (_) {
@@ -1210,7 +1349,11 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     const detail = body && body.error ? [`The server said: ${body.error}`] : [];
     if (status === 200) {
       const b = body || {};
-      const where = b.persisted ? `written to ${(state.status.writes || {}).target || 'the rule source'}` : 'kept in memory only: lost on restart';
+      if (b.version && state.rules) {
+        // The next save (before the rules are read again) is made against this version.
+        state.rules.versions = { ...(state.rules.versions || {}), [kind]: b.version };
+      }
+      const where = b.persisted ? `written to ${(state.status.writes || {}).target || 'the rule source'}` : inMemoryOnlyText();
       closeEditor();
       showResult('ok', `Saved ${fmtCount(b.rules)} ${label} rule${b.rules === 1 ? '' : 's'}: `
         + `${b.added || 0} added, ${b.removed || 0} removed, ${b.modified || 0} changed; ${where}.`);
@@ -1226,16 +1369,69 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
         errors.map((e) => `${e.rule || 'rule'}${e.resource ? ` (${e.resource})` : ''}${e.field ? ` · ${e.field}` : ''}: ${e.message}`));
       return;
     }
+    if (status === 409) {
+      reportConflict(kind, body, detail);
+      // The cards below show the rules in force; the editor keeps the text and version it had.
+      state.rulesText = '';
+      pollers.rules.now();
+      return;
+    }
     const messages = {
       401: 'Not saved: the token is missing or wrong.',
       405: 'Not saved: this server does not accept rule edits (writes are disabled).',
-      409: 'Not saved: the stored rules changed since they were read (someone else saved first). '
-        + 'Reload the current rules, apply your change again and save.',
       413: 'Not saved: the rule set is larger than the server accepts (1 MiB).',
       415: 'Not saved: the server did not take the body as JSON.',
       404: `Not saved: the server does not know the rule kind “${kind}”.`,
+      428: 'Not saved: the page is out of date (it sent no rules version): reload the page.',
     };
     showResult('err', messages[status] || `Not saved: the server answered HTTP ${status}.`, detail);
+  }
+
+  /** 409: the rules changed since the editor was filled; offer to load the rules in force. */
+  function reportConflict(kind, body, detail) {
+    const label = kindLabel(kind).toLowerCase();
+    const inForceUnchanged = !!(body && body.current && body.current === editor.version);
+    const why = inForceUnchanged
+      ? 'The rules in force are still the ones this page read, but the stored rules (the file or etcd key) '
+        + 'hold content that is not loaded: an edit waiting to be loaded, or one that was rejected.'
+      : 'The rules in force are not the ones this page read: they were saved from elsewhere, '
+        + 'or the file or etcd key was edited and loaded.';
+    const load = el('button', 'btn', `Load the ${label} rules in force`);
+    load.type = 'button';
+    load.addEventListener('click', () => loadInForce(true));
+    const actions = el('div', 'result-actions');
+    actions.append(load);
+    const title = inForceUnchanged
+      ? `Not saved: the stored ${label} rules differ from the ones this page read. Nothing was changed.`
+      : `Not saved: the ${label} rules changed since this page read them. Nothing was changed.`;
+    showResult('err', title, detail, {
+      before: [el('p', 'result-text', why)],
+      after: [
+        el('p', 'result-text', 'Loading the rules in force replaces the text in the editor; yours then stays below it, '
+          + 'read-only, to copy from.'),
+        actions,
+      ],
+    });
+  }
+
+  /** Replaces the editor's text with the kind's rules in force now (and the version to save against). */
+  async function loadInForce(keepMine) {
+    if (!editor.kind) return;
+    const mine = $('rules-json').value;
+    state.rulesText = '';
+    try {
+      await loadRules();
+    } catch (err) {
+      showResult('err', `Could not load the rules: ${describeError(err)}`);
+      rethrowBug(err);
+      return;
+    }
+    if (!editor.kind) return;
+    const label = kindLabel(editor.kind).toLowerCase();
+    const edited = keepMine && mine.trim() !== editor.baseText.trim();
+    fillEditor();
+    if (edited) showMine(mine);
+    showResult('ok', `Loaded the ${label} rules in force now.${edited ? ' Your text is below the editor: apply your change again and save.' : ''}`);
   }
 
   $('rules-edit').addEventListener('click', openEditor);
@@ -1243,18 +1439,7 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
     closeEditor();
     $('rules-result').replaceChildren();
   });
-  $('rules-reload').addEventListener('click', async () => {
-    if (!editor.kind) return;
-    state.rulesText = '';
-    try {
-      await loadRules();
-      $('rules-json').value = JSON.stringify((state.rules.kinds || {})[editor.kind] || [], null, 2);
-      showResult('ok', 'Loaded the rules in force now.');
-    } catch (err) {
-      showResult('err', `Could not load the rules: ${describeError(err)}`);
-      rethrowBug(err);
-    }
-  });
+  $('rules-reload').addEventListener('click', () => loadInForce(true));
   $('rules-editor').addEventListener('submit', (event) => {
     event.preventDefault();
     saveEditor();
