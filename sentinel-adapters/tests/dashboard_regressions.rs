@@ -82,6 +82,7 @@ async fn the_stream_carries_resources_beyond_the_kept_ones() {
     let app = dashboard::router(&sentinel, DashboardConfig::new("shop").max_resources(1)).unwrap();
     traffic(&sentinel, &clock, &[("busy", 5), ("quiet", 2)]);
     let response = app
+        .clone()
         .oneshot(Request::get("/api/v1/stream").body(Body::empty()).unwrap())
         .await
         .unwrap();
@@ -108,6 +109,26 @@ async fn the_stream_carries_resources_beyond_the_kept_ones() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert!(names.contains(&"quiet"), "{frame}");
+    let listing = app
+        .oneshot(
+            Request::get("/api/v1/resources")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let listing: Value =
+        serde_json::from_slice(&listing.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let quiet = listing["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "quiet")
+        .unwrap();
+    assert_eq!(
+        quiet["kept"], false,
+        "the page can say the history is not kept"
+    );
 }
 
 /// `Router::nest_service("/ops/sentinel", ...)` as the README shows: people type the
@@ -154,6 +175,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
     let request = Request::put("/api/v1/rules/flow")
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::AUTHORIZATION, format!("bearer {TOKEN}"))
+        .header(header::IF_MATCH, "*")
         .body(Body::from("[]"))
         .unwrap();
     let response = app.oneshot(request).await.unwrap();

@@ -71,8 +71,9 @@ impl DashboardConfig {
     }
 
     /// Turns writes on for requests with `Authorization: Bearer <token>`. The token must
-    /// have at least [`MIN_TOKEN_BYTES`] bytes (the dashboard refuses to start otherwise);
-    /// it is compared in constant time and never stored by the page.
+    /// have at least [`MIN_TOKEN_BYTES`] bytes, all visible ASCII (no spaces), or the
+    /// dashboard refuses to start; it is compared in constant time and never stored by the
+    /// page.
     pub fn write_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
@@ -103,6 +104,9 @@ pub enum DashboardError {
         /// Its length, bytes.
         len: usize,
     },
+    /// The write token has a character a header cannot carry as sent (a space, a control
+    /// character, non-ASCII).
+    TokenCharacters,
     /// [`serve`](super::serve) was asked to listen beyond loopback without
     /// [`DashboardConfig::allow_remote`].
     NotLoopback {
@@ -124,6 +128,10 @@ impl std::fmt::Display for DashboardError {
             DashboardError::WeakToken { len } => write!(
                 f,
                 "the dashboard's write token has {len} bytes; at least {MIN_TOKEN_BYTES} are required"
+            ),
+            DashboardError::TokenCharacters => write!(
+                f,
+                "the dashboard's write token must be visible ASCII characters (no spaces)"
             ),
             DashboardError::NotLoopback { addr } => write!(
                 f,

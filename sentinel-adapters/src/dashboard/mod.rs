@@ -72,6 +72,7 @@ mod history;
 mod page;
 mod server;
 mod stream;
+mod version;
 mod write;
 
 use std::sync::Arc;
@@ -109,10 +110,14 @@ struct Dashboard {
 /// `/ops/sentinel/` is then a 404); the page is at the mount point. It starts recording
 /// the instance's per-second figures.
 ///
+/// The read API answers whoever reaches the app: mount it behind the app's own
+/// authentication, or on an internal port, or use [`serve`] on loopback.
+///
 /// # Errors
 ///
 /// [`DashboardError::WeakToken`] when a write token shorter than [`MIN_TOKEN_BYTES`] is
-/// configured.
+/// configured, [`DashboardError::TokenCharacters`] when it has a space or a character
+/// beyond visible ASCII.
 pub fn router(sentinel: &Sentinel, config: DashboardConfig) -> Result<Router, DashboardError> {
     Ok(routes(build(sentinel, config)?))
 }
@@ -122,8 +127,12 @@ fn build(sentinel: &Sentinel, config: DashboardConfig) -> Result<Arc<Dashboard>,
         Some(token) if token.len() < MIN_TOKEN_BYTES => {
             return Err(DashboardError::WeakToken { len: token.len() });
         }
+        Some(token) if !token.bytes().all(|b| b.is_ascii_graphic()) => {
+            return Err(DashboardError::TokenCharacters);
+        }
         Some(token) => Some(write::Writes {
             token: token.into_bytes().into_boxed_slice(),
+            serial: tokio::sync::Mutex::new(()),
             editor: config.editor.clone().unwrap_or_else(|| {
                 RuleEditor::in_memory(&Pipeline::builder(sentinel).all_kinds().build())
             }),
