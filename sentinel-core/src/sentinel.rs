@@ -223,6 +223,7 @@ pub struct Resource {
 
 impl Resource {
     /// Starts an entry on this resource.
+    #[inline]
     pub fn entry(&self) -> EntryBuilder<'_> {
         // A handle made while the table was full finds the resource's own node once rules
         // give it one.
@@ -267,6 +268,7 @@ impl Sentinel {
     }
 
     /// Starts an entry on `resource`.
+    #[inline]
     pub fn entry<'a>(&'a self, resource: &'a str) -> EntryBuilder<'a> {
         EntryBuilder::new(SentinelRef::Borrowed(self), NodeKey::Name(resource))
     }
