@@ -33,9 +33,17 @@ impl LeapWindow {
         }
     }
 
+    /// The cell of `event` in bucket `epoch`. Bucket counts that are powers of two (one,
+    /// by default) take a mask instead of a division.
     #[inline]
     fn slot(&self, event: usize, epoch: u64) -> &AtomicU64 {
-        &self.cells[event * self.buckets + (epoch % self.buckets as u64) as usize]
+        let buckets = self.buckets as u64;
+        let bucket = if buckets.is_power_of_two() {
+            epoch & (buckets - 1)
+        } else {
+            epoch % buckets
+        };
+        &self.cells[event * self.buckets + bucket as usize]
     }
 
     /// The bucket number of a time (one division: callers that add and sum at the same
