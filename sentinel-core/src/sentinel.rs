@@ -151,9 +151,17 @@ impl SentinelBuilder {
     /// Builds the instance.
     pub fn build(self) -> Sentinel {
         let with_log = self.metric_log.is_some();
+        let (clock, real_clock): (Arc<dyn Clock>, _) = match self.clock {
+            Some(clock) => (clock, None),
+            None => {
+                let real = RealClock::new();
+                (Arc::new(real.clone()), Some(real))
+            }
+        };
         let sentinel = Sentinel {
             engine: Arc::new(Engine::new(Settings {
-                clock: self.clock.unwrap_or_else(|| Arc::new(RealClock::new())),
+                clock,
+                real_clock,
                 system: self
                     .system
                     .unwrap_or_else(|| Arc::new(ProcessMetrics::default())),
