@@ -17,6 +17,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::cell;
+use super::divisor::Divisor;
 use super::node::{BUCKET_MS, BUCKET_NS, Event, RING, Span, StatNode, epoch};
 
 /// Why a reservation was refused.
@@ -102,6 +103,8 @@ pub(crate) const MAX_CELLS: usize = MAX_FINE_BUCKETS as usize + 1;
 #[derive(Debug)]
 pub(crate) struct PassWindow {
     bucket_ns: u64,
+    /// Division by `bucket_ns` (for bucket lengths other than the statistics' own).
+    per_bucket: Divisor,
     n: usize,
     /// The view and the bucket just before it, in a ring of a power of two slots (at
     /// least `n + 1`, at most [`MAX_RING`]), so that a bucket's slot is a mask away. The
@@ -148,6 +151,7 @@ impl PassWindow {
         let ring = (n as usize + 1).next_power_of_two();
         PassWindow {
             bucket_ns: interval_ns / n,
+            per_bucket: Divisor::new(interval_ns / n),
             n: n as usize,
             slots: Box::new(std::array::from_fn(|_| Slot::default())),
             mask: ring - 1,
@@ -179,13 +183,13 @@ impl PassWindow {
     }
 
     /// The bucket of a time. The statistics' 100 ms buckets divide by a constant, which
-    /// compiles to a multiplication; other lengths pay a division.
+    /// compiles to a multiplication; other lengths multiply by a prepared reciprocal.
     #[inline]
     fn epoch(&self, now_ns: u64) -> u64 {
         if self.bucket_ns == BUCKET_NS {
             now_ns / BUCKET_NS
         } else {
-            now_ns / self.bucket_ns
+            self.per_bucket.divide(now_ns)
         }
     }
 
