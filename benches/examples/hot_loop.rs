@@ -110,7 +110,10 @@ fn main() {
     let case = args.next().unwrap_or_default();
     let iterations: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(0);
     if !CASES.contains(&case.as_str()) || iterations == 0 {
-        eprintln!("usage: hot_loop <case> <iterations>; cases: {}", CASES.join(" "));
+        eprintln!(
+            "usage: hot_loop <case> <iterations>; cases: {}",
+            CASES.join(" ")
+        );
         std::process::exit(2);
     }
     let s = sentinel();
@@ -140,15 +143,13 @@ fn main() {
         "one_flow_rule_passing" => entries("one-rule"),
         "one_flow_rule_blocking" => entries("blocked"),
         "one_closed_circuit_breaker" => entries("closed-breaker"),
-        "inbound_no_rules" => {
-            measured(iterations, || {
-                drop(black_box(
-                    s.entry(black_box("GET /"))
-                        .traffic(TrafficType::Inbound)
-                        .try_enter(),
-                ))
-            })
-        }
+        "inbound_no_rules" => measured(iterations, || {
+            drop(black_box(
+                s.entry(black_box("GET /"))
+                    .traffic(TrafficType::Inbound)
+                    .try_enter(),
+            ))
+        }),
         "tower_service_fn_plain" | "tower_service_fn_sentinel" => {
             let hello = service_fn(|_: Request<Body>| async {
                 Ok::<_, Infallible>(Response::new(Body::from("hello")))

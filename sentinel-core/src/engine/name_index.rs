@@ -87,6 +87,9 @@ mod tests {
             let found = idx.find(n, |j| &names[j as usize], String::as_str);
             assert_eq!(found, Some((i as u32, n)));
         }
-        assert_eq!(idx.find("missing", |j| &names[j as usize], String::as_str), None);
+        assert_eq!(
+            idx.find("missing", |j| &names[j as usize], String::as_str),
+            None
+        );
     }
 }

@@ -58,9 +58,29 @@ mod tests {
 
     #[test]
     fn divides_edge_values_exactly() {
-        for d in [1, 2, 3, 7, 10, 1_000_000, 100_000_000, 1_000_000_000, u64::MAX - 1, u64::MAX] {
+        for d in [
+            1,
+            2,
+            3,
+            7,
+            10,
+            1_000_000,
+            100_000_000,
+            1_000_000_000,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
             let div = Divisor::new(d);
-            for n in [0, 1, d - 1, d, d.saturating_add(1), u64::MAX / 2, u64::MAX - 1, u64::MAX] {
+            for n in [
+                0,
+                1,
+                d - 1,
+                d,
+                d.saturating_add(1),
+                u64::MAX / 2,
+                u64::MAX - 1,
+                u64::MAX,
+            ] {
                 assert_eq!(div.divide(n), n / d, "{n} / {d}");
             }
         }
