@@ -4,14 +4,15 @@
 #
 #   scripts/instructions.sh                  # every case
 #   scripts/instructions.sh no_rules one_flow_rule_passing
-#   N=50000 scripts/instructions.sh         # more iterations per run
+#   N=100000 scripts/instructions.sh        # the iterations of BENCHMARKS.md's table
 #
 # Callgrind counts only the example's measured loop (set-up and the real clock's
 # calibration excluded); its total over N is the cost of one iteration. Needs valgrind.
 #
-# Under valgrind the CPU does not report an invariant TSC, so quanta (the real clock of
-# Sentinel and governor alike) reads the OS monotonic clock: a clock read counts as
-# clock_gettime's instructions here, where natively it is one rdtsc.
+# quanta (the real clock of Sentinel and governor alike) still finds the invariant TSC
+# under valgrind, so a clock read counts as rdtsc and its scaling, as natively. An atomic
+# read-modify-write or an rdtsc counts as one instruction whatever it costs: compare
+# these counts between versions, not with times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
