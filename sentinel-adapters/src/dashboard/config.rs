@@ -16,6 +16,8 @@ pub const MIN_TOKEN_BYTES: usize = 16;
 /// carrying `Authorization: Bearer <token>`; they are saved through a
 /// [`RuleEditor`] ([`DashboardConfig::editor`]: a `FileSource`'s or `EtcdSource`'s, so
 /// edits survive restarts), or else only loaded into the instance, which the page says.
+/// Mounted in an app ([`router`](super::router)), the read API answers whoever reaches the
+/// app.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct DashboardConfig {
@@ -81,7 +83,8 @@ impl DashboardConfig {
 
     /// Where writes go: an editor that saves to the rule source
     /// (`FileSource::editor`, `EtcdSource::editor`). Without one, writes (when a token is
-    /// set) load into the instance only and are lost on restart.
+    /// set) load into the instance only: the next reload of a rule source of that kind, or
+    /// a restart, replaces them.
     pub fn editor(mut self, editor: RuleEditor) -> Self {
         self.editor = Some(editor);
         self
