@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use common::{capture_events, manual_sentinel, within};
+use common::{capture_events, manual_sentinel, next_second_frame};
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use sentinel_adapters::dashboard::{self, DashboardConfig, DashboardError, MAX_BODY_BYTES};
@@ -444,32 +444,9 @@ async fn the_stream_sends_one_frame_per_recorded_second() {
         "text/event-stream"
     );
     let mut body = response.into_body();
-    let mut frames = Vec::new();
     for _ in 0..2 {
         traffic(&sentinel, &clock, 1);
-        let text = within("a frame", Duration::from_secs(10), async {
-            loop {
-                let frame = body.frame().await.unwrap().unwrap();
-                if let Ok(data) = frame.into_data() {
-                    let text = String::from_utf8(data.to_vec()).unwrap();
-                    if text.contains("event: second") {
-                        return text;
-                    }
-                }
-            }
-        })
-        .await;
-        frames.push(text);
-    }
-    for text in &frames {
-        let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
-        let frame: Value = serde_json::from_str(data).unwrap();
-        let names: Vec<&str> = frame["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["name"].as_str().unwrap())
-            .collect();
+        let (frame, names) = next_second_frame(&mut body).await;
         assert_eq!(names.len(), 3, "{frame}");
         assert!(frame["second"].as_u64().unwrap() > 0);
     }

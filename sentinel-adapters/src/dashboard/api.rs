@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sentinel_core::circuit_breaker::State as BreakerState;
@@ -33,9 +33,19 @@ pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response 
     (status, Json(body)).into_response()
 }
 
-/// A query string that does not parse: 400 with a JSON error, like every other error.
-fn bad_query(e: QueryRejection) -> Response {
-    error(StatusCode::BAD_REQUEST, e.body_text())
+/// A query string, refused as a 400 with a JSON error (like every other error) when it
+/// does not parse.
+pub(super) struct JsonQuery<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for JsonQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(JsonQuery(q)),
+            Err(e) => Err(error(StatusCode::BAD_REQUEST, e.body_text())),
+        }
+    }
 }
 
 /// The figures of one second, as every endpoint writes them.
@@ -320,12 +330,8 @@ struct HistoryColumns {
 /// `GET api/v1/history?resource=<name>&since=<ms>`: one resource's seconds, in columns.
 pub(super) async fn history(
     State(d): State<Arc<Dashboard>>,
-    query: Result<Query<HistoryQuery>, QueryRejection>,
+    JsonQuery(q): JsonQuery<HistoryQuery>,
 ) -> Response {
-    let q = match query {
-        Ok(Query(q)) => q,
-        Err(e) => return bad_query(e),
-    };
     let Some(c) = d.history.columns(&q.resource, q.since) else {
         return error(
             StatusCode::NOT_FOUND,
@@ -355,12 +361,8 @@ pub(super) struct RulesQuery {
 /// JSON (enums as Go's integers unless `enums=names`).
 pub(super) async fn rules(
     State(d): State<Arc<Dashboard>>,
-    query: Result<Query<RulesQuery>, QueryRejection>,
+    JsonQuery(q): JsonQuery<RulesQuery>,
 ) -> Response {
-    let q = match query {
-        Ok(Query(q)) => q,
-        Err(e) => return bad_query(e),
-    };
     let enums = match q.enums.as_deref() {
         None | Some("integers") => EnumStyle::Integers,
         Some("names") => EnumStyle::Names,
