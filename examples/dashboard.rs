@@ -7,9 +7,10 @@
 //! cargo run --release --example dashboard -- --seconds 60
 //! ```
 //!
-//! Rules are read from and saved to a file in a temporary directory (printed), so edits
-//! made on the page (with the printed write token) are saved and reloaded like a hand
-//! edit of the file.
+//! Rules are read from and saved to a file (printed; created with the shop's rules on the
+//! first run, kept after), so edits made on the page with the printed write token are
+//! saved, reloaded like a hand edit of the file, and still in force on the next run.
+//! Delete the file to start over. Writes and reloads are logged on standard error.
 
 use std::time::{Duration, Instant};
 
@@ -45,16 +46,22 @@ fn random_token() -> String {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run_for = seconds_to_run()?;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let sentinel = Sentinel::new();
-    load_rules(&sentinel)?;
 
-    // The rules in force, written to a file that the dashboard's edits are saved to.
-    let dir = std::env::temp_dir().join(format!("sentinel-dashboard-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    // The rules file: the shop's rules on the first run, what was saved afterwards.
+    let dir = std::env::temp_dir().join("sentinel-dashboard-example");
     let path = dir.join("rules.yaml");
-    let pipeline = Pipeline::builder(&sentinel).all_kinds().build();
-    std::fs::write(&path, pipeline.export(sentinel_datasource::Format::Yaml)?)?;
-    let source = FileSource::builder(&path).start_strict(pipeline)?;
+    if !path.exists() {
+        std::fs::create_dir_all(&dir)?;
+        load_rules(&sentinel)?;
+        let pipeline = Pipeline::builder(&sentinel).all_kinds().build();
+        std::fs::write(&path, pipeline.export(sentinel_datasource::Format::Yaml)?)?;
+    }
+    let source = FileSource::builder(&path)
+        .start_strict(Pipeline::builder(&sentinel).all_kinds().build())?;
     let token = random_token();
 
     let config = DashboardConfig::new("demo shop")
@@ -85,6 +92,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     customers.iter().for_each(|c| c.abort());
     board.shutdown().await?;
     drop(source);
-    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

@@ -14,8 +14,8 @@ THREADS=${THREADS:-1}           # wrk threads (the server gets the remaining cor
 ROUNDS=${ROUNDS:-3}
 
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y --no-install-recommends wrk" >&2; exit 1; }
-cargo build --quiet --release -p sentinel-benches --bin hello_server
-server_bin=target/release/hello_server
+[ "${NO_BUILD:-0}" = 1 ] || cargo build --quiet --release -p sentinel-benches --bin hello_server
+server_bin=${CARGO_TARGET_DIR:-target}/release/hello_server
 out=$(mktemp -d)
 server_pid=
 cleanup() {

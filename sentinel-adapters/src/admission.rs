@@ -61,6 +61,7 @@ impl<R, A, C> Admission<R, A, C> {
     }
 
     /// Admits or refuses a request; never sleeps (a throttled entry carries its wait).
+    #[inline]
     pub(crate) fn admit<B>(&self, request: &Request<B>) -> Result<Entry<'static>, BlockError>
     where
         R: ResourceName<B>,
@@ -74,6 +75,7 @@ impl<R, A, C> Admission<R, A, C> {
     }
 
     /// An entry of resource `name` with this admission's traffic and resource type.
+    #[inline]
     pub(crate) fn entry<'a>(&'a self, name: &'a str) -> EntryBuilder<'a> {
         self.sentinel
             .entry(name)
@@ -84,6 +86,7 @@ impl<R, A, C> Admission<R, A, C> {
     /// Calls `service` with an admitted request: now, or after the entry's throttling
     /// wait on tokio's timer. A deferred call takes the service that was polled ready and
     /// leaves a clone in its place.
+    #[inline]
     pub(crate) fn call<S, Req>(
         &self,
         service: &mut S,
@@ -121,23 +124,28 @@ impl<R, A, C> Admission<R, A, C> {
 pub(crate) struct InFlight(Option<Entry<'static>>);
 
 impl InFlight {
+    #[inline]
     pub(crate) fn new(entry: Entry<'static>) -> Self {
         InFlight(Some(entry))
     }
 
     /// Runs `f`, a call or a poll of the service: if it panics, the entry exits as failed.
+    #[inline]
     pub(crate) fn guard<T>(&mut self, f: impl FnOnce() -> T) -> T {
         let _guard = ExitOnPanic(&mut self.0);
         f()
     }
 
-    /// Exits the entry with the call's outcome: failed when `failure` says why.
+    /// Exits the entry with the call's outcome: failed when `failure` says why. The entry
+    /// is dropped where it lies (taking it out of the option would copy the whole guard).
+    #[inline]
     pub(crate) fn finish(&mut self, failure: Option<&'static str>) {
-        if let Some(entry) = self.0.take()
+        if let Some(entry) = &self.0
             && let Some(why) = failure
         {
             entry.set_error(why);
         }
+        self.0 = None;
     }
 }
 

@@ -86,16 +86,33 @@ impl<B> ResourceName<B> for RouteName {
             Route::Unmatched => return f(UNMATCHED_ROUTE),
             Route::Matched(route) | Route::Path(route) => route,
         };
-        let method = method_name(request.method());
-        with_built_name(
-            |name| {
-                name.push_str(method);
-                name.push(' ');
-                name.push_str(route);
-            },
-            f,
-        )
+        with_joined_name([method_name(request.method()), " ", route], f)
     }
+}
+
+/// Longest name [`with_joined_name`] builds on the stack.
+const NAME_ON_STACK: usize = 128;
+
+/// Calls `f` with the concatenation of `parts`, built on the stack when it fits in
+/// [`NAME_ON_STACK`] bytes (most routes), else in the thread's reused buffer. Neither
+/// allocates per request; the stack keeps the entry `f` returns out of a thread-local
+/// closure, which would copy the whole guard on its way out.
+#[inline]
+pub(crate) fn with_joined_name<T>(parts: [&str; 3], f: impl FnOnce(&str) -> T) -> T {
+    let len: usize = parts.iter().map(|part| part.len()).sum();
+    if len <= NAME_ON_STACK {
+        let mut buffer = [0u8; NAME_ON_STACK];
+        let mut at = 0;
+        for part in parts {
+            buffer[at..at + part.len()].copy_from_slice(part.as_bytes());
+            at += part.len();
+        }
+        // Joined strings are UTF-8: the check never fails.
+        if let Ok(name) = std::str::from_utf8(&buffer[..at]) {
+            return f(name);
+        }
+    }
+    with_built_name(|name| parts.iter().for_each(|part| name.push_str(part)), f)
 }
 
 /// Calls `f` with the name `build` writes into a buffer of this thread, reused from one
@@ -303,6 +320,19 @@ impl<B> ResourceName<B> for FixedName {
 #[cfg(all(test, feature = "axum"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_joined_on_the_stack_or_in_the_buffer_alike() {
+        let short = Request::get("/items/42").body(()).unwrap();
+        assert_eq!(RouteName.with_name(&short, str::to_owned), "GET /items/42");
+        let long_path = format!("/{}", "a".repeat(NAME_ON_STACK));
+        let long = Request::post(long_path.as_str()).body(()).unwrap();
+        assert_eq!(
+            RouteName.with_name(&long, str::to_owned),
+            format!("POST {long_path}"),
+            "a name longer than the stack buffer is built in the thread's buffer"
+        );
+    }
 
     #[test]
     fn a_router_or_a_stack_around_one_is_watched_and_a_route_is_not() {

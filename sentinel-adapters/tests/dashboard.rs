@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use common::{capture_events, manual_sentinel, within};
+use common::{capture_events, manual_sentinel, next_second_frame};
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use sentinel_adapters::dashboard::{self, DashboardConfig, DashboardError, MAX_BODY_BYTES};
@@ -72,8 +72,11 @@ async fn get_json(app: &Router, path: &str) -> Value {
     serde_json::from_slice(&body).unwrap()
 }
 
+/// A PUT of `body` with `If-Match: *` (whatever version is in force).
 fn put(path: &str, token: Option<&str>, body: &str) -> Request<Body> {
-    let mut r = Request::put(path).header(header::CONTENT_TYPE, "application/json");
+    let mut r = Request::put(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::IF_MATCH, "*");
     if let Some(t) = token {
         r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
@@ -106,6 +109,7 @@ async fn reports_status_resources_history_rules_and_system_from_recorded_seconds
     assert_eq!(pass + block, 5, "{orders}");
     assert!(pass <= 3, "the flow rule admits 3 a second: {orders}");
     assert_eq!(orders["rules"]["flow"], 1);
+    assert_eq!(orders["kept"], true);
     let spark = orders["spark"].as_array().unwrap();
     assert_eq!(spark.len(), 60);
     assert_eq!(spark[59], 5, "the last second's pass + block");
@@ -202,11 +206,25 @@ async fn writes_are_refused_when_off_without_the_token_and_for_bad_sets() {
 
     let app =
         dashboard::router(&sentinel, DashboardConfig::new("shop").write_token(TOKEN)).unwrap();
-    for token in [None, Some("0123456789abcdef-tokeX"), Some("short")] {
+    let (guard, events) = capture_events();
+    for token in [
+        None,
+        Some("0123456789abcdef-tokeX"),
+        Some("short"),
+        Some("0123456789abcdef-toke"),
+    ] {
         let (status, headers, _) = call(&app, put("/api/v1/rules/flow", token, good)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "token {token:?}");
         assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
     }
+    drop(guard);
+    let refusals = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.contains("without the right token"))
+        .count();
+    assert_eq!(refusals, 4, "each refused token is logged");
     assert_eq!(
         sentinel.flow_rules()[0].resource,
         "GET /orders",
@@ -287,6 +305,19 @@ async fn bodies_must_be_bounded_json_and_tokens_long() {
 
     let weak = dashboard::router(&sentinel, DashboardConfig::new("shop").write_token("short"));
     assert!(matches!(weak, Err(DashboardError::WeakToken { len: 5 })));
+    for spaced in [
+        "0123456789abcdef ",
+        " 0123456789abcdef",
+        "0123456789 abcdef",
+        "0123456789abcdéf",
+    ] {
+        let refused =
+            dashboard::router(&sentinel, DashboardConfig::new("shop").write_token(spaced));
+        assert!(
+            matches!(refused, Err(DashboardError::TokenCharacters)),
+            "{spaced:?}"
+        );
+    }
     let remote = dashboard::serve(
         &sentinel,
         ([0, 0, 0, 0], 0).into(),
@@ -413,32 +444,9 @@ async fn the_stream_sends_one_frame_per_recorded_second() {
         "text/event-stream"
     );
     let mut body = response.into_body();
-    let mut frames = Vec::new();
     for _ in 0..2 {
         traffic(&sentinel, &clock, 1);
-        let text = within("a frame", Duration::from_secs(10), async {
-            loop {
-                let frame = body.frame().await.unwrap().unwrap();
-                if let Ok(data) = frame.into_data() {
-                    let text = String::from_utf8(data.to_vec()).unwrap();
-                    if text.contains("event: second") {
-                        return text;
-                    }
-                }
-            }
-        })
-        .await;
-        frames.push(text);
-    }
-    for text in &frames {
-        let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
-        let frame: Value = serde_json::from_str(data).unwrap();
-        let names: Vec<&str> = frame["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["name"].as_str().unwrap())
-            .collect();
+        let (frame, names) = next_second_frame(&mut body).await;
         assert_eq!(names.len(), 3, "{frame}");
         assert!(frame["second"].as_u64().unwrap() > 0);
     }
@@ -461,10 +469,15 @@ async fn writes_through_a_file_editor_are_saved_where_the_source_reads() {
     let set = r#"[{"resource": "GET /items", "threshold": 10}, {"resource": "GET /orders", "threshold": 3}]"#;
     let (status, _, body) = call(&app, put("/api/v1/rules/flow", Some(TOKEN), set)).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
-    let body: Value = serde_json::from_slice(&body).unwrap();
+    let mut body: Value = serde_json::from_slice(&body).unwrap();
+    let version = body.as_object_mut().unwrap().remove("version").unwrap();
     assert_eq!(
         body,
         serde_json::json!({"kind": "flow", "rules": 2, "added": 1, "removed": 0, "modified": 0, "persisted": true})
+    );
+    assert_eq!(
+        get_json(&app, "/api/v1/rules").await["versions"]["flow"],
+        version
     );
     // The file holds the new set: another instance loading it gets the same rules.
     let other = Sentinel::new();
@@ -488,4 +501,108 @@ async fn writes_through_a_file_editor_are_saved_where_the_source_reads() {
     assert_eq!(sources.len(), 1, "the editor's source is shown: {status}");
     assert_eq!(sources[0]["rules"]["flow"], 2);
     drop(source);
+}
+
+#[tokio::test]
+async fn writes_need_the_version_they_were_built_on() {
+    let (sentinel, _clock) = busy_instance();
+    let app =
+        dashboard::router(&sentinel, DashboardConfig::new("shop").write_token(TOKEN)).unwrap();
+    let (status, headers, body) = call(
+        &app,
+        Request::get("/api/v1/rules").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let read: Value = serde_json::from_slice(&body).unwrap();
+    let version = read["versions"]["flow"].as_str().unwrap().to_string();
+    let etag = headers[header::ETAG].to_str().unwrap().to_string();
+    assert_eq!(version.len(), 16);
+    assert_ne!(read["versions"]["flow"], read["versions"]["system"]);
+
+    let with = |tag: Option<&str>, body: &str| {
+        let mut r = Request::put("/api/v1/rules/flow")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+        if let Some(tag) = tag {
+            r = r.header(header::IF_MATCH, tag);
+        }
+        r.body(Body::from(body.to_string())).unwrap()
+    };
+    let first = r#"[{"resource": "GET /orders", "threshold": 4}]"#;
+    let (status, _, _) = call(&app, with(None, first)).await;
+    assert_eq!(status, StatusCode::PRECONDITION_REQUIRED);
+
+    // Saved on the version read (quoted, as an ETag): accepted, with the new version.
+    let (status, _, body) = call(&app, with(Some(&format!("\"{version}\"")), first)).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let saved: Value = serde_json::from_slice(&body).unwrap();
+    let new_version = saved["version"].as_str().unwrap().to_string();
+    assert_ne!(new_version, version);
+    let again = get_json(&app, "/api/v1/rules").await;
+    assert_eq!(again["versions"]["flow"], new_version.as_str());
+
+    // A second save built on what was read before the first: refused, nothing changed.
+    for stale in [version.as_str(), etag.as_str()] {
+        let (status, _, body) = call(
+            &app,
+            with(
+                Some(stale),
+                r#"[{"resource": "GET /orders", "threshold": 9}]"#,
+            ),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::CONFLICT,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["current"], new_version.as_str());
+    }
+    assert_eq!(sentinel.flow_rules()[0].threshold, 4.0);
+    // The version of all kinds (the ETag) and `*` are accepted too.
+    let etag = call(
+        &app,
+        Request::get("/api/v1/rules").body(Body::empty()).unwrap(),
+    )
+    .await
+    .1[header::ETAG]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(call(&app, with(Some(&etag), first)).await.0, StatusCode::OK);
+    assert_eq!(call(&app, with(Some("*"), first)).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_loopback_server_answers_only_requests_addressed_to_loopback() {
+    let (sentinel, _clock) = busy_instance();
+    let board = dashboard::serve(
+        &sentinel,
+        ([127, 0, 0, 1], 0).into(),
+        DashboardConfig::new("shop"),
+    )
+    .await
+    .unwrap();
+    let port = board.local_addr().port();
+    let client = common::client();
+    for (host, expected) in [
+        (format!("127.0.0.1:{port}"), StatusCode::OK),
+        (format!("localhost:{port}"), StatusCode::OK),
+        (
+            format!("attacker.example:{port}"),
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        ("127.0.0.1".to_string(), StatusCode::MISDIRECTED_REQUEST),
+    ] {
+        let request = http::Request::get(format!("http://127.0.0.1:{port}/api/v1/rules"))
+            .header(header::HOST, &host)
+            .body(http_body_util::Empty::new())
+            .unwrap();
+        let reply = common::fetch_with(&client, request).await;
+        assert_eq!(reply.status, expected, "Host: {host}");
+    }
+    board.shutdown().await.unwrap();
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use common::{manual_sentinel, within};
+use common::{manual_sentinel, next_second_frame, within};
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use sentinel_adapters::dashboard::{self, DashboardConfig, History};
@@ -82,32 +82,34 @@ async fn the_stream_carries_resources_beyond_the_kept_ones() {
     let app = dashboard::router(&sentinel, DashboardConfig::new("shop").max_resources(1)).unwrap();
     traffic(&sentinel, &clock, &[("busy", 5), ("quiet", 2)]);
     let response = app
+        .clone()
         .oneshot(Request::get("/api/v1/stream").body(Body::empty()).unwrap())
         .await
         .unwrap();
     let mut body = response.into_body();
     traffic(&sentinel, &clock, &[("busy", 5), ("quiet", 2)]);
-    let text = within("a frame", Duration::from_secs(10), async {
-        loop {
-            let frame = body.frame().await.unwrap().unwrap();
-            if let Ok(data) = frame.into_data() {
-                let text = String::from_utf8(data.to_vec()).unwrap();
-                if text.contains("event: second") {
-                    return text;
-                }
-            }
-        }
-    })
-    .await;
-    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
-    let frame: Value = serde_json::from_str(data).unwrap();
-    let names: Vec<&str> = frame["resources"]
+    let (frame, names) = next_second_frame(&mut body).await;
+    assert!(names.iter().any(|n| n == "quiet"), "{frame}");
+    let listing = app
+        .oneshot(
+            Request::get("/api/v1/resources")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let listing: Value =
+        serde_json::from_slice(&listing.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let quiet = listing["resources"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
-    assert!(names.contains(&"quiet"), "{frame}");
+        .find(|r| r["name"] == "quiet")
+        .unwrap();
+    assert_eq!(
+        quiet["kept"], false,
+        "the page can say the history is not kept"
+    );
 }
 
 /// `Router::nest_service("/ops/sentinel", ...)` as the README shows: people type the
@@ -154,6 +156,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
     let request = Request::put("/api/v1/rules/flow")
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::AUTHORIZATION, format!("bearer {TOKEN}"))
+        .header(header::IF_MATCH, "*")
         .body(Body::from("[]"))
         .unwrap();
     let response = app.oneshot(request).await.unwrap();

@@ -151,9 +151,17 @@ impl SentinelBuilder {
     /// Builds the instance.
     pub fn build(self) -> Sentinel {
         let with_log = self.metric_log.is_some();
+        let (clock, real_clock): (Arc<dyn Clock>, _) = match self.clock {
+            Some(clock) => (clock, None),
+            None => {
+                let real = RealClock::new();
+                (Arc::new(real.clone()), Some(real))
+            }
+        };
         let sentinel = Sentinel {
             engine: Arc::new(Engine::new(Settings {
-                clock: self.clock.unwrap_or_else(|| Arc::new(RealClock::new())),
+                clock,
+                real_clock,
                 system: self
                     .system
                     .unwrap_or_else(|| Arc::new(ProcessMetrics::default())),
@@ -223,6 +231,7 @@ pub struct Resource {
 
 impl Resource {
     /// Starts an entry on this resource.
+    #[inline]
     pub fn entry(&self) -> EntryBuilder<'_> {
         // A handle made while the table was full finds the resource's own node once rules
         // give it one.
@@ -284,6 +293,7 @@ impl Sentinel {
     }
 
     /// Starts an entry on `resource`.
+    #[inline]
     pub fn entry<'a>(&'a self, resource: &'a str) -> EntryBuilder<'a> {
         EntryBuilder::new(SentinelRef::Borrowed(self), NodeKey::Name(resource))
     }

@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sentinel_core::circuit_breaker::State as BreakerState;
 use sentinel_core::cluster::LeaseState;
@@ -15,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::Dashboard;
 use super::history::Point;
+use super::version::Versions;
 
 /// Seconds in a resource's sparkline.
 const SPARK_SECONDS: usize = 60;
@@ -29,6 +31,21 @@ fn unix_ms(t: SystemTime) -> u64 {
 pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     let body = serde_json::json!({ "error": message.into() });
     (status, Json(body)).into_response()
+}
+
+/// A query string, refused as a 400 with a JSON error (like every other error) when it
+/// does not parse.
+pub(super) struct JsonQuery<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for JsonQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(JsonQuery(q)),
+            Err(e) => Err(error(StatusCode::BAD_REQUEST, e.body_text())),
+        }
+    }
 }
 
 /// The figures of one second, as every endpoint writes them.
@@ -110,7 +127,7 @@ impl From<SourceStatus> for Source {
 }
 
 /// The document section of a kind's display name (`circuit breaker` → `circuitBreaker`).
-fn section_of(kind: &str) -> &str {
+pub(super) fn section_of(kind: &str) -> &str {
     match kind {
         "circuit breaker" => "circuitBreaker",
         "hot parameter" => "hotspot",
@@ -214,6 +231,8 @@ struct ResourceRow {
     name: String,
     #[serde(flatten)]
     last: Figures,
+    /// Whether the dashboard keeps this resource's history (the busiest are kept).
+    kept: bool,
     spark: Vec<u64>,
     rules: Map<String, Value>,
     breakers: Vec<&'static str>,
@@ -240,10 +259,11 @@ pub(super) async fn resources(State(d): State<Arc<Dashboard>>) -> Json<impl Seri
     let overview = d.sentinel.resources();
     let names: Vec<&str> = overview.iter().map(|o| o.stats.resource.as_str()).collect();
     let sparks = d.history.recent_traffic(&names, SPARK_SECONDS);
+    let kept = d.history.kept(&names);
     let rows = overview
         .iter()
-        .zip(sparks)
-        .map(|(o, spark)| {
+        .zip(sparks.into_iter().zip(kept))
+        .map(|(o, (spark, kept))| {
             let st = &o.stats;
             let rate = |v: f64| v.round() as u64;
             let rules = [
@@ -268,6 +288,7 @@ pub(super) async fn resources(State(d): State<Arc<Dashboard>>) -> Json<impl Seri
                     },
                     concurrency: st.max_concurrency,
                 },
+                kept,
                 spark,
                 rules: rules
                     .into_iter()
@@ -309,7 +330,7 @@ struct HistoryColumns {
 /// `GET api/v1/history?resource=<name>&since=<ms>`: one resource's seconds, in columns.
 pub(super) async fn history(
     State(d): State<Arc<Dashboard>>,
-    Query(q): Query<HistoryQuery>,
+    JsonQuery(q): JsonQuery<HistoryQuery>,
 ) -> Response {
     let Some(c) = d.history.columns(&q.resource, q.since) else {
         return error(
@@ -340,7 +361,7 @@ pub(super) struct RulesQuery {
 /// JSON (enums as Go's integers unless `enums=names`).
 pub(super) async fn rules(
     State(d): State<Arc<Dashboard>>,
-    Query(q): Query<RulesQuery>,
+    JsonQuery(q): JsonQuery<RulesQuery>,
 ) -> Response {
     let enums = match q.enums.as_deref() {
         None | Some("integers") => EnumStyle::Integers,
@@ -357,8 +378,15 @@ pub(super) async fn rules(
         .export_with(Format::Json, ExportOptions::default().enums(enums))
         .map_err(|e| e.to_string())
         .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()));
-    match exported {
-        Ok(kinds) => Json(serde_json::json!({ "kinds": kinds })).into_response(),
+    match exported.and_then(|kinds| Ok((kinds, Versions::now(&d)?))) {
+        Ok((kinds, versions)) => {
+            let body = serde_json::json!({ "kinds": kinds, "versions": versions.kinds });
+            let mut r = Json(body).into_response();
+            if let Ok(etag) = HeaderValue::from_str(&versions.etag()) {
+                r.headers_mut().insert(header::ETAG, etag);
+            }
+            r
+        }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

@@ -16,6 +16,8 @@ pub const MIN_TOKEN_BYTES: usize = 16;
 /// carrying `Authorization: Bearer <token>`; they are saved through a
 /// [`RuleEditor`] ([`DashboardConfig::editor`]: a `FileSource`'s or `EtcdSource`'s, so
 /// edits survive restarts), or else only loaded into the instance, which the page says.
+/// Mounted in an app ([`router`](super::router)), the read API answers whoever reaches the
+/// app.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct DashboardConfig {
@@ -71,8 +73,9 @@ impl DashboardConfig {
     }
 
     /// Turns writes on for requests with `Authorization: Bearer <token>`. The token must
-    /// have at least [`MIN_TOKEN_BYTES`] bytes (the dashboard refuses to start otherwise);
-    /// it is compared in constant time and never stored by the page.
+    /// have at least [`MIN_TOKEN_BYTES`] bytes, all visible ASCII (no spaces), or the
+    /// dashboard refuses to start; it is compared in constant time and never stored by the
+    /// page.
     pub fn write_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
@@ -80,7 +83,8 @@ impl DashboardConfig {
 
     /// Where writes go: an editor that saves to the rule source
     /// (`FileSource::editor`, `EtcdSource::editor`). Without one, writes (when a token is
-    /// set) load into the instance only and are lost on restart.
+    /// set) load into the instance only: the next reload of a rule source of that kind, or
+    /// a restart, replaces them.
     pub fn editor(mut self, editor: RuleEditor) -> Self {
         self.editor = Some(editor);
         self
@@ -103,6 +107,9 @@ pub enum DashboardError {
         /// Its length, bytes.
         len: usize,
     },
+    /// The write token has a character a header cannot carry as sent (a space, a control
+    /// character, non-ASCII).
+    TokenCharacters,
     /// [`serve`](super::serve) was asked to listen beyond loopback without
     /// [`DashboardConfig::allow_remote`].
     NotLoopback {
@@ -124,6 +131,10 @@ impl std::fmt::Display for DashboardError {
             DashboardError::WeakToken { len } => write!(
                 f,
                 "the dashboard's write token has {len} bytes; at least {MIN_TOKEN_BYTES} are required"
+            ),
+            DashboardError::TokenCharacters => write!(
+                f,
+                "the dashboard's write token must be visible ASCII characters (no spaces)"
             ),
             DashboardError::NotLoopback { addr } => write!(
                 f,

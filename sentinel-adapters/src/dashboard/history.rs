@@ -145,7 +145,8 @@ impl History {
         self.ring().last.map(|s| s * 1000)
     }
 
-    /// Resources that could not be kept (left out or replaced by busier ones) so far.
+    /// Seconds of resources not recorded because the table was full, so far: each second
+    /// a resource is left out counts one, and so does the replacement of a kept one.
     pub fn evicted(&self) -> u64 {
         self.ring().evicted
     }
@@ -167,6 +168,15 @@ impl History {
     pub fn inbound_columns(&self, since_ms: Option<u64>) -> Columns {
         let ring = self.ring();
         ring.columns(&ring.inbound, since_ms)
+    }
+
+    /// Whether each named resource is kept.
+    pub fn kept(&self, resources: &[&str]) -> Vec<bool> {
+        let ring = self.ring();
+        resources
+            .iter()
+            .map(|r| ring.index.contains_key(*r))
+            .collect()
     }
 
     /// The last `n` seconds' traffic (pass + block) of each named resource, oldest first,

@@ -44,16 +44,20 @@
 //!
 //! Off unless [`DashboardConfig::write_token`] is set. `PUT api/v1/rules/<kind>` (`flow`,
 //! `isolation`, `circuitBreaker`, `hotspot`, `system`) with `Authorization: Bearer
-//! <token>` and a JSON list of rules replaces that kind's rules as a whole: 405 when writes
-//! are off, 401 without the token, 422 naming each bad rule and field (nothing changes),
-//! 409 when the stored rules changed since they were read, 200 with what changed. Through
-//! a [`RuleEditor`] ([`DashboardConfig::editor`]) the
-//! rules are saved to their source (a file replaced atomically; an etcd transaction on the
-//! key's revision) and survive restarts; without one the page says edits are lost on
-//! restart. Every write is logged with the kind, rule ids and remote address (`dashboard
-//! write accepted` or `refused`; the address when the app is served with
-//! `into_make_service_with_connect_info`, as [`serve`] does), and the editor logs what it
-//! saved where.
+//! <token>`, `If-Match: "<version>"` and a JSON list of rules replaces that kind's rules as
+//! a whole. The version is the one the new set was built on: `GET api/v1/rules` gives each
+//! kind's (`versions`) and all kinds' (`ETag`); `*` replaces whatever is in force. Answers:
+//! 405 when writes are off, 401 without the token, 428 without `If-Match`, 409 when the
+//! rules in force are not that version any more (someone saved, a hand edit or an etcd put
+//! was loaded) or the stored rules hold content not loaded yet, 422 naming each bad rule
+//! and field (nothing changes), 200 with what changed and the kind's new version. Through a
+//! [`RuleEditor`] ([`DashboardConfig::editor`]) the rules are saved to their source (a file
+//! replaced atomically; an etcd transaction on the key's revision) and survive restarts;
+//! without one they are loaded into the instance only, and a reload of a rule source or a
+//! restart replaces them (the page says so). Every write is logged with the kind, rule ids
+//! and remote address (`dashboard write accepted` or `refused`; the address when the app
+//! is served with `into_make_service_with_connect_info`, as [`serve`] does), and so is
+//! every refused token; the editor logs what it saved where.
 //!
 //! ## Safety
 //!
@@ -62,7 +66,10 @@
 //! and API only), `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`; no CORS
 //! headers; bodies are bounded ([`MAX_BODY_BYTES`]); the dashboard makes no outbound
 //! request of any kind, and the page loads nothing from elsewhere. [`serve`] listens on
-//! loopback unless [`DashboardConfig::allow_remote`] says otherwise.
+//! loopback unless [`DashboardConfig::allow_remote`] says otherwise, and there answers
+//! only requests addressed to loopback. Mounted with [`router`], the read API answers
+//! whoever reaches the app: mount it behind the app's authentication or on an internal
+//! port.
 //!
 //! [`Sentinel::add_second_listener`]: sentinel_core::Sentinel::add_second_listener
 
@@ -72,6 +79,7 @@ mod history;
 mod page;
 mod server;
 mod stream;
+mod version;
 mod write;
 
 use std::sync::Arc;
@@ -109,10 +117,14 @@ struct Dashboard {
 /// `/ops/sentinel/` is then a 404); the page is at the mount point. It starts recording
 /// the instance's per-second figures.
 ///
+/// The read API answers whoever reaches the app: mount it behind the app's own
+/// authentication, or on an internal port, or use [`serve`] on loopback.
+///
 /// # Errors
 ///
 /// [`DashboardError::WeakToken`] when a write token shorter than [`MIN_TOKEN_BYTES`] is
-/// configured.
+/// configured, [`DashboardError::TokenCharacters`] when it has a space or a character
+/// beyond visible ASCII.
 pub fn router(sentinel: &Sentinel, config: DashboardConfig) -> Result<Router, DashboardError> {
     Ok(routes(build(sentinel, config)?))
 }
@@ -122,8 +134,12 @@ fn build(sentinel: &Sentinel, config: DashboardConfig) -> Result<Arc<Dashboard>,
         Some(token) if token.len() < MIN_TOKEN_BYTES => {
             return Err(DashboardError::WeakToken { len: token.len() });
         }
+        Some(token) if !token.bytes().all(|b| b.is_ascii_graphic()) => {
+            return Err(DashboardError::TokenCharacters);
+        }
         Some(token) => Some(write::Writes {
             token: token.into_bytes().into_boxed_slice(),
+            serial: tokio::sync::Mutex::new(()),
             editor: config.editor.clone().unwrap_or_else(|| {
                 RuleEditor::in_memory(&Pipeline::builder(sentinel).all_kinds().build())
             }),

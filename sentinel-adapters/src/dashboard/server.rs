@@ -65,9 +65,44 @@ impl Drop for DashboardServer {
     }
 }
 
+fn addr_is_remote(addr: &SocketAddr) -> bool {
+    !addr.ip().is_loopback()
+}
+
+/// The `Host` values a browser sends for a loopback listener on `port`.
+fn loopback_hosts(port: u16) -> Vec<String> {
+    ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .map(|h| format!("{h}:{port}"))
+        .collect()
+}
+
+/// Refuses requests whose `Host` is not the loopback listener's (421): a web page whose
+/// name an attacker points at 127.0.0.1 (DNS rebinding) must not read the dashboard.
+async fn only_hosts(
+    hosts: Arc<Vec<String>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .map(|h| h.to_str().unwrap_or("").to_ascii_lowercase());
+    match host {
+        Some(h) if !hosts.contains(&h) => super::api::error(
+            axum::http::StatusCode::MISDIRECTED_REQUEST,
+            format!("this dashboard answers only to {}", hosts.join(", ")),
+        ),
+        _ => next.run(request).await,
+    }
+}
+
 /// Serves the dashboard of `sentinel` at `addr` on the current tokio runtime, on loopback
 /// unless [`DashboardConfig::allow_remote`]; port 0 lets the system choose (see
-/// [`DashboardServer::local_addr`]). Sentinel's own dashboard port is 8719.
+/// [`DashboardServer::local_addr`]). Sentinel's own dashboard port is 8719. On loopback
+/// it answers only requests addressed to loopback (`Host: 127.0.0.1:<port>`,
+/// `localhost:<port>` or `[::1]:<port>`; others get 421), so that no web page can reach it
+/// through a name that resolves to 127.0.0.1.
 ///
 /// # Errors
 ///
@@ -90,7 +125,14 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .map_err(|source| DashboardError::Bind { addr, source })?;
-    let app = routes(dashboard).into_make_service_with_connect_info::<SocketAddr>();
+    let mut app = routes(dashboard);
+    if !addr_is_remote(&local) {
+        let hosts = Arc::new(loopback_hosts(local.port()));
+        app = app.layer(axum::middleware::from_fn(move |request, next| {
+            only_hosts(hosts.clone(), request, next)
+        }));
+    }
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let mut stop = closed.subscribe();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -12,7 +12,8 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 
 use super::Dashboard;
-use super::api::error;
+use super::api::{error, section_of};
+use super::version::Versions;
 
 /// Largest rule set accepted, bytes of JSON.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -21,6 +22,9 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 pub(super) struct Writes {
     pub(super) token: Box<[u8]>,
     pub(super) editor: RuleEditor,
+    /// Held from the version check to the end of the edit, so that two writes of the
+    /// same version cannot both pass.
+    pub(super) serial: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Writes {
@@ -66,16 +70,7 @@ struct Written {
     removed: usize,
     modified: usize,
     persisted: bool,
-}
-
-fn unauthorized() -> Response {
-    let mut r = error(
-        StatusCode::UNAUTHORIZED,
-        "a write needs the header `Authorization: Bearer <token>` with the dashboard's write token",
-    );
-    r.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    r
+    version: Option<String>,
 }
 
 /// Ids (else resources) of the rules of a JSON list, for the log.
@@ -92,13 +87,36 @@ fn rule_names(body: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The answer to a request without the write token, logged with where it came from.
+fn unauthorized(remote: &str, kind: &str) -> Response {
+    tracing::warn!(%kind, %remote, "dashboard write without the right token refused");
+    let mut r = error(
+        StatusCode::UNAUTHORIZED,
+        "a write needs the header `Authorization: Bearer <token>` with the dashboard's write token",
+    );
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+/// Where a request came from, when the server tells (`ConnectInfo`).
+fn remote_of(parts: &axum::http::request::Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.to_string())
+}
+
 /// `PUT api/v1/rules/<kind>` with a JSON list of rules of that kind: the whole set, loaded
-/// all or nothing and saved through the editor.
+/// all or nothing and saved through the editor, if the rules in force are still the
+/// version named by `If-Match` (from `GET api/v1/rules`; `*` for any).
 ///
 /// Answers 405 when writes are off, 401 without the token, 415 for a body that is not
-/// JSON, 413 above [`MAX_BODY_BYTES`], 404 for an unknown kind, 422 naming each bad rule
-/// and field (nothing changed), 409 when the stored rules changed since they were read,
-/// 500 when they could not be saved (nothing changed), 200 with what changed.
+/// JSON, 413 above [`MAX_BODY_BYTES`], 404 for an unknown kind, 428 without `If-Match`,
+/// 409 when the rules in force are not the version named (someone saved, a hand edit or
+/// an etcd put was loaded) or the stored rules hold content not loaded yet, 422 naming
+/// each bad rule and field (nothing changed), 500 when they could not be saved (nothing
+/// changed), 200 with what changed and the kind's new version.
 pub(super) async fn put_rules(
     State(d): State<Arc<Dashboard>>,
     Path(kind): Path<String>,
@@ -114,8 +132,9 @@ pub(super) async fn put_rules(
         return r;
     };
     let (parts, body) = request.into_parts();
+    let remote = remote_of(&parts);
     if !writes.authorized(&parts.headers) {
-        return unauthorized();
+        return unauthorized(&remote, &kind);
     }
     let json = parts
         .headers
@@ -135,11 +154,44 @@ pub(super) async fn put_rules(
             format!("a rule set may have at most {MAX_BODY_BYTES} bytes"),
         );
     };
-    let remote = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.to_string())
-        .unwrap_or_else(|| "unknown".to_string());
+    let section = section_of(&kind);
+    let _serial = writes.serial.lock().await;
+    let versions = match Versions::now(&d) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
+    let Some(current) = versions.of(section).map(str::to_string) else {
+        let known: Vec<&String> = versions.kinds.keys().collect();
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no rule kind `{kind}`: one of {known:?}"),
+        );
+    };
+    let Some(if_match) = parts
+        .headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return error(
+            StatusCode::PRECONDITION_REQUIRED,
+            format!(
+                "send `If-Match` with the version the new set was built on (`versions.{section}` \
+                 of GET api/v1/rules, now \"{current}\"), or `*` to replace whatever is in force"
+            ),
+        );
+    };
+    if !versions.matches(section, if_match) {
+        tracing::warn!(%kind, %remote, if_match, current, "dashboard write on stale rules refused");
+        let body = serde_json::json!({
+            "error": format!(
+                "the {section} rules in force changed since version {if_match} was read \
+                 (someone saved, or a hand edit or a store update was loaded); read them again \
+                 and apply the change to them"
+            ),
+            "current": current,
+        });
+        return (StatusCode::CONFLICT, Json(body)).into_response();
+    }
     let editor = writes.editor.clone();
     let kind_for_edit = kind.clone();
     let body_for_edit = body.clone();
@@ -152,6 +204,9 @@ pub(super) async fn put_rules(
         Ok(Ok(applied)) => {
             let k = applied.kinds.first();
             tracing::info!(%kind, rules = ?rules, %remote, changes = %applied, "dashboard write accepted");
+            let version = Versions::now(&d)
+                .ok()
+                .and_then(|v| v.of(section).map(str::to_string));
             Json(Written {
                 kind,
                 rules: k.map_or(0, |k| k.rules),
@@ -159,6 +214,7 @@ pub(super) async fn put_rules(
                 removed: k.map_or(0, |k| k.removed),
                 modified: k.map_or(0, |k| k.modified),
                 persisted: writes.editor.persisted(),
+                version,
             })
             .into_response()
         }

@@ -150,3 +150,29 @@ impl tracing::Subscriber for Capture {
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
 }
+
+/// The next `event: second` frame of a dashboard's event stream, its data as JSON, and
+/// the names of the resources it lists; waits up to 10 s.
+pub async fn next_second_frame(body: &mut axum::body::Body) -> (serde_json::Value, Vec<String>) {
+    let text = within("a frame", Duration::from_secs(10), async {
+        loop {
+            let frame = body.frame().await.unwrap().unwrap();
+            if let Ok(data) = frame.into_data() {
+                let text = String::from_utf8(data.to_vec()).unwrap();
+                if text.contains("event: second") {
+                    return text;
+                }
+            }
+        }
+    })
+    .await;
+    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let frame: serde_json::Value = serde_json::from_str(data).unwrap();
+    let names = frame["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    (frame, names)
+}

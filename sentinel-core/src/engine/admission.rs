@@ -111,7 +111,7 @@ pub(crate) fn admit<H: HoldsEngine, G>(
         NodeKey::Node(i) => (i, engine.registry.node_or_overflow(i)),
     };
     node.note_type(resource_type);
-    let now_ns = engine.clock.now_nanos();
+    let now_ns = engine.now_nanos();
     node.note_entry(now_ns);
     let mut tokens = Vec::new();
     let mut stripes = (0, 0);
@@ -204,7 +204,7 @@ fn context<'a>(
 #[inline]
 pub(crate) fn exit(engine: &Engine, st: &Admitted, error: bool, abandoned: bool) {
     let node = engine.registry.node_or_overflow(st.node);
-    let now_ns = engine.clock.now_nanos();
+    let now_ns = engine.now_nanos();
     let rt_ns = now_ns.saturating_sub(st.start_ns);
     let rt_us = rt_ns / 1000;
     node.stats

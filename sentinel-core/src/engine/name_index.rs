@@ -32,9 +32,15 @@ impl NameIndex {
         self.hasher.hash_one(name)
     }
 
-    /// The index of `name`; `name_of` gives the name of a node index.
+    /// The index of `name` and its node; `node` gives the node of an index, `name_of` the
+    /// name of a node.
     #[inline(always)]
-    pub(super) fn find<'a>(&self, name: &str, name_of: impl Fn(u32) -> &'a str) -> Option<u32> {
+    pub(super) fn find<'a, T>(
+        &self,
+        name: &str,
+        node: impl Fn(u32) -> &'a T,
+        name_of: impl Fn(&'a T) -> &'a str,
+    ) -> Option<(u32, &'a T)> {
         let h = self.hash(name);
         let tag = h >> 32;
         let mut i = h as usize & self.mask;
@@ -44,8 +50,11 @@ impl NameIndex {
                 return None;
             }
             let index = (slot & 0xffff_ffff) as u32 - 1;
-            if slot >> 32 == tag && name_of(index) == name {
-                return Some(index);
+            if slot >> 32 == tag {
+                let found = node(index);
+                if name_of(found) == name {
+                    return Some((index, found));
+                }
             }
             i = (i + 1) & self.mask;
         }
@@ -75,8 +84,12 @@ mod tests {
             idx.insert(n, i as u32);
         }
         for (i, n) in names.iter().enumerate() {
-            assert_eq!(idx.find(n, |j| names[j as usize].as_str()), Some(i as u32));
+            let found = idx.find(n, |j| &names[j as usize], String::as_str);
+            assert_eq!(found, Some((i as u32, n)));
         }
-        assert_eq!(idx.find("missing", |j| names[j as usize].as_str()), None);
+        assert_eq!(
+            idx.find("missing", |j| &names[j as usize], String::as_str),
+            None
+        );
     }
 }

@@ -52,7 +52,14 @@ impl Registry {
 
     #[inline]
     pub(crate) fn lookup(&self, name: &str) -> Option<u32> {
-        self.index.find(name, |i| &self.nodes[i as usize].name)
+        self.find(name).map(|(index, _)| index)
+    }
+
+    /// The index and node of `name`, if it has one.
+    #[inline(always)]
+    pub(crate) fn find(&self, name: &str) -> Option<(u32, &ResourceNode)> {
+        self.index
+            .find(name, |i| &self.nodes[i as usize], |node| &node.name)
     }
 
     /// Every node with its index.

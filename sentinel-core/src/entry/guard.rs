@@ -56,6 +56,7 @@ pub struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
+    #[inline]
     pub(crate) fn new(sentinel: SentinelRef<'a>, state: Admitted) -> Self {
         Entry {
             sentinel,
@@ -148,6 +149,7 @@ impl std::fmt::Debug for Entry<'_> {
 }
 
 impl Drop for Entry<'_> {
+    #[inline]
     fn drop(&mut self) {
         if !self.moved {
             let error = self.error.get().is_some();

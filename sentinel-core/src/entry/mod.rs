@@ -33,6 +33,7 @@ pub struct EntryBuilder<'a> {
 }
 
 impl<'a> EntryBuilder<'a> {
+    #[inline]
     pub(crate) fn new(sentinel: SentinelRef<'a>, resource: NodeKey<'a>) -> Self {
         EntryBuilder {
             sentinel,
@@ -48,24 +49,28 @@ impl<'a> EntryBuilder<'a> {
     }
 
     /// Inbound or outbound (default outbound).
+    #[inline]
     pub fn traffic(mut self, traffic: TrafficType) -> Self {
         self.spec.traffic = traffic;
         self
     }
 
     /// Tokens to acquire at once (default 1; 0 is treated as 1).
+    #[inline]
     pub fn batch(mut self, n: u32) -> Self {
         self.spec.batch = n.max(1);
         self
     }
 
     /// The resource's type, for the metric log.
+    #[inline]
     pub fn resource_type(mut self, t: ResourceType) -> Self {
         self.spec.resource_type = t;
         self
     }
 
     /// Appends an argument (for hot-parameter rules, by index).
+    #[inline]
     pub fn arg(mut self, v: impl Into<ParamValue>) -> Self {
         self.spec.args.push(v.into());
         self
@@ -90,6 +95,7 @@ impl<'a> EntryBuilder<'a> {
     /// Admits or refuses the entry without ever sleeping. A throttled entry is admitted
     /// with [`Entry::wait`] set: the caller must wait that long before doing the work
     /// (the tower layer awaits an async timer).
+    #[inline]
     pub fn try_enter(self) -> Result<Entry<'a>, BlockError> {
         admit(self.spec, self.sentinel)
     }
@@ -97,6 +103,7 @@ impl<'a> EntryBuilder<'a> {
     /// As [`EntryBuilder::try_enter`], with a guard that holds its own handle on the
     /// instance, for futures and spawned tasks (cheaper than
     /// [`Entry::into_owned`] on a borrowed guard).
+    #[inline]
     pub fn try_enter_owned(self) -> Result<Entry<'static>, BlockError> {
         let owned = match self.sentinel {
             SentinelRef::Owned(s) => s,

@@ -22,7 +22,8 @@ fn token_of(tokens: &[(u32, u64)], index: usize) -> Option<u64> {
 #[derive(Default)]
 pub(crate) struct CheckList {
     checks: Box<[Arc<dyn Check>]>,
-    exit_hooks: bool,
+    /// The positions of the checks that need `on_exit` (asked once, not at every exit).
+    exits: Box<[u32]>,
     cancel_hooks: bool,
     admitted_hooks: bool,
 }
@@ -31,7 +32,9 @@ impl CheckList {
     pub(crate) fn new(mut checks: Vec<Arc<dyn Check>>) -> Self {
         checks.sort_by_key(|c| c.order());
         CheckList {
-            exit_hooks: checks.iter().any(|c| c.needs_exit()),
+            exits: (0..checks.len() as u32)
+                .filter(|&i| checks[i as usize].needs_exit())
+                .collect(),
             cancel_hooks: checks.iter().any(|c| c.needs_cancel()),
             admitted_hooks: checks.iter().any(|c| c.needs_admitted()),
             checks: checks.into(),
@@ -44,7 +47,7 @@ impl CheckList {
 
     /// Whether admitted entries must keep this list to run exit hooks.
     pub(crate) fn has_exit_hooks(&self) -> bool {
-        self.exit_hooks
+        !self.exits.is_empty()
     }
 
     /// Runs the checks in order. Returns the wait (nanoseconds) of an admitted entry;
@@ -129,12 +132,13 @@ impl CheckList {
 
     /// Runs the exit hooks of an admitted entry.
     pub(crate) fn exit(&self, ctx: &mut ExitContext<'_>, tokens: &[(u32, u64)]) {
-        for (i, c) in self.checks.iter().enumerate() {
-            if c.needs_exit() {
-                ctx.token = token_of(tokens, i);
-                let ctx = &*ctx;
-                guarded(ctx.check.panics, || c.on_exit(ctx));
-            }
+        for &i in self.exits.iter() {
+            let Some(c) = self.checks.get(i as usize) else {
+                continue;
+            };
+            ctx.token = token_of(tokens, i as usize);
+            let ctx = &*ctx;
+            guarded(ctx.check.panics, || c.on_exit(ctx));
         }
     }
 }

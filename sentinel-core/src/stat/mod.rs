@@ -5,6 +5,7 @@
 //! * [`LeapWindow`] is a window with its own interval, for rules that need one.
 
 pub(crate) mod cell;
+pub(crate) mod divisor;
 mod node;
 pub(crate) mod pass_window;
 mod window;

@@ -17,6 +17,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::cell;
+use super::divisor::Divisor;
 use super::node::{BUCKET_MS, BUCKET_NS, Event, RING, Span, StatNode, epoch};
 
 /// Why a reservation was refused.
@@ -102,16 +103,29 @@ pub(crate) const MAX_CELLS: usize = MAX_FINE_BUCKETS as usize + 1;
 #[derive(Debug)]
 pub(crate) struct PassWindow {
     bucket_ns: u64,
+    /// Division by `bucket_ns` (for bucket lengths other than the statistics' own).
+    per_bucket: Divisor,
     n: usize,
-    /// The view and the bucket just before it, in a ring of a power of two cells (at
-    /// least `n + 1`), so that a bucket's cell is a mask away.
-    cells: Box<[AtomicU64]>,
+    /// The view and the bucket just before it, in a ring of a power of two slots (at
+    /// least `n + 1`, at most [`MAX_RING`]), so that a bucket's slot is a mask away. The
+    /// array always has [`MAX_RING`] slots, so that indexing needs no bounds check.
+    slots: Box<[Slot; MAX_RING]>,
     mask: usize,
-    /// The time of the latest pass counted in each cell (nanoseconds): when every pass of
-    /// the bucket before the view is a whole interval old, it lies outside the span that
-    /// ends now, so a limit of `T` admits exactly `T` per interval under steady overload
-    /// even when `T` is small.
-    latest: Box<[AtomicU64]>,
+}
+
+/// Slots of the largest ring: the smallest power of two that holds [`MAX_CELLS`].
+const MAX_RING: usize = MAX_CELLS.next_power_of_two();
+
+/// One bucket of a [`PassWindow`]: its count, and the time of its latest pass next to it
+/// (a pass writes both, so they share a cache line).
+#[derive(Debug, Default)]
+struct Slot {
+    count: AtomicU64,
+    /// The time of the latest pass counted here (nanoseconds): when every pass of the
+    /// bucket before the view is a whole interval old, it lies outside the span that ends
+    /// now, so a limit of `T` admits exactly `T` per interval under steady overload even
+    /// when `T` is small.
+    latest: AtomicU64,
 }
 
 /// Most buckets a window of the default bucket length may have (2 s of 100 ms buckets).
@@ -137,10 +151,10 @@ impl PassWindow {
         let ring = (n as usize + 1).next_power_of_two();
         PassWindow {
             bucket_ns: interval_ns / n,
+            per_bucket: Divisor::new(interval_ns / n),
             n: n as usize,
-            cells: (0..ring).map(|_| AtomicU64::new(0)).collect(),
+            slots: Box::new(std::array::from_fn(|_| Slot::default())),
             mask: ring - 1,
-            latest: (0..ring).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -150,19 +164,32 @@ impl PassWindow {
         self.n
     }
 
+    /// The slot of bucket `epoch` (the mask is below [`MAX_RING`]; the remainder says so
+    /// to the compiler, and costs nothing as [`MAX_RING`] is a power of two).
+    #[inline]
+    fn slot(&self, epoch: u64) -> &Slot {
+        &self.slots[(epoch as usize & self.mask) % MAX_RING]
+    }
+
     #[inline]
     fn cell(&self, epoch: u64) -> &AtomicU64 {
-        &self.cells[epoch as usize & self.mask]
+        &self.slot(epoch).count
+    }
+
+    /// The time of the latest pass of bucket `epoch`.
+    #[inline]
+    fn latest(&self, epoch: u64) -> &AtomicU64 {
+        &self.slot(epoch).latest
     }
 
     /// The bucket of a time. The statistics' 100 ms buckets divide by a constant, which
-    /// compiles to a multiplication; other lengths pay a division.
+    /// compiles to a multiplication; other lengths multiply by a prepared reciprocal.
     #[inline]
     fn epoch(&self, now_ns: u64) -> u64 {
         if self.bucket_ns == BUCKET_NS {
             now_ns / BUCKET_NS
         } else {
-            now_ns / self.bucket_ns
+            self.per_bucket.divide(now_ns)
         }
     }
 
@@ -170,7 +197,7 @@ impl PassWindow {
     /// is outside the span that ends now).
     #[inline]
     fn all_old(&self, bucket: u64, now_ns: u64) -> bool {
-        let latest = self.latest[bucket as usize & self.mask].load(Relaxed);
+        let latest = self.latest(bucket).load(Relaxed);
         latest >= bucket * self.bucket_ns
             && latest.saturating_add(self.bucket_ns * self.n as u64) <= now_ns
     }
@@ -180,10 +207,8 @@ impl PassWindow {
     #[inline(always)]
     fn view(&self, now_ns: u64, e: u64, current: u64) -> (u64, u64) {
         let mut in_view = current;
-        for age in 1..self.n as u64 {
-            if let Some(b) = e.checked_sub(age) {
-                in_view += cell::read(self.cell(b), b).unwrap_or(0);
-            }
+        for b in e.saturating_sub(self.n as u64 - 1)..e {
+            in_view += cell::read_or_zero(self.cell(b), b);
         }
         let before = match e.checked_sub(self.n as u64) {
             Some(b) if !self.all_old(b, now_ns) => cell::read(self.cell(b), b).unwrap_or(0),
@@ -233,7 +258,7 @@ impl PassWindow {
         let (e, current) = cell::reserve(self.cell(epoch), epoch, batch);
         let (in_view, before) = self.view(now_ns, e, current);
         if within_limit(in_view - batch, before, batch, threshold, self.n) {
-            let latest = &self.latest[e as usize & self.mask];
+            let latest = self.latest(e);
             if latest.load(Relaxed) < now_ns {
                 latest.store(now_ns, Relaxed);
             }
@@ -286,7 +311,7 @@ impl PassWindow {
         let interval = self.bucket_ns * self.n as u64;
         let all_old_at = |age: usize| {
             let bucket = e.checked_sub(age as u64)?;
-            let latest = self.latest[bucket as usize & self.mask].load(Relaxed);
+            let latest = self.latest(bucket).load(Relaxed);
             (latest >= bucket * self.bucket_ns).then(|| latest.saturating_add(interval))
         };
         let at = Standing {

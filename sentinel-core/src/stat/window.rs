@@ -4,12 +4,13 @@
 use std::sync::atomic::AtomicU64;
 
 use super::cell;
+use super::divisor::Divisor;
 
 /// A leap array of `buckets` buckets covering `interval_ms`, counting `events` kinds of
 /// event. Built on the same self-resetting cells as the resource statistics.
 #[derive(Debug)]
 pub struct LeapWindow {
-    bucket_ns: u64,
+    bucket_ns: Divisor,
     buckets: usize,
     cells: Box<[AtomicU64]>,
 }
@@ -25,7 +26,7 @@ impl LeapWindow {
             buckets
         };
         LeapWindow {
-            bucket_ns: interval_ms / buckets as u64 * 1_000_000,
+            bucket_ns: Divisor::new(interval_ms / buckets as u64 * 1_000_000),
             buckets,
             cells: (0..buckets * events.max(1))
                 .map(|_| AtomicU64::new(0))
@@ -33,16 +34,24 @@ impl LeapWindow {
         }
     }
 
+    /// The cell of `event` in bucket `epoch`. Bucket counts that are powers of two (one,
+    /// by default) take a mask instead of a division.
     #[inline]
     fn slot(&self, event: usize, epoch: u64) -> &AtomicU64 {
-        &self.cells[event * self.buckets + (epoch % self.buckets as u64) as usize]
+        let buckets = self.buckets as u64;
+        let bucket = if buckets.is_power_of_two() {
+            epoch & (buckets - 1)
+        } else {
+            epoch % buckets
+        };
+        &self.cells[event * self.buckets + bucket as usize]
     }
 
-    /// The bucket number of a time (one division: callers that add and sum at the same
-    /// time compute it once).
+    /// The bucket number of a time (one multiplication by the prepared reciprocal of the
+    /// bucket length: callers that add and sum at the same time compute it once).
     #[inline]
     pub fn epoch(&self, now_ns: u64) -> u64 {
-        now_ns / self.bucket_ns
+        self.bucket_ns.divide(now_ns)
     }
 
     /// Adds `v` to `event` at `now_ns`.
@@ -67,8 +76,8 @@ impl LeapWindow {
     #[inline]
     pub fn sum_at(&self, event: usize, epoch: u64) -> u64 {
         let from = (epoch + 1).saturating_sub(self.buckets as u64);
-        (from..=epoch)
-            .filter_map(|b| cell::read(self.slot(event, b), b))
+        (from..epoch + 1)
+            .map(|b| cell::read_or_zero(self.slot(event, b), b))
             .sum()
     }
 
