@@ -1390,10 +1390,13 @@ document.documentElement.dataset.jsErrors = document.documentElement.dataset.jsE
   /** 409: the rules changed since the editor was filled; offer to load the rules in force. */
   function reportConflict(kind, body, detail) {
     const label = kindLabel(kind).toLowerCase();
-    const inForceUnchanged = !!(body && body.current && body.current === editor.version);
+    // A stale version is answered with the version now in force (`current`); the editor's own
+    // check (the file or etcd key holds content not loaded) comes without it.
+    const inForceUnchanged = !(body && body.current && body.current !== editor.version);
     const why = inForceUnchanged
       ? 'The rules in force are still the ones this page read, but the stored rules (the file or etcd key) '
-        + 'hold content that is not loaded: an edit waiting to be loaded, or one that was rejected.'
+        + 'hold content that is not loaded: an edit waiting to be loaded, or one that was rejected '
+        + '(see Rule sources). Saving again works once that content is loaded or fixed.'
       : 'The rules in force are not the ones this page read: they were saved from elsewhere, '
         + 'or the file or etcd key was edited and loaded.';
     const load = el('button', 'btn', `Load the ${label} rules in force`);
