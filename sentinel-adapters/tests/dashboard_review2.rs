@@ -151,7 +151,8 @@ fn record(history: &History, unix_s: u64, lines: &[(&str, u64)]) {
 /// The busiest-resource bound compares a newcomer's first second with the kept ones'
 /// recent rate, with no margin: a resource seen for one second at 11/s throws away the
 /// 100 s history of a steady 10/s one, which comes back the next second with one point.
-/// With unbounded resource names (ids in paths) this churns the whole table every second.
+/// Seen live with 700 resources and 500 kept: the 80 kept at the boundary (20/s, jitter
+/// ±2) all had 1 second of history after a minute; they replace each other every second.
 #[test]
 fn a_one_second_blip_does_not_erase_a_steady_resources_history() {
     let history = History::new(300, 2);
