@@ -53,6 +53,14 @@ impl Point {
 /// a time constant of about 5 s).
 const RATE_WEIGHT: f64 = 0.2;
 
+/// A resource not kept takes the place of the least busy kept one only when its second's
+/// traffic exceeds that one's rate by half plus one, so that resources of about the same
+/// traffic do not take turns (each turn would erase a history).
+const REPLACE_FACTOR: f64 = 1.5;
+
+/// Seconds a resource stays kept once admitted, whatever comes.
+const MIN_STAY_SECONDS: u64 = 10;
+
 /// A resource's points, one per second of the window, indexed by `second % len`.
 #[derive(Debug)]
 struct Series {
@@ -60,6 +68,8 @@ struct Series {
     points: Box<[Point]>,
     /// Recent traffic per second, averaged: what "busiest" compares.
     rate: f64,
+    /// The second it was admitted (Unix seconds).
+    since: u64,
 }
 
 #[derive(Debug)]
@@ -86,8 +96,10 @@ struct Ring {
 /// [`Sentinel::add_second_listener`](sentinel_core::Sentinel::add_second_listener) (the
 /// dashboard does) and it is filled once a second from what the aggregation computes
 /// anyway. When more resources are active than it keeps, a resource not kept replaces the
-/// least busy kept one when its traffic in a second (pass + block) exceeds the kept one's
-/// recent rate (an average over about the last 5 s); memory is bounded by
+/// least busy kept one when its traffic in a second (pass + block) exceeds 1.5 times the
+/// kept one's recent rate (an average over about the last 5 s) plus one, and that one has
+/// been kept for 10 s at least: resources of about the same traffic do not take turns.
+/// Memory is bounded by
 /// `resources × seconds × 24` bytes (3.6 MB by default). The last second of the resources
 /// not kept is kept too, for the live stream.
 #[derive(Debug)]
@@ -230,6 +242,7 @@ impl Series {
             name,
             points: vec![Point::default(); len].into_boxed_slice(),
             rate: 0.0,
+            since: 0,
         }
     }
 
@@ -291,13 +304,15 @@ impl Ring {
 
     /// Adds resources not kept yet: while there is room, then in place of the least busy
     /// kept ones when busier; the rest are left out (their second is kept in `left_out`).
-    fn admit(&mut self, slot: usize, mut newcomers: Vec<(&MetricLine, Point)>) {
+    fn admit(&mut self, second: u64, mut newcomers: Vec<(&MetricLine, Point)>) {
+        let slot = self.slot(second);
         newcomers.sort_by_key(|(_, p)| std::cmp::Reverse(p.traffic()));
         let mut newcomers = newcomers.into_iter();
         let keep = |ring: &mut Ring, i: usize, line: &MetricLine, p: Point| {
             let mut s = Series::new(line.resource.clone(), ring.len);
             s.set(slot, p);
             s.rate = p.traffic() as f64;
+            s.since = second;
             ring.index.insert(line.resource.clone(), i);
             if i == ring.series.len() {
                 ring.series.push(s);
@@ -314,11 +329,15 @@ impl Ring {
             };
             keep(self, self.series.len(), line, p);
         }
-        let mut quietest: Vec<usize> = (0..self.series.len()).collect();
+        let mut quietest: Vec<usize> = (0..self.series.len())
+            .filter(|&i| second - self.series[i].since >= MIN_STAY_SECONDS)
+            .collect();
         quietest.sort_by(|&a, &b| self.series[a].rate.total_cmp(&self.series[b].rate));
         let mut quietest = quietest.into_iter().peekable();
         for (line, p) in newcomers {
-            match quietest.next_if(|&i| self.series[i].rate < p.traffic() as f64) {
+            let busier =
+                |i: &usize| p.traffic() as f64 > self.series[*i].rate * REPLACE_FACTOR + 1.0;
+            match quietest.next_if(busier) {
                 Some(i) => keep(self, i, line, p),
                 None => {
                     self.left_out.push((line.resource.clone(), p));
@@ -358,7 +377,7 @@ impl SecondListener for History {
             }
             ring.left_out.clear();
             if !newcomers.is_empty() {
-                ring.admit(slot, newcomers);
+                ring.admit(second, newcomers);
             }
         }
         self.latest.send_replace(Some(figures.unix_ms));

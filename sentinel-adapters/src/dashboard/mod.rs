@@ -43,7 +43,8 @@
 //! ## Writes
 //!
 //! Off unless [`DashboardConfig::write_token`] is set. `PUT api/v1/rules/<kind>` (`flow`,
-//! `isolation`, `circuitBreaker`, `hotspot`, `system`) with `Authorization: Bearer
+//! `isolation`, `circuitBreaker`, `hotspot`, `system`; the kinds' names `circuit breaker`
+//! and `hot parameter` are read as theirs) with `Authorization: Bearer
 //! <token>`, `If-Match: "<version>"` and a JSON list of rules replaces that kind's rules as
 //! a whole. The version is the one the new set was built on: `GET api/v1/rules` gives each
 //! kind's (`versions`) and all kinds' (`ETag`); `*` replaces whatever is in force. Answers:

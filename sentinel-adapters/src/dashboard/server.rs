@@ -5,22 +5,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sentinel_core::Sentinel;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, watch};
 
 use super::{Dashboard, DashboardConfig, DashboardError, build, routes};
 
 /// How long [`DashboardServer::shutdown`] waits for requests in progress.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// A running dashboard server ([`serve`]). [`DashboardServer::shutdown`] stops it and
-/// waits for requests in progress (up to [`SHUTDOWN_GRACE`]); dropping it stops it at
-/// once, live streams and open connections included.
+/// A running dashboard server ([`serve`]), on a thread and runtime of its own.
+/// [`DashboardServer::shutdown`] stops it and waits for requests in progress (up to
+/// [`SHUTDOWN_GRACE`]); dropping it stops it at once. Either way, once stopped, no
+/// connection of it stays open: its runtime, and every connection task with it, is gone.
 #[derive(Debug)]
 pub struct DashboardServer {
     addr: SocketAddr,
     closed: watch::Sender<bool>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    /// Ends the server's runtime at once.
+    kill: Option<oneshot::Sender<()>>,
+    /// Told when the server's runtime has ended, with what the server met.
+    done: Option<oneshot::Receiver<std::io::Result<()>>>,
 }
 
 impl DashboardServer {
@@ -36,31 +39,31 @@ impl DashboardServer {
 
     /// Stops accepting, ends live streams, and waits for requests in progress for up to
     /// [`SHUTDOWN_GRACE`]; connections still open then (a client that never finishes its
-    /// request) are closed.
+    /// request) are closed, their requests never handled.
     ///
     /// # Errors
     ///
     /// What the server met while accepting connections.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         self.closed.send_replace(true);
-        let Some(mut task) = self.task.take() else {
+        let Some(mut done) = self.done.take() else {
             return Ok(());
         };
-        match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
-            Ok(done) => done.unwrap_or_else(|e| Err(std::io::Error::other(e))),
-            Err(_) => {
-                task.abort();
-                Ok(())
-            }
+        if let Ok(outcome) = tokio::time::timeout(SHUTDOWN_GRACE, &mut done).await {
+            return outcome.unwrap_or(Ok(()));
         }
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+        done.await.unwrap_or(Ok(()))
     }
 }
 
 impl Drop for DashboardServer {
     fn drop(&mut self) {
         self.closed.send_replace(true);
-        if let Some(task) = self.task.take() {
-            task.abort();
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
         }
     }
 }
@@ -77,27 +80,34 @@ fn loopback_hosts(port: u16) -> Vec<String> {
         .collect()
 }
 
-/// Refuses requests whose `Host` is not the loopback listener's (421): a web page whose
-/// name an attacker points at 127.0.0.1 (DNS rebinding) must not read the dashboard.
+/// Refuses requests addressed to another host than the loopback listener (421), or to
+/// none: a web page whose name an attacker points at 127.0.0.1 (DNS rebinding) must not
+/// read the dashboard.
 async fn only_hosts(
     hosts: Arc<Vec<String>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let host = request
-        .headers()
-        .get(axum::http::header::HOST)
-        .map(|h| h.to_str().unwrap_or("").to_ascii_lowercase());
-    match host {
-        Some(h) if !hosts.contains(&h) => super::api::error(
+    // HTTP/1.1 names the host in `Host`, HTTP/2 in the `:authority` of the URI.
+    let host = match request.headers().get(axum::http::header::HOST) {
+        Some(h) => h.to_str().ok().map(str::to_ascii_lowercase),
+        None => request
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_ascii_lowercase()),
+    };
+    if host.is_some_and(|h| hosts.contains(&h)) {
+        next.run(request).await
+    } else {
+        super::api::error(
             axum::http::StatusCode::MISDIRECTED_REQUEST,
             format!("this dashboard answers only to {}", hosts.join(", ")),
-        ),
-        _ => next.run(request).await,
+        )
     }
 }
 
-/// Serves the dashboard of `sentinel` at `addr` on the current tokio runtime, on loopback
+/// Serves the dashboard of `sentinel` at `addr` on a thread and tokio runtime of its own
+/// (the caller's runtime only awaits this call), on loopback
 /// unless [`DashboardConfig::allow_remote`]; port 0 lets the system choose (see
 /// [`DashboardServer::local_addr`]). Sentinel's own dashboard port is 8719. On loopback
 /// it answers only requests addressed to loopback (`Host: 127.0.0.1:<port>`,
@@ -119,12 +129,10 @@ pub async fn serve(
     }
     let dashboard: Arc<Dashboard> = build(sentinel, config)?;
     let closed = dashboard.closed.clone();
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| DashboardError::Bind { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| DashboardError::Bind { addr, source })?;
+    let bind_error = |source| DashboardError::Bind { addr, source };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
     let mut app = routes(dashboard);
     if !addr_is_remote(&local) {
         let hosts = Arc::new(loopback_hosts(local.port()));
@@ -133,19 +141,37 @@ pub async fn serve(
         }));
     }
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let (kill, killed) = oneshot::channel::<()>();
+    let (report, done) = oneshot::channel();
     let mut stop = closed.subscribe();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
+    let run = move || -> std::io::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        // Dropping the runtime at the end drops every connection task it still runs.
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let server = axum::serve(listener, app).with_graceful_shutdown(async move {
                 // Ends when told to, or when the handle is gone.
                 let _ = stop.wait_for(|c| *c).await;
-            })
-            .await
-    });
+            });
+            tokio::select! {
+                served = server.into_future() => served,
+                _ = killed => Ok(()),
+            }
+        })
+    };
+    std::thread::Builder::new()
+        .name("sentinel-dashboard".into())
+        .spawn(move || {
+            let _ = report.send(run());
+        })
+        .map_err(bind_error)?;
     tracing::info!(addr = %local, "dashboard listening");
     Ok(DashboardServer {
         addr: local,
         closed,
-        task: Some(task),
+        kill: Some(kill),
+        done: Some(done),
     })
 }

@@ -73,15 +73,44 @@ fn since_returns_only_later_seconds_and_old_or_repeated_seconds_are_ignored() {
 #[test]
 fn keeps_the_busiest_resources_when_more_are_active_than_it_holds() {
     let h = History::new(10, 2);
-    second(&h, 1, &[line("quiet", 1, 0), line("busy", 50, 50)]);
-    // A third resource busier than "quiet"'s window replaces it; one quieter is left out.
-    second(&h, 2, &[line("new", 5, 0), line("faint", 1, 0)]);
+    for s in 1..=20 {
+        second(&h, s, &[line("quiet", 1, 0), line("busy", 50, 50)]);
+    }
+    // Much busier than "quiet" (1 a second): takes its place; one quieter is left out.
+    second(
+        &h,
+        21,
+        &[line("new", 5, 0), line("faint", 1, 0), line("quiet", 1, 0)],
+    );
     let mut kept = h.resources();
     kept.sort();
     assert_eq!(kept, ["busy", "new"]);
-    assert_eq!(h.evicted(), 2);
+    assert_eq!(h.evicted(), 2, "quiet replaced, faint left out");
     assert!(h.columns("quiet", None).is_none());
-    assert_eq!(passes(&h, "new"), [0, 5]);
+    assert_eq!(passes(&h, "new"), [0, 0, 0, 0, 0, 0, 0, 0, 0, 5]);
+    // Newly kept, it stays 10 s whatever comes; after that only a much busier one wins.
+    for s in 22..=30 {
+        second(
+            &h,
+            s,
+            &[
+                line("new", 1, 0),
+                line("rival", 30, 0),
+                line("busy", 100, 0),
+            ],
+        );
+    }
+    assert!(h.resources().contains(&"new".to_string()), "kept for 10 s");
+    second(
+        &h,
+        31,
+        &[
+            line("new", 1, 0),
+            line("rival", 30, 0),
+            line("busy", 100, 0),
+        ],
+    );
+    assert!(h.resources().contains(&"rival".to_string()));
 }
 
 #[test]

@@ -16,7 +16,8 @@ pub(super) struct Versions {
 }
 
 /// A version: 16 hex digits of a hash of the rules' canonical export (sentinel-golang's
-/// JSON with Go's integers), the same in every process for the same rules.
+/// JSON with Go's integers): the same for the same rules in a process, and in processes
+/// built with the same Rust release (std's hasher may change between releases).
 fn version_of(text: &str) -> String {
     let mut h = DefaultHasher::new();
     text.hash(&mut h);
@@ -56,12 +57,26 @@ impl Versions {
         format!("\"{}\"", self.all)
     }
 
-    /// Whether an `If-Match` value names the rules of `section` in force: its version, the
-    /// version of all kinds, or `*`.
-    pub(super) fn matches(&self, section: &str, if_match: &str) -> bool {
-        if_match.split(',').map(str::trim).any(|tag| {
-            let tag = tag.trim_start_matches("W/").trim_matches('"');
-            tag == "*" || tag == self.all || Some(tag) == self.of(section)
-        })
+    /// Whether `If-Match` (its header lines, read as one list) names the rules of `section`
+    /// in force: `*` alone, or a tag that is the kind's version or all kinds' version,
+    /// compared strongly as HTTP asks (a weak `W/"..."` tag never matches); tags may be
+    /// written without their quotes.
+    pub(super) fn matches(&self, section: &str, if_match: &[&str]) -> bool {
+        if let [only] = if_match
+            && only.trim() == "*"
+        {
+            return true;
+        }
+        if_match
+            .iter()
+            .flat_map(|line| line.split(','))
+            .map(str::trim)
+            .filter(|tag| !tag.starts_with("W/"))
+            .map(|tag| {
+                tag.strip_prefix('"')
+                    .and_then(|t| t.strip_suffix('"'))
+                    .unwrap_or(tag)
+            })
+            .any(|tag| tag == self.all || Some(tag) == self.of(section))
     }
 }

@@ -167,11 +167,16 @@ pub(super) async fn put_rules(
             format!("no rule kind `{kind}`: one of {known:?}"),
         );
     };
-    let Some(if_match) = parts
+    let Ok(if_match) = parts
         .headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
+        .get_all(header::IF_MATCH)
+        .iter()
+        .map(|v| v.to_str())
+        .collect::<Result<Vec<&str>, _>>()
     else {
+        return error(StatusCode::BAD_REQUEST, "`If-Match` must be visible ASCII");
+    };
+    if if_match.is_empty() {
         return error(
             StatusCode::PRECONDITION_REQUIRED,
             format!(
@@ -179,8 +184,9 @@ pub(super) async fn put_rules(
                  of GET api/v1/rules, now \"{current}\"), or `*` to replace whatever is in force"
             ),
         );
-    };
-    if !versions.matches(section, if_match) {
+    }
+    if !versions.matches(section, &if_match) {
+        let if_match = if_match.join(", ");
         tracing::warn!(%kind, %remote, if_match, current, "dashboard write on stale rules refused");
         let body = serde_json::json!({
             "error": format!(
@@ -208,7 +214,7 @@ pub(super) async fn put_rules(
                 .ok()
                 .and_then(|v| v.of(section).map(str::to_string));
             Json(Written {
-                kind,
+                kind: section.to_string(),
                 rules: k.map_or(0, |k| k.rules),
                 added: k.map_or(0, |k| k.added),
                 removed: k.map_or(0, |k| k.removed),
