@@ -151,12 +151,16 @@ pub(crate) fn admit<H: HoldsEngine, G>(
     if wait_ns > 0 {
         node.stats.count_throttled(stripe, wait_ns);
     }
-    let extras = (!attachments.is_empty() || !tokens.is_empty()).then(|| {
-        Box::new(Extras {
+    // Not `bool::then` with a closure: the closure would own both lists and its drop,
+    // when the lists are empty, costs the entry an out-of-line call.
+    let extras = if attachments.is_empty() && tokens.is_empty() {
+        None
+    } else {
+        Some(Box::new(Extras {
             attachments,
             tokens,
-        })
-    });
+        }))
+    };
     let state = Admitted {
         node: index,
         stripe: stripe as u16,
