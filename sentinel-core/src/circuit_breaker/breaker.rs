@@ -218,7 +218,7 @@ impl Breaker {
     /// Records a completion while closed and trips when the rule says so.
     fn record(&self, bad: bool, now_ns: u64) {
         let e = self.window.epoch(now_ns);
-        self.window.add_at(TOTAL, e, 1);
+        let in_bucket = self.window.add_counted(TOTAL, e, 1);
         if bad {
             self.window.add_at(BAD, e, 1);
         }
@@ -230,9 +230,11 @@ impl Breaker {
         // since) lowers a ratio and leaves a count alone: it can only trip the breaker by
         // bringing the window up to the minimum. In a later bucket, old completions may
         // have left the window, so it is judged like any other.
+        // The window holds at least the bucket's count: above the minimum, the sum need not
+        // be read to know it is not the minimum.
         if !bad && self.judged_epoch.load(Ordering::Relaxed) == e {
-            let total = self.window.sum_at(TOTAL, e);
-            if total != self.rule.min_request_amount.max(1) {
+            let minimum = self.rule.min_request_amount.max(1);
+            if in_bucket > minimum || self.window.sum_at(TOTAL, e) != minimum {
                 return;
             }
         }

@@ -64,20 +64,24 @@ fn holds(word: u64, e: u64) -> bool {
 
 /// Adds `v` to the cell's count for `epoch`, resetting it first if it holds an older epoch.
 /// A write for an epoch older than the cell's is dropped: that bucket is already gone.
+///
+/// Returns the count for `epoch` right after the add, or 0 when the write was dropped or
+/// the cell moved on to another bucket meanwhile (callers that ignore it pay nothing).
 #[inline]
-pub(crate) fn add(cell: &AtomicU64, epoch: u64, v: u64) {
+pub(crate) fn add(cell: &AtomicU64, epoch: u64, v: u64) -> u64 {
     let e = epoch & EPOCH_MASK;
     let mut cur = cell.load(Relaxed);
     loop {
         if holds(cur, e) {
-            cell.fetch_add(v.min(VALUE_MASK - value_of(cur)), Relaxed);
-            return;
+            let v = v.min(VALUE_MASK - value_of(cur));
+            let old = cell.fetch_add(v, Relaxed);
+            return if holds(old, e) { value_of(old) + v } else { 0 };
         }
         if is_late(e, cur) {
-            return;
+            return 0;
         }
         match cell.compare_exchange_weak(cur, pack(e, v), Relaxed, Relaxed) {
-            Ok(_) => return,
+            Ok(_) => return v.min(VALUE_MASK),
             Err(now) => cur = now,
         }
     }
@@ -181,6 +185,16 @@ pub(crate) fn clear(cell: &AtomicU64) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn add_returns_the_count_it_made() {
+        let c = AtomicU64::new(0);
+        assert_eq!(add(&c, 5, 3), 3);
+        assert_eq!(add(&c, 5, 4), 7);
+        assert_eq!(add(&c, 6, 2), 2, "a newer bucket starts over");
+        assert_eq!(add(&c, 5, 1), 0, "a late write is dropped");
+        assert_eq!(read(&c, 6), Some(2));
+    }
 
     #[test]
     fn add_resets_on_newer_epoch_and_ignores_older() {
