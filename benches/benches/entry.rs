@@ -9,40 +9,14 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use governor::{Quota, RateLimiter};
-use sentinel_benches::run_on_threads;
-use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
-use sentinel_core::flow::FlowRule;
+use sentinel_benches::{entry_bench_instance, run_on_threads};
 use sentinel_core::metric_log::MetricLogConfig;
 use sentinel_core::prometheus::Exposition;
 use sentinel_core::system::{AdaptiveStrategy, SystemMetric, SystemRule};
 use sentinel_core::{Sentinel, TrafficType};
 
-fn flow(resource: &str, threshold: f64) -> FlowRule {
-    FlowRule {
-        resource: resource.into(),
-        threshold,
-        ..Default::default()
-    }
-}
-
-fn sentinel() -> Sentinel {
-    let s = Sentinel::new();
-    s.load_flow_rules(vec![flow("one-rule", 1e12), flow("blocked", 0.0)])
-        .unwrap();
-    s.load_circuit_breaker_rules(vec![CircuitBreakerRule {
-        resource: "closed-breaker".into(),
-        strategy: Strategy::ErrorRatio,
-        retry_timeout_ms: 1000,
-        min_request_amount: 10,
-        threshold: 0.5,
-        ..Default::default()
-    }])
-    .unwrap();
-    s
-}
-
 fn single_thread(c: &mut Criterion) {
-    let s = sentinel();
+    let s = entry_bench_instance();
     let mut g = c.benchmark_group("entry_exit");
     g.bench_function("no_rules", |b| {
         b.iter(|| drop(black_box(s.entry(black_box("no-rules")).try_enter())))
@@ -111,7 +85,7 @@ fn run_threads(s: &Sentinel, resource: &str, threads: u64, per_thread: u64) -> D
 }
 
 fn two_threads(c: &mut Criterion) {
-    let s = sentinel();
+    let s = entry_bench_instance();
     for resource in ["no-rules", "one-rule"] {
         let mut g = c.benchmark_group(format!("scaling_{resource}"));
         // Each sample does 2 × iters entries: on one thread, or split over two.

@@ -9,10 +9,7 @@
 //! Run: `cargo bench -p sentinel-benches --bench tower_layer`
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use axum::Router;
 use axum::body::Body;
@@ -20,21 +17,11 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use sentinel_adapters::SentinelLayer;
+use sentinel_benches::run_ready;
 use sentinel_core::flow::FlowRule;
 use sentinel_core::{Entry, Sentinel, TrafficType};
 use tower::util::MapRequestLayer;
 use tower::{Layer, Service, ServiceExt, service_fn};
-
-/// Drives a future that needs no I/O or timer to completion on this thread.
-fn run<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
-}
 
 /// A Sentinel with one flow rule on `resource` that every request passes.
 fn passing_rule(resource: &str) -> Sentinel {
@@ -62,7 +49,7 @@ where
 {
     c.bench_function(name, |b| {
         b.iter(|| {
-            let response = run(service.clone().oneshot(black_box(request())));
+            let response = run_ready(service.clone().oneshot(black_box(request())));
             black_box(response.expect("infallible").status())
         })
     });

@@ -11,19 +11,15 @@
 //! does that for every case.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use axum::body::Body;
 use governor::{Quota, RateLimiter};
 use http::{Request, Response};
 use sentinel_adapters::SentinelLayer;
-use sentinel_core::circuit_breaker::{CircuitBreakerRule, Strategy};
-use sentinel_core::flow::FlowRule;
-use sentinel_core::{Sentinel, TrafficType};
+use sentinel_benches::{entry_bench_instance, run_ready};
+use sentinel_core::TrafficType;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 /// The cases, as named on the command line.
@@ -38,46 +34,6 @@ const CASES: &[&str] = &[
     "tower_service_fn_plain",
     "tower_service_fn_sentinel",
 ];
-
-fn flow(resource: &str, threshold: f64) -> FlowRule {
-    FlowRule {
-        resource: resource.into(),
-        threshold,
-        ..Default::default()
-    }
-}
-
-/// The instance of the entry bench: a passing rule, a blocking rule, a closed breaker.
-fn sentinel() -> Sentinel {
-    let s = Sentinel::new();
-    s.load_flow_rules(vec![
-        flow("one-rule", 1e12),
-        flow("blocked", 0.0),
-        flow("GET /items/42", 1e12),
-    ])
-    .expect("valid flow rules");
-    s.load_circuit_breaker_rules(vec![CircuitBreakerRule {
-        resource: "closed-breaker".into(),
-        strategy: Strategy::ErrorRatio,
-        retry_timeout_ms: 1000,
-        min_request_amount: 10,
-        threshold: 0.5,
-        ..Default::default()
-    }])
-    .expect("valid breaker rule");
-    s
-}
-
-/// Drives a future that needs no I/O or timer to completion on this thread.
-fn run<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
-}
 
 /// Runs `work` `iterations` times: the only code callgrind counts. Prints the wall time
 /// per iteration (a rough figure: criterion's are the ones to quote).
@@ -100,7 +56,7 @@ where
         let request = Request::get("/items/42")
             .body(Body::empty())
             .expect("request");
-        let response = run(service.clone().oneshot(black_box(request)));
+        let response = run_ready(service.clone().oneshot(black_box(request)));
         black_box(response.expect("infallible").status());
     });
 }
@@ -116,7 +72,7 @@ fn main() {
         );
         std::process::exit(2);
     }
-    let s = sentinel();
+    let s = entry_bench_instance();
     // Windows are shorter than their interval during the clock's first seconds (the
     // buckets before the epoch do not exist): wait until they are whole, as they are in
     // the criterion benches after warm-up, so that every run counts the same work.

@@ -579,13 +579,7 @@ async fn writes_need_the_version_they_were_built_on() {
 #[tokio::test]
 async fn the_loopback_server_answers_only_requests_addressed_to_loopback() {
     let (sentinel, _clock) = busy_instance();
-    let board = dashboard::serve(
-        &sentinel,
-        ([127, 0, 0, 1], 0).into(),
-        DashboardConfig::new("shop"),
-    )
-    .await
-    .unwrap();
+    let board = common::dashboard_on_loopback(&sentinel, DashboardConfig::new("shop")).await;
     let port = board.local_addr().port();
     let client = common::client();
     for (host, expected) in [

@@ -170,13 +170,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
 #[tokio::test]
 async fn shutdown_returns_while_a_client_has_sent_half_a_request() {
     let (sentinel, _clock) = manual_sentinel();
-    let board = dashboard::serve(
-        &sentinel,
-        ([127, 0, 0, 1], 0).into(),
-        DashboardConfig::new("shop"),
-    )
-    .await
-    .unwrap();
+    let board = common::dashboard_on_loopback(&sentinel, DashboardConfig::new("shop")).await;
     let mut slow = tokio::net::TcpStream::connect(board.local_addr())
         .await
         .unwrap();
@@ -263,6 +257,11 @@ async fn a_save_built_from_rules_read_before_a_loaded_hand_edit_is_refused() {
     drop(source);
 }
 
+/// A dashboard with writes on, served on a loopback port.
+async fn writable_board(sentinel: &Sentinel) -> DashboardServer {
+    common::dashboard_on_loopback(sentinel, DashboardConfig::new("shop").write_token(TOKEN)).await
+}
+
 /// A client that sent the head of a PUT and part of its body, then stalls.
 async fn stalled_client(board: &DashboardServer) -> TcpStream {
     let mut slow = TcpStream::connect(board.local_addr()).await.unwrap();
@@ -302,13 +301,7 @@ async fn closed(mut slow: TcpStream) {
 #[tokio::test]
 async fn shutdown_closes_a_connection_still_open_after_the_grace() {
     let (sentinel, _clock) = manual_sentinel();
-    let board = dashboard::serve(
-        &sentinel,
-        ([127, 0, 0, 1], 0).into(),
-        DashboardConfig::new("shop").write_token(TOKEN),
-    )
-    .await
-    .unwrap();
+    let board = writable_board(&sentinel).await;
     let slow = stalled_client(&board).await;
     within("shutdown", Duration::from_secs(10), board.shutdown())
         .await
@@ -326,13 +319,7 @@ async fn shutdown_closes_a_connection_still_open_after_the_grace() {
 #[tokio::test]
 async fn drop_closes_open_connections() {
     let (sentinel, _clock) = manual_sentinel();
-    let board = dashboard::serve(
-        &sentinel,
-        ([127, 0, 0, 1], 0).into(),
-        DashboardConfig::new("shop").write_token(TOKEN),
-    )
-    .await
-    .unwrap();
+    let board = writable_board(&sentinel).await;
     let slow = stalled_client(&board).await;
     drop(board);
     within(
@@ -348,13 +335,7 @@ async fn drop_closes_open_connections() {
 #[tokio::test]
 async fn a_write_finished_after_shutdown_is_not_applied() {
     let (sentinel, _clock) = manual_sentinel();
-    let board = dashboard::serve(
-        &sentinel,
-        ([127, 0, 0, 1], 0).into(),
-        DashboardConfig::new("shop").write_token(TOKEN),
-    )
-    .await
-    .unwrap();
+    let board = writable_board(&sentinel).await;
     let mut slow = stalled_client(&board).await;
     within("shutdown", Duration::from_secs(10), board.shutdown())
         .await

@@ -176,3 +176,14 @@ pub async fn next_second_frame(body: &mut axum::body::Body) -> (serde_json::Valu
         .collect();
     (frame, names)
 }
+
+/// The dashboard of `sentinel` on a loopback port.
+#[cfg(feature = "dashboard")]
+pub async fn dashboard_on_loopback(
+    sentinel: &Sentinel,
+    config: sentinel_adapters::dashboard::DashboardConfig,
+) -> sentinel_adapters::dashboard::DashboardServer {
+    sentinel_adapters::dashboard::serve(sentinel, ([127, 0, 0, 1], 0).into(), config)
+        .await
+        .unwrap()
+}
