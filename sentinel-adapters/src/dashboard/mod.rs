@@ -34,9 +34,9 @@
 //! | path | what |
 //! |---|---|
 //! | `status` | app, version, uptime, rule counts, rule sources' status, cluster backend, write mode |
-//! | `resources` | every resource: last second, a 60 s sparkline, rules attached, breaker states |
+//! | `resources` | every resource: last second, a 60 s sparkline, rules attached, breaker states, whether its history is `kept` |
 //! | `history?resource=<name>&since=<unix ms>` | one resource's seconds in columns (`seconds`, `pass`, `block`, `complete`, `error`, `avgRtMs`, `concurrency`); 404 when not kept |
-//! | `rules[?enums=names]` | the rules in force per kind, sentinel-golang's JSON |
+//! | `rules[?enums=names]` | the rules in force per kind, sentinel-golang's JSON, and their versions (`versions` per kind, `ETag` for all) |
 //! | `system` | CPU usage, load, RSS, inbound traffic's last second, system rules |
 //! | `stream` | server-sent events: `event: second`, one frame per second |
 //!
