@@ -598,5 +598,29 @@ async fn the_loopback_server_answers_only_requests_addressed_to_loopback() {
         let reply = common::fetch_with(&client, request).await;
         assert_eq!(reply.status, expected, "Host: {host}");
     }
+    // HTTP/2 names the host in the request's authority, not in a `Host` header.
+    for (authority, expected) in [
+        (format!("127.0.0.1:{port}"), StatusCode::OK),
+        (
+            format!("attacker.example:{port}"),
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+    ] {
+        let stream = tokio::net::TcpStream::connect(board.local_addr())
+            .await
+            .unwrap();
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(connection);
+        let request = http::Request::get(format!("http://{authority}/api/v1/rules"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), expected, "HTTP/2 authority {authority}");
+    }
     board.shutdown().await.unwrap();
 }
