@@ -267,6 +267,12 @@ async fn writes_are_refused_when_off_without_the_token_and_for_bad_sets() {
         (Some(1), Some(false))
     );
     assert_eq!(sentinel.flow_rules()[0].resource, "GET /items");
+    let system = r#"[{"metricType": "InboundQPS", "triggerCount": 1000}]"#;
+    let (status, _, body) = call(&app, put("/api/v1/rules/system", Some(TOKEN), system)).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let rules = get_json(&app, "/api/v1/system").await["rules"].clone();
+    assert_eq!(rules.as_array().map(Vec::len), Some(1), "{rules}");
+    assert_eq!(rules[0]["triggerCount"], 1000.0);
     let status = get_json(&app, "/api/v1/status").await;
     assert_eq!(
         status["writes"],

@@ -10,7 +10,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sentinel_core::circuit_breaker::State as BreakerState;
 use sentinel_core::cluster::LeaseState;
-use sentinel_datasource::{EnumStyle, ExportOptions, Format, SourceStatus};
+use sentinel_datasource::{
+    CircuitBreaker, EnumStyle, ExportOptions, Flow, Format, Hotspot, Isolation, RuleKind,
+    SourceStatus, System as SystemKind,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -126,13 +129,20 @@ impl From<SourceStatus> for Source {
     }
 }
 
-/// The document section of a kind's display name (`circuit breaker` → `circuitBreaker`).
+/// The document section of a kind named by its section or its name (`circuit breaker` →
+/// `circuitBreaker`), as sentinel-datasource's kinds spell them; anything else unchanged.
 pub(super) fn section_of(kind: &str) -> &str {
-    match kind {
-        "circuit breaker" => "circuitBreaker",
-        "hot parameter" => "hotspot",
-        other => other,
-    }
+    const KINDS: [(&str, &str); 5] = [
+        (Flow::NAME, Flow::SECTION),
+        (Isolation::NAME, Isolation::SECTION),
+        (CircuitBreaker::NAME, CircuitBreaker::SECTION),
+        (Hotspot::NAME, Hotspot::SECTION),
+        (SystemKind::NAME, SystemKind::SECTION),
+    ];
+    KINDS
+        .iter()
+        .find(|(name, section)| *name == kind || *section == kind)
+        .map_or(kind, |(_, section)| section)
 }
 
 #[derive(Serialize)]
@@ -412,13 +422,14 @@ pub(super) async fn system(State(d): State<Arc<Dashboard>>) -> Json<impl Seriali
         .map(|(inbound, _)| inbound.into())
         .unwrap_or_default();
     let rules = d
-        .system_only
+        .all_kinds
         .export_with(
             Format::Json,
             ExportOptions::default().enums(EnumStyle::Integers),
         )
         .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|mut doc| doc.get_mut(SystemKind::SECTION).map(Value::take))
         .unwrap_or(Value::Array(Vec::new()));
     Json(System {
         second,

@@ -88,7 +88,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, put};
 use sentinel_core::Sentinel;
-use sentinel_datasource::{Pipeline, RuleEditor, System};
+use sentinel_datasource::{Pipeline, RuleEditor};
 use tokio::sync::watch;
 
 pub use config::{DashboardConfig, DashboardError, MIN_TOKEN_BYTES};
@@ -106,8 +106,6 @@ struct Dashboard {
     writes: Option<write::Writes>,
     /// Every kind, for exports only (nothing is applied through it).
     all_kinds: Pipeline,
-    /// System rules, for exports only.
-    system_only: Pipeline,
     /// Set when the dashboard's own server shuts down: live streams end.
     closed: watch::Sender<bool>,
 }
@@ -163,7 +161,6 @@ fn build(sentinel: &Sentinel, config: DashboardConfig) -> Result<Arc<Dashboard>,
         sources,
         writes,
         all_kinds: Pipeline::builder(sentinel).all_kinds().build(),
-        system_only: Pipeline::for_kind::<System>(sentinel),
         closed: watch::Sender::new(false),
     }))
 }
