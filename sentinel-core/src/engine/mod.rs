@@ -265,14 +265,16 @@ impl Engine {
             return;
         }
         let now_ns = self.clock.now_nanos();
-        let found =
-            self.watch
-                .lock()
-                .unmatched(&self.registry, now_ns, self.unmatched_grace_ns, true);
+        // Both locks are held until the warnings are logged (in the loads' order: rules,
+        // then watch), so that an aggregation that finds nothing due, because another
+        // aggregation just marked it warned, returns only once that warning is out.
+        let sets = self.rules.lock();
+        let mut watch = self.watch.lock();
+        let found = watch.unmatched(&self.registry, now_ns, self.unmatched_grace_ns, true);
         if found.is_empty() {
             return;
         }
-        let found = self.with_rules_of(&self.rules.lock(), found);
+        let found = self.with_rules_of(&sets, found);
         for (u, name, rules) in found {
             let rules: Vec<String> = rules
                 .iter()
