@@ -115,24 +115,26 @@ pub(crate) fn admit<H: HoldsEngine, G>(
     node.note_entry(now_ns);
     let mut tokens = Vec::new();
     let mut stripes = (0, 0);
-    let admitted: Result<_, BlockError> = node.with_checks(|checks| {
-        let count = |stripes: &mut (usize, usize)| {
+    let mut admitted: Result<_, BlockError> = Ok((0, None));
+    node.with_checks(&mut |checks| {
+        let mut count = || {
             stripes.0 = node.stats.on_pass(now_ns, batch);
             if traffic == TrafficType::Inbound {
                 stripes.1 = engine.inbound.on_pass(now_ns, batch);
             }
         };
         let Some(checks) = checks else {
-            count(&mut stripes);
-            return Ok((0, None));
+            count();
+            return;
         };
         let ctx = context(engine, node, now_ns, batch, traffic, &args, &attachments);
-        let wait = checks.admit(&ctx, &mut tokens)?;
-        // Counted before the checks hear of it: a check that reserved room for the entry
-        // gives the reservation back only once the entry is counted in flight.
-        count(&mut stripes);
-        checks.admitted(&ctx);
-        Ok((wait, checks.has_exit_hooks().then(|| checks.clone())))
+        admitted = checks.admit(&ctx, &mut tokens).map(|wait| {
+            // Counted before the checks hear of it: a check that reserved room for the
+            // entry gives the reservation back only once the entry is counted in flight.
+            count();
+            checks.admitted(&ctx);
+            (wait, checks.has_exit_hooks().then(|| checks.clone()))
+        });
     });
     let (wait_ns, hooks) = match admitted {
         Ok(a) => a,

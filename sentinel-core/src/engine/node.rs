@@ -34,11 +34,18 @@ pub(crate) const ENTRY_UNIT_SHIFT: u32 = 30;
 
 const CACHE_SLOTS: usize = 32;
 
-#[derive(Default)]
 struct Slot {
     node: usize,
     version: u64,
     checks: Option<Arc<CheckList>>,
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        node: 0,
+        version: 0,
+        checks: None,
+    };
 }
 
 /// Per-thread cache of check lists. Loading through the `ArcSwap` costs a fence (about
@@ -50,9 +57,11 @@ struct ChecksCache {
 }
 
 thread_local! {
-    static CACHE: RefCell<ChecksCache> = RefCell::new(ChecksCache {
-        slots: Default::default(),
-    });
+    static CACHE: RefCell<ChecksCache> = const {
+        RefCell::new(ChecksCache {
+            slots: [const { Slot::EMPTY }; CACHE_SLOTS],
+        })
+    };
 }
 
 impl ResourceNode {
@@ -101,38 +110,47 @@ impl ResourceNode {
         self.resource_type.load(Ordering::Relaxed)
     }
 
-    /// Runs `f` with this resource's checks (`None` when it has none).
+    /// Runs `f` once with this resource's checks (`None` when it has none).
+    ///
+    /// `f` is borrowed rather than moved and writes its outcome where its caller wants it:
+    /// moving an admission's closure and its result through the thread-local access cost
+    /// more than the access itself (perf showed the copies stalling on store forwarding).
     #[inline(always)]
-    pub(crate) fn with_checks<R>(&self, f: impl FnOnce(Option<&Arc<CheckList>>) -> R) -> R {
+    pub(crate) fn with_checks(&self, f: &mut impl FnMut(Option<&Arc<CheckList>>)) {
         let version = self.version.load(Ordering::Acquire);
         if version == 0 {
             return f(None);
         }
-        let key = self as *const ResourceNode as usize;
-        let mut f = Some(f);
-        let cached = CACHE.try_with(|cell| {
-            // Busy when a check enters another resource from inside the pipeline: that
-            // nested entry takes the uncached path below.
-            let mut cache = cell.try_borrow_mut().ok()?;
-            let slot = &mut cache.slots[(key >> 4).wrapping_mul(0x9E37_79B9) % CACHE_SLOTS];
-            if slot.node != key || slot.version != version || slot.checks.is_none() {
-                *slot = Slot {
-                    node: key,
-                    version,
-                    checks: Some(self.checks.load_full()),
+        let ran = CACHE
+            .try_with(|cell| {
+                // Busy when a check enters another resource from inside the pipeline:
+                // that nested entry takes the uncached path below.
+                let Ok(mut cache) = cell.try_borrow_mut() else {
+                    return false;
                 };
-            }
-            let f = f.take()?;
-            Some(f(slot.checks.as_ref()))
-        });
-        if let Ok(Some(r)) = cached {
-            return r;
+                let key = self as *const ResourceNode as usize;
+                let slot = &mut cache.slots[(key >> 4).wrapping_mul(0x9E37_79B9) % CACHE_SLOTS];
+                if slot.node != key || slot.version != version || slot.checks.is_none() {
+                    self.fill(slot, key, version);
+                }
+                f(slot.checks.as_ref());
+                true
+            })
+            .unwrap_or(false);
+        if !ran {
+            f(Some(&self.checks.load()));
         }
-        let guard = self.checks.load();
-        match f.take() {
-            Some(f) => f(Some(&guard)),
-            None => unreachable!("the cached path returns whenever it runs the closure"),
-        }
+    }
+
+    /// Points a cache slot at this node's current check list.
+    #[cold]
+    #[inline(never)]
+    fn fill(&self, slot: &mut Slot, key: usize, version: u64) {
+        *slot = Slot {
+            node: key,
+            version,
+            checks: Some(self.checks.load_full()),
+        };
     }
 
     /// Installs a new check list.
