@@ -12,7 +12,10 @@
 //! misread if it was last written an exact multiple of that long ago, which readers' range
 //! checks make harmless in practice.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Relaxed, SeqCst},
+};
 
 const VALUE_BITS: u32 = 40;
 const VALUE_MASK: u64 = (1 << VALUE_BITS) - 1;
@@ -128,12 +131,41 @@ pub(crate) fn reserve(cell: &AtomicU64, epoch: u64, v: u64) -> (u64, u64) {
         } else {
             pack(masked, v)
         };
-        match cell.compare_exchange_weak(cur, next, Relaxed, Relaxed) {
+        // Sequentially consistent (the same instruction as a relaxed one on x86-64): a
+        // pass window's cached sum of its closed buckets relies on a reservation and its
+        // following read of the cache being ordered against the cache's mark and sum.
+        match cell.compare_exchange_weak(cur, next, SeqCst, Relaxed) {
             Ok(_) => return (e, value_of(next)),
             Err(now) => cur = now,
         }
     }
 }
+
+/// The value a cell word holds for `epoch`, if it holds that bucket.
+#[inline]
+pub(crate) fn value_for(word: u64, epoch: u64) -> Option<u64> {
+    holds(word, epoch & EPOCH_MASK).then_some(value_of(word))
+}
+
+/// How many buckets a cell word is ahead of `epoch` (0 when it holds `epoch`, an older
+/// bucket, or nothing).
+#[inline]
+pub(crate) fn ahead_of(word: u64, epoch: u64) -> u64 {
+    if is_late(epoch & EPOCH_MASK, word) {
+        epoch_of(word).wrapping_sub(epoch & EPOCH_MASK) & EPOCH_MASK
+    } else {
+        0
+    }
+}
+
+/// A cell word holding `value` for `epoch`.
+#[inline]
+pub(crate) fn word(epoch: u64, value: u64) -> u64 {
+    pack(epoch & EPOCH_MASK, value)
+}
+
+/// The largest value a cell holds.
+pub(crate) const MAX_VALUE: u64 = VALUE_MASK;
 
 /// Takes back `v` from the count for `epoch` (a reservation that was refused); nothing
 /// happens when the cell already counts for another bucket.
@@ -172,8 +204,20 @@ pub(crate) fn read(cell: &AtomicU64, epoch: u64) -> Option<u64> {
 /// The cell's value if it counts for `epoch`, else 0 (without a branch, for sums).
 #[inline]
 pub(crate) fn read_or_zero(cell: &AtomicU64, epoch: u64) -> u64 {
-    let w = cell.load(Relaxed);
-    value_of(w) * u64::from(holds(w, epoch & EPOCH_MASK))
+    or_zero(cell.load(Relaxed), epoch)
+}
+
+/// [`read_or_zero`] in the single total order of sequentially consistent operations
+/// (the same instruction as a relaxed load on x86-64).
+#[inline]
+pub(crate) fn read_or_zero_seq_cst(cell: &AtomicU64, epoch: u64) -> u64 {
+    or_zero(cell.load(SeqCst), epoch)
+}
+
+/// The value of a cell word if it holds `epoch`, else 0 (without a branch).
+#[inline]
+fn or_zero(word: u64, epoch: u64) -> u64 {
+    value_of(word) * u64::from(holds(word, epoch & EPOCH_MASK))
 }
 
 /// Forgets everything the cell holds.
