@@ -46,8 +46,9 @@ pub(crate) struct Admitted {
     pub wait_ns: u64,
     /// The checks that admitted the entry, when some of them must hear of its exit.
     pub hooks: Option<Arc<CheckList>>,
-    /// Arguments (up to two inline, so hot-parameter entries need no allocation for them).
-    pub args: Args,
+    /// Arguments (up to two inline, so hot-parameter entries need no allocation for
+    /// them); `None` when there are none, so that the guard's drop has nothing to call.
+    pub args: Option<Args>,
     /// Attachments and check tokens: boxed, and only when there are any, so that the
     /// guard stays small (it is moved several times per entry).
     pub extras: Option<Box<Extras>>,
@@ -73,7 +74,7 @@ impl Admitted {
             start_ns: 0,
             wait_ns: 0,
             hooks: None,
-            args: Args::new(),
+            args: None,
             extras: None,
         }
     }
@@ -147,6 +148,7 @@ pub(crate) fn admit<H: HoldsEngine, G>(
                 engine.inbound.on_block(now_ns, batch);
             }
             discard(attachments);
+            drop(kept(args));
             return Err(e);
         }
     };
@@ -174,7 +176,7 @@ pub(crate) fn admit<H: HoldsEngine, G>(
         start_ns: now_ns.saturating_add(wait_ns),
         wait_ns,
         hooks,
-        args,
+        args: kept(args),
         extras,
     };
     Ok(guard(holder, state))
@@ -187,6 +189,18 @@ pub(crate) fn admit<H: HoldsEngine, G>(
 fn discard(attachments: Attachments) {
     if attachments.capacity() == 0 {
         std::mem::forget(attachments);
+    }
+}
+
+/// An entry's arguments when it has any. An empty list held inline owns nothing: it is
+/// forgotten, like empty attachments, rather than dropped.
+#[inline(always)]
+fn kept(args: Args) -> Option<Args> {
+    if args.is_empty() && !args.spilled() {
+        std::mem::forget(args);
+        None
+    } else {
+        Some(args)
     }
 }
 
@@ -240,7 +254,7 @@ pub(crate) fn exit(engine: &Engine, st: &Admitted, error: bool, abandoned: bool)
                 now_ns,
                 st.batch,
                 st.traffic,
-                &st.args,
+                st.args.as_deref().unwrap_or_default(),
                 st.attachments(),
             ),
             rt_ns,

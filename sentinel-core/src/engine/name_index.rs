@@ -52,7 +52,7 @@ impl NameIndex {
             let index = (slot & 0xffff_ffff) as u32 - 1;
             if slot >> 32 == tag {
                 let found = node(index);
-                if name_of(found) == name {
+                if same_name(name_of(found).as_bytes(), name.as_bytes()) {
                     return Some((index, found));
                 }
             }
@@ -72,9 +72,46 @@ impl NameIndex {
     }
 }
 
+/// Whether two names are equal. Names of 8 to 32 bytes (most resource names) are compared
+/// as two overlapping words from each end, without a call to `memcmp`.
+#[inline(always)]
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    fn word<const N: usize>(s: &[u8], at: usize) -> [u8; N] {
+        s.get(at..at + N)
+            .and_then(|w| w.try_into().ok())
+            .unwrap_or([0; N])
+    }
+    match n {
+        8..=16 => word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8),
+        17..=32 => {
+            word::<16>(a, 0) == word::<16>(b, 0) && word::<16>(a, n - 16) == word::<16>(b, n - 16)
+        }
+        _ => a == b,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_of_every_length_compare_equal_only_when_equal() {
+        let long: String = (0..40).map(|i| char::from(b'a' + i % 26)).collect();
+        for n in 0..=long.len() {
+            let a = &long.as_bytes()[..n];
+            assert!(same_name(a, a), "length {n}");
+            for at in 0..n {
+                let mut b = a.to_vec();
+                b[at] ^= 1;
+                assert!(!same_name(a, &b), "length {n}, byte {at} differs");
+            }
+            assert!(!same_name(a, &long.as_bytes()[..n.saturating_sub(1)]) || n == 0);
+        }
+    }
 
     #[test]
     fn finds_what_was_inserted_and_nothing_else() {

@@ -87,7 +87,7 @@ impl<'a> Entry<'a> {
 
     /// The entry's arguments.
     pub fn args(&self) -> &[ParamValue] {
-        &self.state.args
+        self.state.args.as_deref().unwrap_or_default()
     }
 
     /// The resource name.

@@ -215,21 +215,6 @@ impl PassWindow {
             && latest.saturating_add(self.bucket_ns * self.n as u64) <= now_ns
     }
 
-    /// The passes in the view ending with bucket `e` (whose count is `current`) and in the
-    /// bucket before it (0 when all of those are a whole interval old).
-    #[inline(always)]
-    fn view(&self, now_ns: u64, e: u64, current: u64) -> (u64, u64) {
-        let mut in_view = current;
-        for b in e.saturating_sub(self.n as u64 - 1)..e {
-            in_view += cell::read_or_zero(self.cell(b), b);
-        }
-        let before = match e.checked_sub(self.n as u64) {
-            Some(b) if !self.all_old(b, now_ns) => cell::read(self.cell(b), b).unwrap_or(0),
-            _ => 0,
-        };
-        (in_view, before)
-    }
-
     /// The counts of the buckets `0..=n` buckets before bucket `e` (the view and the
     /// bucket before it), newest first, with `current` as the count of bucket `e`. The
     /// bucket before the view counts 0 when all its passes are a whole interval before
@@ -264,7 +249,7 @@ impl PassWindow {
             // Never passes (threshold 0 blocks everything): nothing to reserve or wait for.
             let current = cell::read(self.cell(epoch), epoch).unwrap_or(0);
             return Err(Refusal {
-                passed: self.view(now_ns, epoch, current).0,
+                passed: current + self.closed_sum(epoch, self.closed.load(SeqCst)),
                 retry_after_ns: None,
             });
         }
