@@ -96,20 +96,15 @@ const NAME_ON_STACK: usize = 128;
 /// Calls `f` with the concatenation of `parts`, built on the stack when it fits in
 /// [`NAME_ON_STACK`] bytes (most routes), else in the thread's reused buffer. Neither
 /// allocates per request; the stack keeps the entry `f` returns out of a thread-local
-/// closure, which would copy the whole guard on its way out.
+/// closure, which would copy the whole guard on its way out. The stack buffer is an
+/// `ArrayString`: joining strings needs neither zeroed bytes nor a UTF-8 check.
 #[inline]
 pub(crate) fn with_joined_name<T>(parts: [&str; 3], f: impl FnOnce(&str) -> T) -> T {
     let len: usize = parts.iter().map(|part| part.len()).sum();
     if len <= NAME_ON_STACK {
-        let mut buffer = [0u8; NAME_ON_STACK];
-        let mut at = 0;
-        for part in parts {
-            buffer[at..at + part.len()].copy_from_slice(part.as_bytes());
-            at += part.len();
-        }
-        // Joined strings are UTF-8: the check never fails.
-        if let Ok(name) = std::str::from_utf8(&buffer[..at]) {
-            return f(name);
+        let mut name = arrayvec::ArrayString::<NAME_ON_STACK>::new();
+        if parts.iter().all(|part| name.try_push_str(part).is_ok()) {
+            return f(&name);
         }
     }
     with_built_name(|name| parts.iter().for_each(|part| name.push_str(part)), f)
