@@ -115,28 +115,29 @@ pub(crate) fn admit<H: HoldsEngine, G>(
     let now_ns = engine.now_nanos();
     node.note_entry(now_ns);
     let mut tokens = Vec::new();
+    let count = || {
+        let stripe = node.stats.on_pass(now_ns, batch);
+        let inbound_stripe = match traffic {
+            TrafficType::Inbound => engine.inbound.on_pass(now_ns, batch),
+            TrafficType::Outbound => 0,
+        };
+        (stripe, inbound_stripe)
+    };
     let mut stripes = (0, 0);
     let mut admitted: Result<_, BlockError> = Ok((0, None));
-    node.with_checks(&mut |checks| {
-        let mut count = || {
-            stripes.0 = node.stats.on_pass(now_ns, batch);
-            if traffic == TrafficType::Inbound {
-                stripes.1 = engine.inbound.on_pass(now_ns, batch);
-            }
-        };
-        let Some(checks) = checks else {
-            count();
-            return;
-        };
+    let checked = node.with_checks(&mut |checks| {
         let ctx = context(engine, node, now_ns, batch, traffic, &args, &attachments);
         admitted = checks.admit(&ctx, &mut tokens).map(|wait| {
             // Counted before the checks hear of it: a check that reserved room for the
             // entry gives the reservation back only once the entry is counted in flight.
-            count();
+            stripes = count();
             checks.admitted(&ctx);
             (wait, checks.has_exit_hooks().then(|| checks.clone()))
         });
     });
+    if !checked {
+        stripes = count();
+    }
     let (wait_ns, hooks) = match admitted {
         Ok(a) => a,
         Err(e) => {

@@ -110,16 +110,17 @@ impl ResourceNode {
         self.resource_type.load(Ordering::Relaxed)
     }
 
-    /// Runs `f` once with this resource's checks (`None` when it has none).
+    /// Runs `f` once with this resource's checks; returns `false`, without running `f`,
+    /// when the resource has none.
     ///
     /// `f` is borrowed rather than moved and writes its outcome where its caller wants it:
     /// moving an admission's closure and its result through the thread-local access cost
     /// more than the access itself (perf showed the copies stalling on store forwarding).
     #[inline(always)]
-    pub(crate) fn with_checks(&self, f: &mut impl FnMut(Option<&Arc<CheckList>>)) {
+    pub(crate) fn with_checks(&self, f: &mut impl FnMut(&Arc<CheckList>)) -> bool {
         let version = self.version.load(Ordering::Acquire);
         if version == 0 {
-            return f(None);
+            return false;
         }
         let ran = CACHE
             .try_with(|cell| {
@@ -133,13 +134,13 @@ impl ResourceNode {
                 if slot.node != key || slot.version != version || slot.checks.is_none() {
                     self.fill(slot, key, version);
                 }
-                f(slot.checks.as_ref());
-                true
+                slot.checks.as_ref().map(&mut *f).is_some()
             })
             .unwrap_or(false);
         if !ran {
-            f(Some(&self.checks.load()));
+            f(&self.checks.load());
         }
+        true
     }
 
     /// Points a cache slot at this node's current check list.
