@@ -72,7 +72,7 @@ impl NameIndex {
     }
 }
 
-/// Whether two names are equal. Names of 8 to 32 bytes (most resource names) are compared
+/// Whether two names are equal. Names of 4 to 32 bytes (most resource names) are compared
 /// as two overlapping words from each end, without a call to `memcmp`.
 #[inline(always)]
 fn same_name(a: &[u8], b: &[u8]) -> bool {
@@ -86,6 +86,7 @@ fn same_name(a: &[u8], b: &[u8]) -> bool {
             .unwrap_or([0; N])
     }
     match n {
+        4..=7 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
         8..=16 => word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8),
         17..=32 => {
             word::<16>(a, 0) == word::<16>(b, 0) && word::<16>(a, n - 16) == word::<16>(b, n - 16)
