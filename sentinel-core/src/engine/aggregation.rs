@@ -162,7 +162,9 @@ impl Aggregator {
             second += 1000;
         }
         st.next_ms = Some(second.max(current));
-        drop(st);
+        // Under the aggregation's lock, like the listeners: a tick that finds no warning
+        // due, because a concurrent tick just marked it given, returns only once that
+        // tick has logged it (`flush_metrics` then means "everything due is out").
         inner.warn_unmatched();
     }
 

@@ -259,22 +259,21 @@ impl Engine {
     }
 
     /// Warns once about each resource whose rules have applied to no entry (run by the
-    /// per-second aggregation, never on the hot path).
+    /// per-second aggregation, never on the hot path). Neither the rules nor the watch lock
+    /// is held while the warnings are logged: a subscriber may enter resources or load rules.
     pub(crate) fn warn_unmatched(&self) {
         if self.unmatched_grace_ns == u64::MAX {
             return;
         }
         let now_ns = self.clock.now_nanos();
-        // Both locks are held until the warnings are logged (in the loads' order: rules,
-        // then watch), so that an aggregation that finds nothing due, because another
-        // aggregation just marked it warned, returns only once that warning is out.
-        let sets = self.rules.lock();
-        let mut watch = self.watch.lock();
-        let found = watch.unmatched(&self.registry, now_ns, self.unmatched_grace_ns, true);
+        let found =
+            self.watch
+                .lock()
+                .unmatched(&self.registry, now_ns, self.unmatched_grace_ns, true);
         if found.is_empty() {
             return;
         }
-        let found = self.with_rules_of(&sets, found);
+        let found = self.with_rules_of(&self.rules.lock(), found);
         for (u, name, rules) in found {
             let rules: Vec<String> = rules
                 .iter()
