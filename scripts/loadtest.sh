@@ -5,6 +5,8 @@
 #
 #   scripts/loadtest.sh                      # 10 s per run, 64 connections, 3 rounds
 #   DURATION=30 ROUNDS=5 CONNECTIONS=128 scripts/loadtest.sh
+#   OTHER_SERVER=/tmp/before/target/release/hello_server scripts/loadtest.sh
+#                                            # and another build's server, alternately
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,11 +26,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# run MODE: serves for DURATION + 10 s at most, so a stuck run still ends.
+# run LABEL SERVER MODE: serves for DURATION + 10 s at most, so a stuck run still ends.
 run() {
-    local mode=$1 flag=
+    local label=$1 server=$2 mode=$3 flag=
     [ "$mode" = sentinel ] && flag=--sentinel
-    "$server_bin" $flag --seconds $((DURATION + 10)) >"$out/addr" &
+    "$server" $flag --seconds $((DURATION + 10)) >"$out/addr" &
     server_pid=$!
     for _ in $(seq 100); do [ -s "$out/addr" ] && break; sleep 0.05; done
     local addr
@@ -39,22 +41,31 @@ run() {
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
     server_pid=
-    printf '%-9s %12s req/s\n' "$mode" "$rps"
-    echo "$mode $rps" >>"$out/results"
+    : >"$out/addr"
+    printf '%-6s %-9s %12s req/s\n' "$label" "$mode" "$rps"
+    [ -n "$rps" ] && echo "$label $mode $rps" >>"$out/results"
 }
+
+labels=(this)
+[ -n "${OTHER_SERVER:-}" ] && labels+=(other)
+server_of() { if [ "$1" = this ]; then echo "$server_bin"; else echo "$OTHER_SERVER"; fi; }
 
 echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s http://127.0.0.1:PORT/items/42, $ROUNDS rounds"
 for _ in $(seq "$ROUNDS"); do
-    run plain
-    run sentinel
+    for label in "${labels[@]}"; do
+        run "$label" "$(server_of "$label")" plain
+        run "$label" "$(server_of "$label")" sentinel
+    done
 done
 # Other work on the machine disturbs single runs: report each mode's median and best run.
 summary() {
     sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f %.0f\n", m, v[NR] }'
 }
-read -r plain_median plain_best < <(awk '$1 == "plain" { print $2 }' "$out/results" | summary)
-read -r sentinel_median sentinel_best < <(awk '$1 == "sentinel" { print $2 }' "$out/results" | summary)
-awk -v pm="$plain_median" -v pb="$plain_best" -v sm="$sentinel_median" -v sb="$sentinel_best" 'BEGIN {
-    printf "median: plain %d req/s, sentinel %d req/s (%.1f%%)\n", pm, sm, 100 * sm / pm
-    printf "best:   plain %d req/s, sentinel %d req/s (%.1f%%)\n", pb, sb, 100 * sb / pb
-}'
+for label in "${labels[@]}"; do
+    read -r plain_median plain_best < <(awk -v l="$label" '$1 == l && $2 == "plain" { print $3 }' "$out/results" | summary)
+    read -r sentinel_median sentinel_best < <(awk -v l="$label" '$1 == l && $2 == "sentinel" { print $3 }' "$out/results" | summary)
+    awk -v l="$label" -v pm="$plain_median" -v pb="$plain_best" -v sm="$sentinel_median" -v sb="$sentinel_best" 'BEGIN {
+        printf "%s median: plain %d req/s, sentinel %d req/s (%.1f%%)\n", l, pm, sm, 100 * sm / pm
+        printf "%s best:   plain %d req/s, sentinel %d req/s (%.1f%%)\n", l, pb, sb, 100 * sb / pb
+    }'
+done
