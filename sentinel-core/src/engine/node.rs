@@ -131,7 +131,8 @@ impl ResourceNode {
                 };
                 let key = self as *const ResourceNode as usize;
                 let slot = &mut cache.slots[(key >> 4).wrapping_mul(0x9E37_79B9) % CACHE_SLOTS];
-                if slot.node != key || slot.version != version || slot.checks.is_none() {
+                // A slot that names this node and version was filled with its list.
+                if slot.node != key || slot.version != version {
                     self.fill(slot, key, version);
                 }
                 slot.checks.as_ref().map(&mut *f).is_some()

@@ -246,7 +246,7 @@ impl PassWindow {
         batch: u64,
         threshold: f64,
     ) -> Result<(), Refusal> {
-        let mut epoch = self.epoch(now_ns);
+        let epoch = self.epoch(now_ns);
         if batch as f64 > threshold {
             // Never passes (threshold 0 blocks everything): nothing to reserve or wait for.
             let current = cell::read(self.cell(epoch), epoch).unwrap_or(0);
@@ -255,22 +255,9 @@ impl PassWindow {
                 retry_after_ns: None,
             });
         }
-        let (e, current, closed) = loop {
-            let (e, current) = cell::reserve(self.cell(epoch), epoch, batch);
-            let word = self.closed.load(SeqCst);
-            let ahead = cell::ahead_of(word, e);
-            if (2..self.n as u64).contains(&ahead) {
-                // A late reservation (its clock was read buckets ago) in a bucket that the
-                // cached sum of a newer bucket covers: that sum may have been taken without
-                // it, so it moves to the newer bucket, which every reservation reads as it
-                // is.
-                cell::release(self.cell(e), e, batch);
-                epoch = e + ahead;
-                continue;
-            }
-            break (e, current, self.closed_sum(e, word));
-        };
-        let in_view = current + closed;
+        let (e, current) = cell::reserve(self.cell(epoch), epoch, batch);
+        let word = self.after_late_reservation(e, self.closed.load(SeqCst));
+        let in_view = current + self.closed_sum(e, word);
         let before = match e.checked_sub(self.n as u64) {
             Some(b) if !self.all_old(b, now_ns) => cell::read(self.cell(b), b).unwrap_or(0),
             _ => 0,
@@ -283,6 +270,21 @@ impl PassWindow {
             return Ok(());
         }
         self.refuse(e, now_ns, self.counts(now_ns, e, current), batch, threshold)
+    }
+
+    /// Clears the cached sum (`word`, as read after a reservation in bucket `e`) when it is
+    /// the sum of a newer bucket whose older buckets include `e`: the reservation's clock
+    /// was read two or more buckets ago, and the sum may have been taken without it. The
+    /// next reservation sums again. Returns the cache as it now stands.
+    #[inline]
+    fn after_late_reservation(&self, e: u64, mut word: u64) -> u64 {
+        while (2..self.n as u64).contains(&cell::ahead_of(word, e)) {
+            match self.closed.compare_exchange(word, 0, SeqCst, SeqCst) {
+                Ok(_) => return 0,
+                Err(now) => word = now,
+            }
+        }
+        word
     }
 
     /// The sum of the view's closed buckets when bucket `e` is the newest: the bucket just
@@ -306,8 +308,9 @@ impl PassWindow {
     /// The cache is marked [`PENDING`] before the buckets are read, and reservations read
     /// the cache after their own count (all sequentially consistent): so a late
     /// reservation into an older bucket either lands before the sum reads that bucket, or
-    /// sees the mark and moves to the newest bucket. Nothing counted is ever missing from
-    /// the sum. A reservation taken back more than a bucket after it was made (its entry
+    /// sees the mark (or the sum) and clears it ([`PassWindow::after_late_reservation`]).
+    /// A late reservation stays in its own bucket, where the views of entries as late as
+    /// it see it. A reservation taken back more than a bucket after it was made (its entry
     /// stalled that long between two checks) stays in the sum until the next bucket: the
     /// limit then errs on the side of refusing.
     #[inline(never)]
@@ -398,10 +401,7 @@ impl PassWindow {
         wait_until_admitted(&at, now_ns, batch, threshold)
     }
 
-    /// Takes back a reservation made at `now_ns` (a later check refused the entry). A
-    /// reservation that moved to a newer bucket (see [`PassWindow::try_acquire`]) is taken
-    /// from the bucket of `now_ns`: the count shifts to the newer bucket, which every view
-    /// holding the older one holds too, so no limit admits more for it.
+    /// Takes back a reservation made at `now_ns` (a later check refused the entry).
     #[inline]
     pub(crate) fn release(&self, now_ns: u64, batch: u64) {
         let e = self.epoch(now_ns);
@@ -546,12 +546,12 @@ mod tests {
         assert_eq!(admit_all(&w, 2_050, 5, 10.0), 5);
         // The first pass of bucket 22 caches the sum of its older buckets (5, bucket 20).
         assert_eq!(admit_all(&w, 2_250, 1, 10.0), 1);
-        // An entry that read the clock in bucket 20 reserves after that: it moves to
-        // bucket 22, which every reservation reads as it is.
+        // An entry that read the clock in bucket 20 reserves after that: it counts there,
+        // and the cached sum, taken without it, is summed again.
         assert!(w.try_acquire(2_099 * MS, 1, 10.0).is_ok());
-        assert_eq!(cell::read(w.cell(20), 20), Some(5));
-        assert_eq!(cell::read(w.cell(22), 22), Some(2));
-        // One late by a single bucket stays there: the bucket just closed is always read.
+        assert_eq!(cell::read(w.cell(20), 20), Some(6));
+        assert_eq!(cell::read(w.cell(22), 22), Some(1));
+        // One late by a single bucket: the bucket just closed is always read.
         assert!(w.try_acquire(2_199 * MS, 1, 10.0).is_ok());
         assert_eq!(cell::read(w.cell(21), 21), Some(1));
         assert_eq!(
@@ -559,6 +559,18 @@ mod tests {
             2,
             "the view holds exactly 10"
         );
+    }
+
+    #[test]
+    fn entries_late_by_two_buckets_and_by_one_share_one_limit() {
+        let w = PassWindow::for_interval(1000);
+        // A refusal at 10 250 ms caches bucket 102's sum of the older buckets.
+        assert!(w.try_acquire(10_250 * MS, 11, 10.0).is_err());
+        // Entries whose clocks read 10 050 ms, then entries whose clocks read 10 150 ms:
+        // the second see the first, as entries of their own time would.
+        assert_eq!(admit_all(&w, 10_050, 20, 10.0), 10);
+        assert_eq!(admit_all(&w, 10_150, 20, 10.0), 0);
+        assert_eq!(admit_all(&w, 10_250, 20, 10.0), 0);
     }
 
     #[test]
